@@ -1,0 +1,1 @@
+"""Built-in importers (registered through the ``kamcore`` entry-point group like any plugin)."""

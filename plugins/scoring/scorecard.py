@@ -1,0 +1,166 @@
+"""The ten-criterion scorecard of the source documents (销售机会评估表), as data-driven rules.
+
+Each criterion is compiled from kam.toml into one polars expression (value lookups and numeric
+bins, never ``eval``), so the whole scorecard runs inside the streaming query. This plugin also adds
+``band``, ``quadrant`` and ``reasons``, and the documented default mapping to ``win_probability``.
+"""
+
+from __future__ import annotations
+
+import math
+from importlib.resources import files
+
+from kamcore import hookimpl
+from kamcore.errors import ConfigError
+from kamcore.registry import BLOCKS, Criterion
+
+DEFAULTS = files(__package__).joinpath("scorecard.toml").read_text(encoding="utf-8")
+QUADRANTS = {  # (real high, worth high) -> code; the labels are in docs/scorecard.md
+    (True, True): "pursue", (False, True): "develop", (True, False): "qualify_out", (False, False): "drop"}
+BLOCK_LABELS = {"real": ("是不是虚的", "is it real"), "worth": ("值得赢吗", "is it worth winning"),
+                "win": ("能赢吗", "can we win")}
+
+
+def _number(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ConfigError(f"{where} must be a number, got {value!r}")
+    return float(value)
+
+
+def compile_term(term: dict, where: str) -> tuple:
+    """(points expression, maximum, input column) for one term: a lookup or bins."""
+    import polars as pl
+
+    c = pl.col
+    if not isinstance(term, dict) or not isinstance(term.get("column"), str):
+        raise ConfigError(f"{where} needs a `column`")
+    column = term["column"]
+    if ("points" in term) == ("bins" in term):
+        raise ConfigError(f"{where} needs exactly one of `points` (value lookup) or `bins` (numeric)")
+    if "points" in term:
+        table = term["points"]
+        if not isinstance(table, dict) or not table:
+            raise ConfigError(f"{where}.points must be a table of value = points")
+        keys = [str(k).strip().lower() for k in table]
+        values = [_number(v, f"{where}.points.{k}") for k, v in table.items()]
+        text = c(column).cast(pl.String).str.strip_chars().str.to_lowercase()
+        return text.replace_strict(keys, values, default=None, return_dtype=pl.Float64), max(values), column
+    bins = term["bins"]
+    if not isinstance(bins, list) or not bins or not all(isinstance(b, list) and len(b) == 2 for b in bins):
+        raise ConfigError(f"{where}.bins must be a list of [threshold, points] pairs")
+    pairs = [(_number(t, f"{where}.bins"), _number(p, f"{where}.bins")) for t, p in bins]
+    if [t for t, _ in pairs] != sorted((t for t, _ in pairs), reverse=True):
+        raise ConfigError(f"{where}.bins thresholds must go from highest to lowest")
+    below = _number(term.get("below", 0), f"{where}.below")
+    x = c(column).cast(pl.Float64, strict=False)
+    expr = pl.when(x.is_null()).then(None)
+    for threshold, points in pairs:
+        expr = expr.when(x >= threshold).then(pl.lit(points))
+    return expr.otherwise(pl.lit(below)), max([p for _, p in pairs] + [below]), column
+
+
+def compile_criterion(name: str, spec: dict) -> Criterion:
+    import polars as pl
+
+    c = pl.col
+    where = f"[scorecard.criteria.{name}]"
+    terms = spec.get("terms")
+    if not isinstance(terms, list) or not terms:
+        raise ConfigError(f"{where} needs at least one [[...terms]] entry")
+    compiled = [compile_term(t, f"{where}.terms[{i}]") for i, t in enumerate(terms)]
+    combine = spec.get("combine", "sum")
+    if combine == "sum":
+        known = pl.any_horizontal([e.is_not_null() for e, _, _ in compiled])
+        points = pl.when(known).then(pl.sum_horizontal([e for e, _, _ in compiled]))
+        top = sum(m for _, m, _ in compiled)
+    elif combine == "first":
+        points = pl.coalesce([e for e, _, _ in compiled])
+        top = max(m for _, m, _ in compiled)
+    else:
+        raise ConfigError(f"{where}.combine must be \"sum\" or \"first\", got {combine!r}")
+    if spec.get("block") not in BLOCKS:
+        raise ConfigError(f"{where}.block must be one of {', '.join(BLOCKS)}")
+    if top <= 0:
+        raise ConfigError(f"{where} can never earn points: its maximum is {top}")
+    try:
+        return Criterion(name=name, block=spec["block"], points=points, max_points=top,
+                         label_zh=str(spec.get("label_zh", name)), label_en=str(spec.get("label_en", name)),
+                         number=spec.get("number"), weight=_number(spec.get("weight", 1.0), f"{where}.weight"),
+                         inputs=tuple(col for _, _, col in compiled), standard_zh=str(spec.get("standard_zh", "")))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+@hookimpl
+def register_config_defaults(register):
+    register("scorecard", DEFAULTS)
+
+
+@hookimpl
+def register_criteria(register, config):
+    criteria = config.section("scorecard").get("criteria", {})
+    if not isinstance(criteria, dict):
+        raise ConfigError("[scorecard.criteria] must be a table of criteria")
+    for name, spec in criteria.items():
+        if not isinstance(spec, dict):
+            raise ConfigError(f"[scorecard.criteria.{name}] must be a table")
+        if spec.get("enabled", True):
+            register(compile_criterion(name, spec))
+
+
+def reasons(criteria, settings: dict):
+    """Unknown and weak criteria, and a doubtful Real block, in Chinese and English, '; '-separated."""
+    import polars as pl
+
+    c = pl.col
+    share = _number(settings.get("weak_share", 0.34), "[scorecard].weak_share")
+    parts = []
+    if any(k.block == "real" for k in criteria):
+        doubt = _number(settings.get("doubtful_real", 40), "[scorecard].doubtful_real")
+        parts.append(pl.when(c("real_score") < doubt).then(pl.lit("真实性存疑 / doubtful that the deal is real")))
+    for k in criteria:
+        parts.append(pl.when(c(k.column).is_null()).then(pl.lit(f"{k.label_zh}：未知 / {k.label_en}: unknown")))
+    for k in criteria:
+        parts.append(pl.when(c(k.column) <= share * k.max_points)
+                     .then(pl.lit(f"{k.label_zh}：偏弱 / {k.label_en}: weak")))
+    joined = pl.concat_str(parts, separator="; ", ignore_nulls=True)
+    return pl.when(joined == "").then(pl.lit("无明显短板 / no weak criteria")).otherwise(joined)
+
+
+@hookimpl
+def score_columns(config, criteria):
+    import polars as pl
+
+    c = pl.col
+    settings = config.section("scorecard")
+    bands = settings.get("bands", {})
+    quadrant = settings.get("quadrant", {})
+    thresholds = sorted(((_number(v, f"[scorecard.bands].{k}"), k) for k, v in bands.items()), reverse=True)
+    band = pl.when(c("total_score").is_null()).then(None)
+    for threshold, name in thresholds:
+        band = band.when(c("total_score") >= threshold).then(pl.lit(name))
+    columns = {"band": band.otherwise(pl.lit("D"))}
+    blocks = {k.block for k in criteria}
+    if {"real", "worth"} <= blocks:
+        real = c("real_score") >= _number(quadrant.get("real", 50), "[scorecard.quadrant].real")
+        worth = c("worth_score") >= _number(quadrant.get("worth", 50), "[scorecard.quadrant].worth")
+        expr = pl.when(real & worth).then(pl.lit(QUADRANTS[True, True]))
+        for (r, w), code in QUADRANTS.items():
+            expr = expr.when((real if r else ~real) & (worth if w else ~worth)).then(pl.lit(code))
+        columns["quadrant"] = expr
+    columns["reasons"] = reasons(criteria, settings)
+    return columns
+
+
+@hookimpl(trylast=True)
+def win_probability(config, criteria):
+    """The documented default: a logistic curve of total_score (50 -> 0.5; 70 -> 0.88; 30 -> 0.12)."""
+    import polars as pl
+
+    c = pl.col
+    settings = config.section("scorecard").get("probability", {})
+    midpoint = _number(settings.get("midpoint", 50), "[scorecard.probability].midpoint")
+    scale = _number(settings.get("scale", 10), "[scorecard.probability].scale")
+    if scale <= 0:
+        raise ConfigError("[scorecard.probability].scale must be positive")
+    return (1 / (1 + ((midpoint - c("total_score")) / scale).exp())).round(4)

@@ -1,0 +1,1 @@
+"""Built-in output writers (registered through the ``kamcore`` entry-point group like any plugin)."""

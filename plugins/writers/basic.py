@@ -1,0 +1,30 @@
+"""Output writers: CSV (safe to open in Excel), JSON Lines and Parquet, all streaming sinks."""
+
+from __future__ import annotations
+
+from kamcore import hookimpl
+from kamcore.registry import Writer
+
+
+def sink_csv(frame, path):
+    """UTF-8 with a BOM, so Excel shows Chinese text correctly; formula-like text is neutralised."""
+    from kamcore.safety import neutralise_frame
+
+    return neutralise_frame(frame).sink_csv(path, include_bom=True, lazy=True)
+
+
+def sink_jsonl(frame, path):
+    return frame.sink_ndjson(path, lazy=True)
+
+
+def sink_parquet(frame, path):
+    return frame.sink_parquet(path, lazy=True)
+
+
+@hookimpl
+def register_writers(register):
+    register(Writer(name="csv", extensions=(".csv",), sink=sink_csv,
+                    description="CSV, UTF-8 with BOM; formula-like text cells prefixed with '"))
+    register(Writer(name="jsonl", extensions=(".jsonl", ".ndjson"), sink=sink_jsonl,
+                    description="JSON Lines, one object per opportunity"))
+    register(Writer(name="parquet", extensions=(".parquet",), sink=sink_parquet, description="Apache Parquet"))

@@ -1,0 +1,177 @@
+"""The ``kam`` command: one click group. Heavy libraries are imported inside commands, so
+``kam --help`` and ``kam --version`` start fast. Errors become one line on stderr and a documented
+exit code (``kam exit-codes``); ``--debug`` shows the traceback instead."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+
+
+class KamGroup(click.Group):
+    """Adds plugin commands, and turns kamcore errors into one clear line and an exit code."""
+
+    def list_commands(self, ctx):
+        self._load_plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        if name not in self.commands:
+            self._load_plugin_commands()
+        return super().get_command(ctx, name)
+
+    def _load_plugin_commands(self):
+        if getattr(self, "_plugins_loaded", False):
+            return
+        self._plugins_loaded = True
+        from .errors import KamError
+        from .plugins import get_kam
+
+        try:
+            get_kam().add_commands(self)
+        except KamError as exc:
+            click.echo(f"kam: warning: plugin commands unavailable: {exc}", err=True)
+
+    def invoke(self, ctx):
+        from .errors import KamError
+
+        debug = "--debug" in sys.argv[1:] or bool(ctx.params.get("debug"))
+        try:
+            return super().invoke(ctx)
+        except KamError as exc:
+            if debug:
+                raise
+            click.echo(f"kam: {exc.kind}: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("kam: interrupted; no output was replaced", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # a bug: say so plainly, traceback only with --debug
+            if debug:
+                raise
+            click.echo(f"kam: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
+                       err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=KamGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="kam")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+def cli(debug):
+    """kam: score key-account opportunities (是不是虚的? 值得赢吗?).
+
+    \b
+    Quick start:
+      kam score export.csv -o scored.csv
+      kam init            # write a commented kam.toml with the defaults
+      kam plugins --all   # what is installed
+    """
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="kam: %(levelname)s: %(message)s")
+
+
+def _progress(path: Path):
+    """A one-line progress display on stderr, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    spinner = "|/-\\"
+    state = {"n": 0}
+
+    def show(elapsed: float):
+        state["n"] += 1
+        size = path.stat().st_size / 1e6 if path and path.exists() else 0.0
+        sys.stderr.write(f"\rkam: scoring {spinner[state['n'] % 4]} {elapsed:6.1f} s, {size:8.1f} MB written ")
+        sys.stderr.flush()
+
+    return show
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=str, default=None,
+              help="Output file, or - for stdout. Default: <first input>.scored.csv beside it.")
+@click.option("--format", "fmt", default=None, help="Output format: csv, jsonl, parquet (default: from -o's suffix).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="kam.toml to use (default: $KAM_CONFIG, else ./kam.toml if present).")
+@click.option("--encoding", default=None, help="Input encoding, when detection is not enough (e.g. big5).")
+@click.option("--delimiter", default=None, help="Input delimiter, when sniffing is not enough.")
+@click.option("--importer", default=None, help="Force an importer by name (default: chosen by content).")
+@click.option("--max-rejects", type=click.IntRange(min=0), default=None,
+              help="Fail (exit 5, no output written) when more rows than this are rejected.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary line on stderr.")
+def score(inputs, output, fmt, config_path, encoding, delimiter, importer, max_rejects, quiet):
+    """Score opportunity exports (CSV …) with the scorecard and plugins.
+
+    Every row ends up in the output or in <output>.rejects.csv (file, line, column, reason);
+    a JSON run summary is written to <output>.summary.json.
+    """
+    from .config import load_config
+    from .pipeline import run_score
+    from .plugins import get_kam
+    from .registry import ReadOptions
+
+    kam = get_kam()
+    config = load_config(config_path, kam.config_defaults())
+    if output == "-":
+        target = None
+    elif output:
+        target = Path(output)
+    else:
+        first = inputs[0]
+        target = first.with_name(first.stem + ".scored." + (fmt or "csv"))
+    summary = run_score(list(inputs), target, kam=kam, config=config, fmt=fmt,
+                        options=ReadOptions(encoding=encoding, delimiter=delimiter), importer=importer,
+                        max_rejects=max_rejects, on_progress=_progress(target) if target else None,
+                        stdout=sys.stdout.buffer)
+    if sys.stderr.isatty() and target:
+        sys.stderr.write("\r" + " " * 60 + "\r")
+    if not quiet:
+        rows = summary["rows"]
+        where = f" -> {summary['output']}" if target else ""
+        click.echo(f"kam: {rows['in']} rows: {rows['scored']} scored, {rows['rejected']} rejected{where} "
+                   f"({summary['timings_s']['total']:.1f} s); rejects: {summary['rejects_file']}", err=True)
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("kam.toml"), show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(output, force):
+    """Write a commented kam.toml with every default, ready to edit."""
+    from .config import default_config_text
+    from .errors import ConfigError
+    from .plugins import get_kam
+
+    if output.exists() and not force:
+        raise ConfigError(f"{output} already exists", hint="use --force to overwrite it")
+    output.write_text(default_config_text(get_kam().config_defaults()), encoding="utf-8")
+    click.echo(f"kam: wrote {output}", err=True)
+
+
+@cli.command()
+@click.option("--all", "include_all", is_flag=True, help="Include the built-in plugins.")
+@click.option("--hook", default=None, help="Only plugins implementing this hook.")
+def plugins(include_all, hook):
+    """List installed plugins as JSON: name, version, hooks."""
+    from .plugins import get_kam
+
+    click.echo(json.dumps(get_kam().describe(include_all=include_all, hook=hook), indent=2, ensure_ascii=False))
+
+
+@cli.command("exit-codes")
+def exit_codes():
+    """List the exit codes kam uses."""
+    from .errors import EXIT_CODES
+
+    for code, meaning in sorted(EXIT_CODES.items()):
+        click.echo(f"{code:>3}  {meaning}")
+
+
+def main():
+    cli(prog_name="kam")

@@ -1,0 +1,68 @@
+"""Map the headers of an export onto canonical column names, in Chinese and in English.
+
+A header is compared after NFKC folding (full-width to half-width), removing zero-width characters,
+white space, underscores and hyphens, and lower-casing; so ``Opportunity ID``, ``opportunity_id`` and
+``Ｏｐｐｏｒｔｕｎｉｔｙ　ＩＤ`` all match. A user's ``[columns]`` table in kam.toml wins over the built-in aliases.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from .errors import ConfigError, InputError
+from .schema import Column
+
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+_SEPARATORS = re.compile(r"[\s_\-]+")
+
+
+def clean_header(header: str) -> str:
+    """The header as a person reads it: NFKC, no zero-width characters, single spaces, trimmed."""
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", header))
+    return " ".join(text.split())
+
+
+def header_key(header: str) -> str:
+    """The key headers are matched on."""
+    return _SEPARATORS.sub("", clean_header(header)).lower()
+
+
+def alias_table(columns: tuple[Column, ...]) -> dict[str, str]:
+    """header key -> canonical name, from each column's name, labels and aliases."""
+    table: dict[str, str] = {}
+    for column in columns:
+        for alias in (column.name, column.label_zh, column.label_en, *column.aliases):
+            table.setdefault(header_key(alias), column.name)
+    return table
+
+
+def map_headers(headers: list[str], columns: tuple[Column, ...], user_mapping: dict[str, str],
+                source: str = "input") -> dict[str, str]:
+    """Return {header as in the file: output name} for every header.
+
+    Mapped headers get their canonical name; others keep their cleaned name. Two headers that land on
+    the same name are an :class:`InputError` naming both.
+    """
+    from .schema import OPPORTUNITY, STAKEHOLDER
+
+    canonical = {c.name for c in columns}
+    user = {}
+    for header, target in user_mapping.items():
+        if target not in OPPORTUNITY and target not in STAKEHOLDER:
+            raise ConfigError(f"[columns] maps {header!r} to {target!r}, which is not a canonical column",
+                              hint="see docs/schema.md for the column names")
+        if target in canonical:
+            user[header_key(header)] = target
+    aliases = alias_table(columns)
+    result: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for header in headers:
+        key = header_key(header)
+        name = user.get(key) or aliases.get(key) or clean_header(header) or "column"
+        if name in owner:
+            raise InputError(f"{source}: columns {owner[name]!r} and {header!r} both map to {name!r}",
+                             hint="rename one, or map it elsewhere in the [columns] table of kam.toml")
+        owner[name] = header
+        result[header] = name
+    return result

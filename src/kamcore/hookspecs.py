@@ -1,0 +1,129 @@
+"""The hook contract between the kamcore core and its plugins.
+
+Every hook is called with keyword arguments; a plugin asks only for the arguments it needs, so new
+arguments can be added to a spec without breaking old plugins. Batch hooks receive a polars
+``DataFrame`` of canonical columns (docs/schema.md), never single rows. The full reference with
+runnable examples is docs/plugins.md.
+"""
+
+from pluggy import HookimplMarker, HookspecMarker
+
+hookspec = HookspecMarker("kamcore")
+hookimpl = HookimplMarker("kamcore")  # the same marker as kamcore.hookimpl
+
+
+# -- registries: called once per run, the core validates what is added ------------------------
+
+
+@hookspec
+def register_importers(register):
+    """Add readers for input files.
+
+    :param register: call ``register(Importer(...))`` once per importer; a duplicate name is an error.
+    """
+
+
+@hookspec
+def register_writers(register):
+    """Add writers for output formats.
+
+    :param register: call ``register(Writer(...))`` once per output format; a duplicate name is an error.
+    """
+
+
+@hookspec
+def register_criteria(register, config):
+    """Add scorecard criteria: each one turns canonical columns into points with a polars expression.
+
+    :param register: call ``register(Criterion(...))``; a duplicate name or points column is an error.
+    :param config: the effective :class:`kamcore.config.Config` (defaults merged with kam.toml).
+    """
+
+
+@hookspec
+def register_win_models(register):
+    """Add win-probability estimators that ``kam train`` can fit.
+
+    :param register: call ``register(WinModel(name=..., build=...))``; ``build(**params)`` returns an
+        unfitted scikit-learn classifier.
+    """
+
+
+@hookspec
+def register_config_defaults(register):
+    """Add a plugin's default settings, shown by ``kam init`` and overridable in kam.toml.
+
+    :param register: call ``register(section, toml_text)``; ``toml_text`` is commented TOML whose
+        tables all live under ``[section]``. A section registered twice is an error.
+    """
+
+
+@hookspec
+def register_commands(cli):
+    """Add subcommands to the ``kam`` command group.
+
+    :param cli: the root ``click.Group``; call ``cli.command()`` or ``cli.add_command(...)``.
+    """
+
+
+# -- batch hooks: called for every batch of rows ----------------------------------------------
+
+
+@hookspec
+def qualify(batch, config):
+    """Qualify opportunities (资格审查): say which deals may go on to the next stage, and why.
+
+    :param batch: a polars ``DataFrame`` of normalised canonical columns, one row per opportunity.
+    :param config: the effective :class:`kamcore.config.Config`.
+    :returns: ``None``, or a ``DataFrame`` of *new* columns with ``batch.height`` rows, in batch order.
+        Columns from all plugins are merged; a name clash with the batch or another plugin is an error.
+    """
+
+
+@hookspec(firstresult=True)
+def classify_stakeholders(stakeholders, config):
+    """Classify the people on a deal: role, style, stance, influence.
+
+    Stops at first non-None result; the built-in classifier is ``trylast`` so a plugin can replace it.
+
+    :param stakeholders: a polars ``DataFrame`` of canonical stakeholder columns, one row per person.
+    :param config: the effective :class:`kamcore.config.Config`.
+    :returns: the classified ``DataFrame`` (same rows, in the same order), or ``None`` to pass.
+    """
+
+
+@hookspec
+def score(batch, config):
+    """Add score columns computed in Python for a whole batch (criteria are the faster path).
+
+    :param batch: a polars ``DataFrame`` of normalised canonical columns plus the scorecard's columns.
+    :param config: the effective :class:`kamcore.config.Config`.
+    :returns: ``None``, or a ``DataFrame`` of *new* columns with ``batch.height`` rows, in batch order.
+        Columns from all plugins are merged; a name clash with the batch or another plugin is an error.
+    """
+
+
+@hookspec
+def score_columns(config, criteria):
+    """Add score columns as polars expressions, evaluated once per batch inside the streaming query.
+
+    Called once per run. The expressions see the normalised columns, each criterion's points column,
+    ``<block>_score``, ``total_score`` and ``unknown_criteria``; they may not refer to each other.
+
+    :param config: the effective :class:`kamcore.config.Config`.
+    :param criteria: the registered :class:`kamcore.registry.Criterion` records, in scorecard order.
+    :returns: ``None``, or a dict {column name: polars expression}. A name clash is an error naming both plugins.
+    """
+
+
+@hookspec(firstresult=True)
+def win_probability(config, criteria):
+    """Give the expression that turns a scored batch into ``win_probability`` (0 to 1).
+
+    Stops at first non-None result; the scorecard's documented logistic mapping is ``trylast``, so a
+    win-model plugin overrides it.
+
+    :param config: the effective :class:`kamcore.config.Config`.
+    :param criteria: the registered :class:`kamcore.registry.Criterion` records, in scorecard order.
+    :returns: a polars expression evaluated on the scored batch, or ``None`` to pass.
+    """

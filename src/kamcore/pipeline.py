@@ -1,0 +1,333 @@
+"""The streaming pipeline: import → normalise and validate → qualify → score → write, in one pass.
+
+Everything between reading and writing is one lazy polars query run by the streaming engine, so
+memory stays flat however large the export. The query has two sinks fed by the same scan: the
+scored rows, and the rejected rows with their reasons. Rows in = rows scored + rows rejected, and the
+run summary says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from . import __version__
+from .config import Config
+from .errors import DataError, InputError, KamError, OutputError, PluginError
+from .headers import map_headers
+from .normalise import PROBLEM, Plan
+from .registry import ReadOptions, Source
+from .safety import neutralise_frame
+from .schema import OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS
+from .scoring import ScoringPlan
+
+c = pl.col
+SRC, ROW = "__src", "__row"
+REJECT_COLUMNS = ["file", "line", "column", "reason", "value", "opportunity_id"]
+PREVIEW_CHARS = 60
+
+
+class Prepared:
+    """One run's query: the normalised frame (with problems), the plans, and the output frames."""
+
+    def __init__(self, frames: list[pl.LazyFrame], labels: list[str], config: Config, kam,
+                 header_units: dict[str, float]):
+        self.config = config
+        self.labels = labels
+        lf = pl.concat(frames, how="diagonal") if len(frames) > 1 else frames[0]
+        names = [n for n in lf.collect_schema().names() if n not in (SRC, ROW)]
+        self.plan = Plan(names, OPPORTUNITY, config, header_units)
+        self.scoring = ScoringPlan(kam, config)
+        self.frame = lf.with_columns(self.plan.exprs)
+        self.ok = self.plan.ok
+
+    def scored(self) -> pl.LazyFrame:
+        rows = self.frame.filter(self.ok).select(self.plan.output())
+        return self.scoring.apply(rows)
+
+    def rejected(self) -> pl.LazyFrame:
+        """One row per rejected record: where it is, the raw values of its failing columns, the problems."""
+        columns = list(self.plan.problems)
+        raw = [c(name).cast(pl.String).alias("__v__" + name) for name in columns]
+        ident = c("opportunity_id") if "opportunity_id" in columns else pl.lit(None, pl.String)
+        return self.frame.filter(~self.ok).select(SRC, ROW, ident.alias("__id"), *raw,
+                                                  *[c(PROBLEM + n) for n in columns])
+
+    def counts(self) -> pl.LazyFrame:
+        return self.frame.group_by(SRC).agg(pl.len().alias("rows"), self.ok.sum().alias("ok"))
+
+
+def header_unit(header: str) -> float | None:
+    """A unit declared in a header, as in the seed's 标的(单位: 亿)."""
+    if "亿" in header:
+        return 1e8
+    if "万" in header:
+        return 1e4
+    return None
+
+
+def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam) -> tuple[Prepared, list[str]]:
+    """Map headers, number the records and build the query for raw text frames (one per input)."""
+    frames, labels, notes, units = [], [], [], {}
+    user_mapping = config.section("columns")
+    for index, (frame, label) in enumerate(sources):
+        headers = frame.collect_schema().names()
+        mapping = map_headers(headers, OPPORTUNITY_COLUMNS, user_mapping, source=label)
+        for header, name in mapping.items():
+            unit = header_unit(header)
+            if unit and OPPORTUNITY.get(name) and OPPORTUNITY[name].kind == "amount":
+                units[name] = unit
+        frame = frame.rename(mapping).with_row_index(ROW).with_columns(pl.lit(index, pl.UInt32).alias(SRC))
+        if "opportunity_id" not in mapping.values():
+            stem = Path(label).stem
+            frame = frame.select(pl.format("{}-{}", pl.lit(stem), c(ROW) + 1).alias("opportunity_id"), pl.all())
+            notes.append(f"{label}: no opportunity_id column; ids were made from the file name and row number")
+        frames.append(frame)
+        labels.append(label)
+    return Prepared(frames, labels, config, kam, units), notes
+
+
+def choose_importer(path: Path, importers, name: str | None = None):
+    """The importer named by the user, else the one most confident about the file's content."""
+    if name:
+        if name not in importers:
+            raise InputError(f"no importer named {name!r}; installed: {', '.join(sorted(importers.items))}")
+        return importers[name]
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, expected a file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not head:
+        raise InputError(f"{path}: the file is empty")
+    ranked = sorted(((imp.sniff(head, path.suffix.lower()), imp.name) for imp in importers), reverse=True)
+    if not ranked or ranked[0][0] <= 0:
+        raise InputError(f"{path}: no installed importer can read this file",
+                         hint=f"importers: {', '.join(sorted(importers.items)) or 'none'}; see `kam plugins --all`")
+    return importers[ranked[0][1]]
+
+
+def open_sources(paths: list[Path], kam, options: ReadOptions, importer: str | None = None) -> list[tuple[Source, str]]:
+    importers = kam.importers()
+    opened = []
+    for path in paths:
+        chosen = choose_importer(path, importers, importer)
+        opened.append((chosen.read(path, options), chosen.name))
+    return opened
+
+
+def mask(column: str, value: str | None) -> str:
+    """A short, safe preview of a rejected value: personal fields are never shown."""
+    if value is None:
+        return ""
+    if column in PERSONAL_FIELDS:
+        return "***"
+    return value if len(value) <= PREVIEW_CHARS else value[:PREVIEW_CHARS] + "…"
+
+
+def explode_rejects(frame: pl.DataFrame, columns: list[str], labels: list[str],
+                    lines: Callable[[int, list[int]], dict[int, int]]) -> pl.DataFrame:
+    """One row per problem: file, physical line, column, reason, masked value, opportunity id.
+
+    Runs on the rejected rows only (collected after the pass), so per-record Python is fine here.
+    """
+    out: dict[str, list] = {k: [] for k in REJECT_COLUMNS}
+    where: dict[int, dict[int, int]] = {}
+    for src in frame.get_column(SRC).unique().to_list():
+        where[src] = lines(src, frame.filter(c(SRC) == src).get_column(ROW).to_list())
+    for record in frame.iter_rows(named=True):  # per-row ok: rejected rows only, after the streaming pass
+        for name in columns:
+            reason = record[PROBLEM + name]
+            if reason is None:
+                continue
+            out["file"].append(labels[record[SRC]])
+            out["line"].append(where[record[SRC]].get(record[ROW]))
+            out["column"].append(name)
+            out["reason"].append(reason)
+            out["value"].append(mask(name, record["__v__" + name]))
+            out["opportunity_id"].append(record["__id"])
+    return pl.DataFrame(out, schema={"file": pl.String, "line": pl.Int64, "column": pl.String, "reason": pl.String,
+                                     "value": pl.String, "opportunity_id": pl.String})
+
+
+def side_paths(output: Path | None) -> tuple[Path, Path]:
+    """Where the rejects file and the run summary go: beside the output (or in the current folder)."""
+    if output is None:
+        return Path("kam-score.rejects.csv"), Path("kam-score.summary.json")
+    return output.with_name(output.name + ".rejects.csv"), output.with_name(output.name + ".summary.json")
+
+
+def temp_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.kam-tmp-{os.getpid()}")
+
+
+def replace_atomically(tmp: Path, target: Path) -> None:
+    try:
+        os.replace(tmp, target)
+    except PermissionError:
+        raise OutputError(f"cannot replace {target}: permission denied",
+                          hint="is the file open in another program (Excel locks open files)? Close it and rerun")
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
+@contextlib.contextmanager
+def cleanup_on_signal(paths: list[Path]):
+    """Remove temporary files on Ctrl-C or SIGTERM, so an interrupted run leaves no partial file."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def run_query(queries: list, on_progress: Callable[[float], None] | None, errors: list) -> list:
+    """Run the lazy sinks together in the streaming engine (in a thread when progress is shown)."""
+    def collect():
+        return pl.collect_all(queries, engine="streaming")
+
+    try:
+        if on_progress is None:
+            return collect()
+        box: dict = {}
+        worker = threading.Thread(target=lambda: box.update(result=_capture(collect)), daemon=True)
+        start = time.perf_counter()
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.2)
+            on_progress(time.perf_counter() - start)
+        if "error" in box["result"]:
+            raise box["result"]["error"]
+        return box["result"]["value"]
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        for error in errors:  # an exception a plugin raised inside a batch hook
+            if isinstance(error, KamError):
+                raise error from None
+            raise PluginError(f"a plugin failed inside a batch hook: {type(error).__name__}: {error}") from error
+        if isinstance(exc, OSError) and not isinstance(exc, pl.exceptions.PolarsError):
+            raise OutputError(f"cannot write output: {exc.strerror or exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot read the input: {first}",
+                         hint="check the file's format with `kam score --debug`; issues with quoting or ragged "
+                              "rows are reported here") from None
+
+
+def _capture(fn):
+    try:
+        return {"value": fn()}
+    except BaseException as exc:  # re-raised in the calling thread
+        return {"error": exc}
+
+
+def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, fmt: str | None = None,
+              options: ReadOptions = ReadOptions(), importer: str | None = None, max_rejects: int | None = None,
+              on_progress: Callable[[float], None] | None = None, stdout=None) -> dict:
+    """Score export files into ``output`` (``None``: write to ``stdout``); return the run summary."""
+    started = time.perf_counter()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    writers = kam.writers()
+    fmt = fmt or (output.suffix.lstrip(".").lower() if output is not None and output.suffix else "csv")
+    fmt = {"ndjson": "jsonl", "json": "jsonl"}.get(fmt, fmt)
+    if fmt not in writers:
+        raise InputError(f"no writer for format {fmt!r}; installed: {', '.join(sorted(writers.items))}")
+    writer = writers[fmt]
+    opened = open_sources(inputs, kam, options, importer)
+    sources = [s for s, _ in opened]
+    try:
+        prepared, notes = prepare_frames([(s.frame, str(s.path)) for s in sources], config, kam)
+        notes = [n for s in sources for n in s.notes] + notes
+        rejects_path, summary_path = side_paths(output)
+        target = output if output is not None else Path(f".kam-stdout-{os.getpid()}.{fmt}")
+        tmp_out, tmp_rej = temp_path(target), temp_path(rejects_path.with_suffix(".arrow"))
+        for folder in {target.parent, rejects_path.parent}:
+            if not folder.is_dir():
+                raise OutputError(f"output folder {folder} does not exist")
+        with cleanup_on_signal([tmp_out, tmp_rej] + ([target] if output is None else [])):
+            queries = [writer.sink(prepared.scored(), tmp_out),
+                       prepared.rejected().sink_ipc(tmp_rej, lazy=True), prepared.counts()]
+            errors = prepared.scoring.errors
+            results = run_query(queries, on_progress, errors)
+            streamed = time.perf_counter()
+            counts = results[-1].sort(SRC)
+            rejected = pl.read_ipc(tmp_rej)
+            reject_rows = explode_rejects(
+                rejected, list(prepared.plan.problems), prepared.labels,
+                lambda src, rows: sources[src].record_lines(rows))
+            rows_in = int(counts["rows"].sum() or 0)
+            rows_ok = int(counts["ok"].sum() or 0)
+            if rows_in != rows_ok + rejected.height:
+                raise KamError(f"row accounting failed: {rows_in} in, {rows_ok} scored, {rejected.height} rejected")
+            if max_rejects is not None and rejected.height > max_rejects:
+                raise DataError(f"{rejected.height} rows were rejected, more than --max-rejects {max_rejects}; "
+                                "no output was written",
+                                hint=_top_reason(reject_rows))
+            tmp_rej_csv = temp_path(rejects_path)
+            neutralise_frame(reject_rows).write_csv(tmp_rej_csv)
+            replace_atomically(tmp_rej_csv, rejects_path)
+            if output is None:
+                with open(tmp_out, "rb") as handle:
+                    while chunk := handle.read(1 << 20):
+                        stdout.write(chunk)
+                stdout.flush()
+            else:
+                replace_atomically(tmp_out, output)
+    finally:
+        for source in sources:
+            source.cleanup()
+    by_reason = reject_rows.group_by("reason").len().sort("len", descending=True)
+    by_column = reject_rows.group_by("column").len().sort("len", descending=True)
+    summary = {
+        "kam_version": __version__,
+        "started_at": started_at,
+        "inputs": [{"path": str(s.path), "importer": name, "encoding": s.encoding, "delimiter": s.delimiter,
+                    "header_line": s.header_line, "rows": int(row["rows"]), "rows_rejected": int(row["rows"] - row["ok"])}
+                   for (s, name), row in zip(opened, counts.iter_rows(named=True))],  # per-row ok: one per file
+        "output": str(output) if output is not None else "-",
+        "format": fmt,
+        "rejects_file": str(rejects_path),
+        "rows": {"in": rows_in, "scored": rows_ok, "rejected": rejected.height},
+        "rejects_by_reason": dict(zip(by_reason["reason"], by_reason["len"])),
+        "rejects_by_column": dict(zip(by_column["column"], by_column["len"])),
+        "columns": {"criteria": [k.column for k in prepared.scoring.criteria],
+                    "scores": prepared.scoring.output_columns()},
+        "win_probability_from": prepared.scoring.probability_plugin,
+        "timings_s": {"stream": round(streamed - started, 3), "total": round(time.perf_counter() - started, 3)},
+        "plugins": [{"name": n, "version": v} for n, v in sorted(kam.versions.items())],
+        "plugins_failed": kam.failed,
+        "config": {"path": str(config.path) if config.path else None, "sha256": config.sha256},
+        "notes": notes,
+        "summary_file": str(summary_path),
+    }
+    tmp_sum = temp_path(summary_path)
+    tmp_sum.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    replace_atomically(tmp_sum, summary_path)
+    return summary
+
+
+def _top_reason(rejects: pl.DataFrame) -> str:
+    if rejects.height == 0:
+        return "see the rejects"
+    row = rejects.row(0, named=True)
+    return f"first: {row['file']} line {row['line']} column {row['column']}: {row['reason']}"

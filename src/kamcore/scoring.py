@@ -1,0 +1,127 @@
+"""The scoring stage: criteria points, block scores and plugin score columns, as one expression plan.
+
+The core knows no criterion by name: it adds up whatever criteria the plugins registered, block by
+block. A criterion's points are ``null`` when its inputs are unknown; an unknown criterion earns no
+points, is counted in ``unknown_criteria``, and the scorecard's reasons say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import polars as pl
+
+from .errors import PluginError
+from .registry import BLOCKS, Criterion
+
+c = pl.col
+SCORE_COLUMNS = ("total_score", "unknown_criteria")
+
+
+class ScoringPlan:
+    """Everything the plugins contribute to scoring, gathered once per run."""
+
+    def __init__(self, kam, config):
+        self.kam = kam
+        self.config = config
+        self.criteria: list[Criterion] = sorted(kam.criteria(config), key=lambda k: (k.number is None, k.number or 0,
+                                                                                      k.name))
+        self.blocks = [b for b in BLOCKS if any(k.block == b for k in self.criteria)]
+        self.extra = kam.score_columns(config, self.criteria)
+        self.probability_plugin, self.probability = kam.win_probability(config, self.criteria)
+        self.batch_hooks = [h for h in ("qualify", "score") if kam.has_impls(h)]
+        self.errors: list[BaseException] = []  # exceptions raised by plugins inside the streaming engine
+
+    @property
+    def inputs(self) -> set[str]:
+        return {name for k in self.criteria for name in k.inputs}
+
+    def output_columns(self) -> list[str]:
+        names = [k.column for k in self.criteria] + [f"{b}_score" for b in self.blocks] + list(SCORE_COLUMNS)
+        names += list(self.extra)
+        if self.probability is not None:
+            names.append("win_probability")
+        return names
+
+    def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """Add every score column to a frame of normalised canonical columns."""
+        schema = frame.collect_schema()
+        missing = sorted(self.inputs - set(schema.names()))
+        clash = set(schema.names()) & set(self.output_columns())
+        if clash:
+            raise PluginError(f"input columns {sorted(clash)} clash with score columns of the same name",
+                              hint="rename them in the export or map them in [columns] of kam.toml")
+        if missing:  # criteria whose input column the export lacks are unknown, not an error
+            frame = frame.with_columns(pl.lit(None, pl.String).alias(name) for name in missing)
+        if "qualify" in self.batch_hooks:
+            frame = self._batch_hook(frame, "qualify")
+        frame = frame.with_columns(k.points.cast(pl.Float64).alias(k.column) for k in self.criteria)
+        frame = frame.with_columns(
+            *[self._block(b) for b in self.blocks],
+            self._percent(self.criteria).alias("total_score"),
+            pl.sum_horizontal([c(k.column).is_null() for k in self.criteria] or [pl.lit(0)])
+            .cast(pl.Int32).alias("unknown_criteria"),
+        )
+        if self.extra or self.probability is not None:
+            exprs = [e.alias(n) for n, e in self.extra.items()]
+            if self.probability is not None:
+                exprs.append(self.probability.cast(pl.Float64).alias("win_probability"))
+            frame = frame.with_columns(exprs)
+        if "score" in self.batch_hooks:
+            frame = self._batch_hook(frame, "score")
+        return frame.drop(missing) if missing else frame
+
+    def _block(self, block: str) -> pl.Expr:
+        return self._percent([k for k in self.criteria if k.block == block]).alias(f"{block}_score")
+
+    @staticmethod
+    def _percent(criteria: list[Criterion]) -> pl.Expr:
+        """100 × weighted points / weighted maximum; unknown criteria earn nothing."""
+        top = sum(k.weight * k.max_points for k in criteria)
+        if not criteria or top == 0:
+            return pl.lit(None, pl.Float64)
+        got = pl.sum_horizontal([c(k.column).fill_null(0) * k.weight for k in criteria])
+        return (100 * got / top).round(1)
+
+    def _batch_hook(self, frame: pl.LazyFrame, hook: str) -> pl.LazyFrame:
+        """Run a Python batch hook inside the streaming query; its new columns are merged, clashes refused."""
+        call: Callable = getattr(self.kam, hook)
+        config = self.config
+        errors = self.errors
+        probe = frame.head(0).collect()
+        added = merge_new_columns(probe, call(probe, config), hook)
+        schema = {**probe.schema, **added.schema}
+
+        def run(batch: pl.DataFrame) -> pl.DataFrame:
+            try:
+                return pl.concat([batch, merge_new_columns(batch, call(batch, config), hook)], how="horizontal")
+            except BaseException as exc:  # kept so the core can re-raise it unwrapped
+                errors.append(exc)
+                raise
+
+        return frame.map_batches(run, schema=schema, streamable=True)
+
+
+def merge_new_columns(batch: pl.DataFrame, results: list[tuple[str, object]], hook: str) -> pl.DataFrame:
+    """Check and join the new columns plugins returned for one batch."""
+    owners: dict[str, str] = {}
+    parts = []
+    for plugin, frame in results:
+        if isinstance(frame, pl.Series):
+            frame = frame.to_frame()
+        if not isinstance(frame, pl.DataFrame):
+            raise PluginError(f"plugin {plugin!r} returned {type(frame).__name__} from {hook}, expected a polars "
+                              "DataFrame of new columns")
+        if frame.height != batch.height:
+            raise PluginError(f"plugin {plugin!r} returned {frame.height} rows from {hook} for a batch of "
+                              f"{batch.height}")
+        for name in frame.columns:
+            if name in batch.columns:
+                raise PluginError(f"plugin {plugin!r} returned column {name!r} from {hook}, which the batch "
+                                  "already has")
+            if name in owners:
+                raise PluginError(f"column {name!r} is returned by plugin {owners[name]!r} and by plugin {plugin!r} "
+                                  f"from {hook}")
+            owners[name] = plugin
+        parts.append(frame)
+    return pl.concat(parts, how="horizontal") if parts else pl.DataFrame()
