@@ -28,101 +28,135 @@ CURRENCY_WORDS = {
 _UNITS = {"亿": 1e8, "万": 1e4, "千": 1e3, "k": 1e3, "m": 1e6, "mn": 1e6, "bn": 1e9}
 _CUR_PREFIX = r"(us\$|hk\$|\$|¥|￥|€|£|rmb|cny|usd|eur|hkd|gbp|jpy)"
 _CUR_SUFFIX = r"(元|人民币|美元|美金|欧元|港币|港元|日元|英镑|rmb|cny|usd|eur|hkd|gbp|jpy)"
-AMOUNT_PATTERN = (rf"^{_CUR_PREFIX}?\s*([0-9][0-9,]*(?:\.[0-9]+)?|\.[0-9]+)\s*(亿|万|千|k|mn|m|bn)?\s*{_CUR_SUFFIX}?$")
+AMOUNT_PATTERN = (rf"(?i)^{_CUR_PREFIX}?\s*([0-9][0-9,]*(?:\.[0-9]+)?|\.[0-9]+)\s*(亿|万|千|k|mn|m|bn)?\s*{_CUR_SUFFIX}?$")
+
+
+def variants(word: str) -> set[str]:
+    """The spellings of a vocabulary word matched without lower-casing every cell (which is slow)."""
+    return {word, word.lower(), word.upper(), word.title(), word.capitalize()}
+
+
+MISSING = sorted({v for token in MISSING_TOKENS for v in variants(token)})
 
 
 def key(expr: pl.Expr) -> pl.Expr:
-    """Trimmed, lower-cased text with missing tokens as null: what vocabularies are matched on."""
-    text = expr.str.strip_chars().str.to_lowercase()
-    return pl.when(text.is_in(MISSING_TOKENS)).then(None).otherwise(text)
+    """Trimmed text, missing tokens as null: what vocabularies are matched on."""
+    text = expr.str.strip_chars()
+    return pl.when(text.is_in(MISSING)).then(None).otherwise(text)
 
 
-def vocabulary(column: Column, extra: dict[str, str]) -> dict[str, str]:
-    """synonym -> code for one column: the schema's synonyms plus the user's ``[values.<column>]``.
-
-    A user value mapped to ``""`` means "treat as missing".
-    """
-    table = {}
+def vocabulary(column: Column, extra: dict[str, str]) -> dict[str, str | None]:
+    """spelling -> code for one column: the schema's synonyms plus the user's ``[values.<column>]``,
+    in upper, lower and title case. A user value mapped to ``""`` means "treat as missing"."""
+    table: dict[str, str | None] = {}
     for code, synonyms in (column.vocab or {}).items():
-        table[code] = code
-        for synonym in synonyms:
-            table.setdefault(synonym.lower(), code)
+        for synonym in (code, *synonyms):
+            for spelling in variants(synonym):
+                table.setdefault(spelling, code)
     for value, code in extra.items():
-        table[str(value).strip().lower()] = code
+        for spelling in variants(str(value).strip()):
+            table[spelling] = code or None
     return table
 
 
-def lookup(text: pl.Expr, table: dict[str, str]) -> pl.Expr:
-    """Map keys to codes; unmatched keys become null (the caller reports them)."""
-    mapped = text.replace_strict(list(table), list(table.values()), default=None, return_dtype=pl.String)
-    return pl.when(mapped == "").then(None).otherwise(mapped)
+def lookup(text: pl.Expr, table: dict[str, str | None]) -> pl.Expr:
+    """Map spellings to codes; unmatched text becomes null (the caller reports it)."""
+    return text.replace_strict(list(table), list(table.values()), default=None, return_dtype=pl.String)
 
 
-def parse_amount(raw: pl.Expr, default_unit: float = 1.0) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """(amount, currency found in the text or null, is_valid) for texts like 1.2亿, ¥1,200,000, US$120,000."""
-    text = key(raw).str.replace_all(r"[\s　]", "")
-    parts = text.str.extract_groups(AMOUNT_PATTERN)
-    number = parts.struct[1].str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False)
-    unit = parts.struct[2]
-    scale = pl.when(unit.is_null()).then(pl.lit(default_unit))
-    for word, factor in _UNITS.items():
-        scale = scale.when(unit == word).then(pl.lit(factor))
-    amount = number * scale.otherwise(pl.lit(1.0))
-    currency = currency_of(pl.coalesce(parts.struct[0], parts.struct[3]))
-    return amount, currency, text.is_null() | number.is_not_null()
+CURRENCY_TABLE = {spelling: code for code, words in CURRENCY_WORDS.items()
+                  for word in (code, *words) for spelling in variants(word)}
 
 
 def currency_of(text: pl.Expr) -> pl.Expr:
-    """ISO code for a currency word or symbol (already lower-cased), else null."""
-    table = {word: code for code, words in CURRENCY_WORDS.items() for word in words}
-    return text.replace_strict(list(table), list(table.values()), default=None, return_dtype=pl.String)
+    """ISO code for a currency word or symbol, else null."""
+    return lookup(text, CURRENCY_TABLE)
+
+
+_DATE_TIME_SUFFIX = r"[ Tt]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$"
+DATE_PATTERN = (r"(?i)^(\d{4})\s*(?:[-/.年]\s*(\d{1,2})\s*(?:[-/.月]\s*(\d{1,2})\s*日?|月)?"
+                r"|(?:年)?\s*[-/]?\s*(?:q|第)\s*([1-4])\s*(?:季度|季)?|年)?$")
+
+
+class Stages:
+    """Expressions in dependency order; a later stage may read the columns an earlier one made.
+
+    Naming an intermediate result as a column lets polars compute it once per batch instead of once
+    per use (the streaming engine does not share common subexpressions).
+    """
+
+    def __init__(self, depth: int = 6):
+        self.stages: list[list[pl.Expr]] = [[] for _ in range(depth)]
+        self.temporary: list[str] = []
+
+    def add(self, stage: int, expr: pl.Expr, name: str, temporary: bool = True) -> pl.Expr:
+        self.stages[stage].append(expr.alias(name))
+        if temporary:
+            self.temporary.append(name)
+        return c(name)
+
+    def apply(self, frame):
+        for exprs in self.stages:
+            if exprs:
+                frame = frame.with_columns(exprs)
+        return frame
+
+
+def parse_amount(st: Stages, raw: pl.Expr, tag: str, default_unit: float = 1.0):
+    """(amount, currency found in the text, is_valid) for 1.2亿, ¥1,200,000, US$120,000, 12万美元 …
+
+    Plain numbers take a fast cast; only the rest go through the regular expression.
+    """
+    text = st.add(0, key(raw), f"__t__{tag}")
+    plain = st.add(1, text.cast(pl.Float64, strict=False), f"__f__{tag}")
+    rest = pl.when(plain.is_null()).then(text.str.replace_all(r"[\s　]", ""))
+    parts = st.add(2, rest.str.extract_groups(AMOUNT_PATTERN), f"__g__{tag}")
+    number = parts.struct[1].str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False)
+    unit = parts.struct[2].str.to_lowercase()
+    scale = pl.when(unit.is_null()).then(pl.lit(default_unit))
+    for word, factor in _UNITS.items():
+        scale = scale.when(unit == word).then(pl.lit(factor))
+    amount = st.add(3, pl.coalesce(plain * default_unit, number * scale.otherwise(pl.lit(1.0))), f"__a__{tag}")
+    found = st.add(3, currency_of(pl.coalesce(parts.struct[0], parts.struct[3])), f"__cur__{tag}")
+    return amount, found, text.is_null() | amount.is_not_null()
 
 
 def parse_currency(raw: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """(ISO code, is_valid): 人民币, RMB, ¥, usd … or any three-letter code."""
     text = key(raw)
-    word = currency_of(text)
-    iso = pl.when(text.str.contains(r"^[a-z]{3}$")).then(text.str.to_uppercase())
-    code = pl.coalesce(word, iso)
+    iso = pl.when(text.str.contains(r"^[A-Za-z]{3}$")).then(text.str.to_uppercase())
+    code = pl.coalesce(currency_of(text), iso)
     return code, text.is_null() | code.is_not_null()
 
 
-_DATE_TIME_SUFFIX = r"[ t]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$"
-_DAY = r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$"
-_MONTH = r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?$"
-_QUARTER = r"^(\d{4})\s*(?:年)?\s*[-/]?\s*(?:q|第)\s*([1-4])\s*(?:季度|季)?$"
-_YEAR = r"^(\d{4})\s*年?$"
-
-
-def parse_date(raw: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+def parse_date(st: Stages, raw: pl.Expr, tag: str):
     """(date, precision, is_valid). Year first only: 2009-05-01, 2009/5/1, 2009.05, 2010.1 (= January),
-    2009-Q2, 2009年第2季度, 2009年. A period becomes its first day; ``precision`` says which it was."""
-    text = key(raw).str.replace(_DATE_TIME_SUFFIX, "")
-    day = text.str.extract_groups(_DAY)
-    month = text.str.extract_groups(_MONTH)
-    quarter = text.str.extract_groups(_QUARTER)
-    year = text.str.extract(_YEAR, 1)
+    2009-Q2, 2009年第2季度, 2009年. A period becomes its first day; ``precision`` says which it was.
 
-    def make(y, m, d):
-        return pl.format("{}-{}-{}", y, m, d).str.to_date("%Y-%m-%d", strict=False)
-
-    q_month = (quarter.struct[1].cast(pl.Int32, strict=False) * 3 - 2).cast(pl.String)
-    date = pl.coalesce(make(day.struct[0], day.struct[1], day.struct[2]),
-                       make(month.struct[0], month.struct[1], pl.lit("1")),
-                       make(quarter.struct[0], q_month, pl.lit("1")),
-                       make(year, pl.lit("1"), pl.lit("1")))
+    ISO days and months take a fast path; only the rest go through the regular expression.
+    """
+    text = st.add(0, key(raw).str.replace(_DATE_TIME_SUFFIX, ""), f"__t__{tag}")
+    iso_day = st.add(1, text.str.to_date("%Y-%m-%d", strict=False), f"__dd__{tag}")
+    iso_month = st.add(1, (text + "-1").str.to_date("%Y-%m-%d", strict=False), f"__dm__{tag}")
+    rest = pl.when(iso_day.is_null() & iso_month.is_null()).then(text)
+    parts = st.add(2, rest.str.extract_groups(DATE_PATTERN), f"__g__{tag}")
+    year, month, day, quarter = (parts.struct[i] for i in range(4))
+    q_month = (quarter.cast(pl.Int32, strict=False) * 3 - 2).cast(pl.String)
+    parsed = (pl.format("{}-{}-{}", year, pl.coalesce(month, q_month, pl.lit("1")), pl.coalesce(day, pl.lit("1")))
+              .str.to_date("%Y-%m-%d", strict=False))
+    date = st.add(3, pl.coalesce(iso_day, iso_month, parsed), f"__d__{tag}")
     precision = (pl.when(date.is_null()).then(None)
-                 .when(day.struct[0].is_not_null()).then(pl.lit("day"))
-                 .when(month.struct[0].is_not_null()).then(pl.lit("month"))
-                 .when(quarter.struct[0].is_not_null()).then(pl.lit("quarter"))
+                 .when(iso_day.is_not_null() | day.is_not_null()).then(pl.lit("day"))
+                 .when(iso_month.is_not_null() | month.is_not_null()).then(pl.lit("month"))
+                 .when(quarter.is_not_null()).then(pl.lit("quarter"))
                  .otherwise(pl.lit("year")))
     return date, precision, text.is_null() | date.is_not_null()
 
 
 def parse_percent(raw: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """(percent points, is_valid): 35%, 35.5, 35 % … (0.35 stays 0.35: no guessing)."""
-    text = key(raw).str.replace_all(r"[\s%％]", "")
-    number = text.cast(pl.Float64, strict=False)
+    text = key(raw)
+    number = text.str.strip_chars_end("%％ ").cast(pl.Float64, strict=False)
     return number, text.is_null() | number.is_not_null()
 
 
@@ -131,11 +165,12 @@ class Plan:
 
     ``columns`` holds the output order: each input column under its canonical name, with derived
     columns (``deal_size_base``, ``purchase_date_precision`` …) right after their source.
+    ``problems`` maps a column to the name of its problem column (null when the value is fine).
     """
 
     def __init__(self, columns: list[str], schema: dict[str, Column], config, header_units: dict[str, float]):
-        self.exprs: list[pl.Expr] = []
-        self.problems: dict[str, pl.Expr] = {}
+        st = self.stages = Stages()
+        self.problems: dict[str, str] = {}
         self.columns: list[tuple[str, str]] = []  # (output name, working column)
         values = config.get("values", {})
         cur = config.get("currency", {})
@@ -143,76 +178,80 @@ class Plan:
         rates = {str(k): float(v) for k, v in cur.get("rates", {}).items()}
         rates[cur.get("base", "CNY")] = 1.0
         present = set(columns)
+
+        def output(name: str, stage: int, expr: pl.Expr) -> pl.Expr:
+            self.columns.append((name, NORM + name))
+            return st.add(stage, expr, NORM + name, temporary=False)
+
+        def problem(name: str, bad: pl.Expr, why: str) -> None:
+            self.problems[name] = PROBLEM + name
+            st.add(5, pl.when(bad).then(pl.lit(why)), PROBLEM + name, temporary=False)
+
         for name in columns:
             spec = schema.get(name)
             kind = spec.kind if spec else None
-            n = NORM + name
             if kind == ID:
                 self.columns.append((name, name))
-                self.problems[name] = pl.when(c(name).is_null() | (c(name).str.strip_chars() == "")).then(
-                    pl.lit("missing value: an opportunity needs an id"))
-            elif kind == CODE or kind == LEVEL_OR_AMOUNT:
+                problem(name, c(name).is_null() | (c(name).str.strip_chars() == ""),
+                        "missing value: an opportunity needs an id")
+            elif kind in (CODE, LEVEL_OR_AMOUNT):
                 table = vocabulary(spec, values.get(name, {}))
-                text = key(c(name))
-                mapped = lookup(text, table)
-                self.exprs.append(mapped.alias(n))
-                self.columns.append((name, n))
+                text = st.add(0, key(c(name)), f"__k__{name}")
+                mapped = output(name, 1, lookup(text, table))
                 known = ", ".join(sorted(spec.vocab))
                 if kind == LEVEL_OR_AMOUNT:
-                    amount, _, ok = parse_amount(c(name))
-                    self.exprs.append(pl.when(mapped.is_null()).then(amount).alias(NORM + name + "_amount"))
-                    self.columns.append((name + "_amount", NORM + name + "_amount"))
-                    bad = text.is_not_null() & ~(text.is_in(list(table)) | (amount.is_not_null() & ok))
+                    amount, _, ok = parse_amount(st, c(name), name)
+                    output(name + "_amount", 4, pl.when(mapped.is_null()).then(amount))
+                    bad = text.is_not_null() & ~text.is_in(list(table)) & ~(amount.is_not_null() & ok)
                     why = f"unknown value: expected one of {known}, or an amount"
                 else:
                     bad = text.is_not_null() & ~text.is_in(list(table))
                     why = f"unknown value: expected one of {known} (or map it under [values.{name}] in kam.toml)"
-                self.problems[name] = pl.when(bad).then(pl.lit(why))
+                problem(name, bad, why)
             elif kind == AMOUNT:
-                amount, found, ok = parse_amount(c(name), header_units.get(name, 1.0))
-                self.exprs.append(amount.alias(n))
-                self.columns.append((name, n))
+                amount, found, ok = parse_amount(st, c(name), name, header_units.get(name, 1.0))
+                output(name, 4, amount)
                 if "currency" in present:
-                    given, _ = parse_currency(c("currency"))
-                    currency = pl.coalesce(found, given, pl.lit(default_currency))
+                    currency = st.add(4, pl.coalesce(found, c(NORM + "currency"), pl.lit(default_currency)),
+                                      f"__cur2__{name}")
                 else:
-                    currency = pl.coalesce(found, pl.lit(default_currency))
-                    self.exprs.append(pl.when(amount.is_not_null()).then(currency).alias(NORM + "currency"))
-                    self.columns.append(("currency", NORM + "currency"))
+                    currency = output("currency", 4, pl.when(amount.is_not_null())
+                                      .then(pl.coalesce(found, pl.lit(default_currency))))
                 rate = currency.replace_strict(list(rates), list(rates.values()), default=None,
                                                return_dtype=pl.Float64)
-                self.exprs.append((amount * rate).alias(NORM + name + "_base"))
-                self.columns.append((name + "_base", NORM + name + "_base"))
-                self.problems[name] = pl.when(~ok).then(pl.lit(
-                    "not an amount: expected e.g. 1200000, 1,200,000, ¥1,200,000, 120万, 1.2亿, US$120,000"))
+                output(name + "_base", 5, amount * rate)
+                problem(name, ~ok, "not an amount: expected e.g. 1200000, 1,200,000, ¥1,200,000, 120万, 1.2亿, "
+                                   "US$120,000")
             elif kind == CURRENCY:
                 code, ok = parse_currency(c(name))
-                self.exprs.append(code.alias(n))
-                self.columns.append((name, n))
-                self.problems[name] = pl.when(~ok).then(pl.lit("not a currency: expected CNY, USD, 人民币, 美元 …"))
+                output(name, 1, code)
+                problem(name, ~ok, "not a currency: expected CNY, USD, 人民币, 美元 …")
             elif kind == DATE:
-                date, precision, ok = parse_date(c(name))
-                self.exprs += [date.alias(n), precision.alias(n + "_precision")]
-                self.columns += [(name, n), (name + "_precision", n + "_precision")]
-                self.problems[name] = pl.when(~ok).then(pl.lit(
-                    "not a date: expected year first, e.g. 2009-05-01, 2009/5/1, 2009.05, 2009-Q2, 2009年第2季度"))
+                date, precision, ok = parse_date(st, c(name), name)
+                output(name, 4, date)
+                output(name + "_precision", 4, precision)
+                problem(name, ~ok, "not a date: expected year first, e.g. 2009-05-01, 2009/5/1, 2009.05, 2009-Q2, "
+                                   "2009年第2季度")
             elif kind == PERCENT:
                 number, ok = parse_percent(c(name))
-                self.exprs.append(number.alias(n))
-                self.columns.append((name, n))
-                self.problems[name] = pl.when(~ok).then(pl.lit("not a percentage: expected e.g. 35%, 35.5"))
+                output(name, 1, number)
+                problem(name, ~ok, "not a percentage: expected e.g. 35%, 35.5")
             elif kind == COUNT_OR_NAMES:
                 text = key(c(name))
                 count = (pl.when(text.str.contains(r"^\d+$")).then(text.cast(pl.Int32, strict=False))
                          .when(text.is_not_null())
                          .then(text.str.count_matches(r"[,;、，；/|]").cast(pl.Int32) + 1))
-                self.exprs.append(count.alias("__n__competitor_count"))
-                self.columns += [(name, name), ("competitor_count", "__n__competitor_count")]
+                self.columns.append((name, name))
+                self.columns.append(("competitor_count", NORM + "competitor_count"))
+                st.add(0, count, NORM + "competitor_count", temporary=False)
             else:  # text, and columns kam does not know: passed through untouched
                 self.columns.append((name, name))
-        self.problem_columns = [PROBLEM + name for name in self.problems]
-        self.exprs += [expr.alias(PROBLEM + name) for name, expr in self.problems.items()]
-        self.ok = pl.all_horizontal([c(p).is_null() for p in self.problem_columns]) if self.problems else pl.lit(True)
+        self.ok = (pl.all_horizontal([c(p).is_null() for p in self.problems.values()]) if self.problems
+                   else pl.lit(True))
+
+    def apply(self, frame):
+        """Add the normalised, temporary and problem columns to a frame of raw text."""
+        return self.stages.apply(frame)
 
     def output(self) -> list[pl.Expr]:
         """Select expressions giving the normalised columns under their output names, in order."""

@@ -47,7 +47,7 @@ class Prepared:
         names = [n for n in lf.collect_schema().names() if n not in (SRC, ROW)]
         self.plan = Plan(names, OPPORTUNITY, config, header_units)
         self.scoring = ScoringPlan(kam, config)
-        self.frame = lf.with_columns(self.plan.exprs)
+        self.frame = self.plan.apply(lf)
         self.ok = self.plan.ok
 
     def scored(self) -> pl.LazyFrame:
