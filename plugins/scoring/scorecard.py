@@ -13,6 +13,7 @@ from importlib.resources import files
 from kamcore import hookimpl
 from kamcore.errors import ConfigError
 from kamcore.registry import BLOCKS, Criterion
+from kamcore.schema import OPPORTUNITY
 
 DEFAULTS = files(__package__).joinpath("scorecard.toml").read_text(encoding="utf-8")
 QUADRANTS = {  # (real high, worth high) -> code; the labels are in docs/scorecard.md
@@ -28,8 +29,14 @@ def _number(value, where: str) -> float:
 
 
 def compile_term(term: dict, where: str) -> tuple:
-    """(points expression, maximum, input column) for one term: a lookup or bins."""
+    """(points expression, maximum, input column) for one term: a lookup or bins.
+
+    Lookups on canonical coded columns match the normalised codes directly; on any other column
+    they match the trimmed text in lower, upper or title case.
+    """
     import polars as pl
+
+    from kamcore.normalise import variants
 
     c = pl.col
     if not isinstance(term, dict) or not isinstance(term.get("column"), str):
@@ -41,10 +48,14 @@ def compile_term(term: dict, where: str) -> tuple:
         table = term["points"]
         if not isinstance(table, dict) or not table:
             raise ConfigError(f"{where}.points must be a table of value = points")
-        keys = [str(k).strip().lower() for k in table]
-        values = [_number(v, f"{where}.points.{k}") for k, v in table.items()]
-        text = c(column).cast(pl.String).str.strip_chars().str.to_lowercase()
-        return text.replace_strict(keys, values, default=None, return_dtype=pl.Float64), max(values), column
+        points = {}
+        for k, v in table.items():
+            for spelling in variants(str(k).strip()):
+                points[spelling] = _number(v, f"{where}.points.{k}")
+        spec = OPPORTUNITY.get(column)
+        text = c(column) if spec is not None and spec.vocab else c(column).cast(pl.String).str.strip_chars()
+        expr = text.replace_strict(list(points), list(points.values()), default=None, return_dtype=pl.Float64)
+        return expr, max(points.values()), column
     bins = term["bins"]
     if not isinstance(bins, list) or not bins or not all(isinstance(b, list) and len(b) == 2 for b in bins):
         raise ConfigError(f"{where}.bins must be a list of [threshold, points] pairs")
@@ -109,22 +120,37 @@ def register_criteria(register, config):
 
 
 def reasons(criteria, settings: dict):
-    """Unknown and weak criteria, and a doubtful Real block, in Chinese and English, '; '-separated."""
+    """Doubtful Real block, unknown and weak criteria, in Chinese and English, '; '-separated.
+
+    Each row's findings are packed into a bit mask; the text is built once per distinct mask in a
+    batch (a few hundred), not once per row.
+    """
     import polars as pl
 
     c = pl.col
     share = _number(settings.get("weak_share", 0.34), "[scorecard].weak_share")
-    parts = []
+    findings: list[tuple[object, str]] = []
     if any(k.block == "real" for k in criteria):
         doubt = _number(settings.get("doubtful_real", 40), "[scorecard].doubtful_real")
-        parts.append(pl.when(c("real_score") < doubt).then(pl.lit("真实性存疑 / doubtful that the deal is real")))
-    for k in criteria:
-        parts.append(pl.when(c(k.column).is_null()).then(pl.lit(f"{k.label_zh}：未知 / {k.label_en}: unknown")))
-    for k in criteria:
-        parts.append(pl.when(c(k.column) <= share * k.max_points)
-                     .then(pl.lit(f"{k.label_zh}：偏弱 / {k.label_en}: weak")))
-    joined = pl.concat_str(parts, separator="; ", ignore_nulls=True)
-    return pl.when(joined == "").then(pl.lit("无明显短板 / no weak criteria")).otherwise(joined)
+        findings.append((c("real_score") < doubt, "真实性存疑 / doubtful that the deal is real"))
+    findings += [(c(k.column).is_null(), f"{k.label_zh}：未知 / {k.label_en}: unknown") for k in criteria]
+    findings += [(c(k.column) <= share * k.max_points, f"{k.label_zh}：偏弱 / {k.label_en}: weak") for k in criteria]
+    if len(findings) > 62:
+        raise ConfigError("the scorecard has too many criteria to explain (at most 30)")
+    labels = [text for _, text in findings]
+    mask = pl.sum_horizontal([cond.fill_null(False).cast(pl.Int64) * (1 << i) for i, (cond, _) in enumerate(findings)])
+    cache: dict[int, str] = {}
+
+    def text_of(bits: int) -> str:
+        if bits not in cache:
+            cache[bits] = "; ".join(t for i, t in enumerate(labels) if bits >> i & 1) or "无明显短板 / no weak criteria"
+        return cache[bits]
+
+    def explain(masks):
+        distinct = masks.unique().to_list()
+        return masks.replace_strict(distinct, [text_of(m) for m in distinct], return_dtype=pl.String)
+
+    return mask.map_batches(explain, return_dtype=pl.String)
 
 
 @hookimpl

@@ -96,7 +96,8 @@ def _progress(path: Path):
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=str, default=None,
-              help="Output file, or - for stdout. Default: <first input>.scored.csv beside it.")
+              help="Output file, or - for stdout (rejects and summary then go to ./kam-score.rejects.csv and "
+                   "./kam-score.summary.json). Default: <first input>.scored.csv beside it.")
 @click.option("--format", "fmt", default=None, help="Output format: csv, jsonl, parquet (default: from -o's suffix).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="kam.toml to use (default: $KAM_CONFIG, else ./kam.toml if present).")

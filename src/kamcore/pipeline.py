@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -259,7 +260,7 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
         prepared, notes = prepare_frames([(s.frame, str(s.path)) for s in sources], config, kam)
         notes = [n for s in sources for n in s.notes] + notes
         rejects_path, summary_path = side_paths(output)
-        target = output if output is not None else Path(f".kam-stdout-{os.getpid()}.{fmt}")
+        target = output if output is not None else Path(tempfile.gettempdir()) / f"kam-stdout-{os.getpid()}.{fmt}"
         tmp_out, tmp_rej = temp_path(target), temp_path(rejects_path.with_suffix(".arrow"))
         for folder in {target.parent, rejects_path.parent}:
             if not folder.is_dir():
@@ -287,10 +288,7 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
             neutralise_frame(reject_rows).write_csv(tmp_rej_csv)
             replace_atomically(tmp_rej_csv, rejects_path)
             if output is None:
-                with open(tmp_out, "rb") as handle:
-                    while chunk := handle.read(1 << 20):
-                        stdout.write(chunk)
-                stdout.flush()
+                copy_to_stdout(tmp_out, stdout)
             else:
                 replace_atomically(tmp_out, output)
     finally:
@@ -324,6 +322,18 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
     tmp_sum.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     replace_atomically(tmp_sum, summary_path)
     return summary
+
+
+def copy_to_stdout(path: Path, stdout) -> None:
+    """Stream the finished output to stdout; a reader that stops early (``| head``) is not an error."""
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                stdout.write(chunk)
+        stdout.flush()
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):  # keep Python from complaining again when it flushes at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
 
 
 def _top_reason(rejects: pl.DataFrame) -> str:
