@@ -4,6 +4,8 @@ The public API is small and imported lazily, so ``import kamcore`` (and ``kam --
 
 - :func:`score_frame` scores a polars or pandas data frame of opportunities;
 - :func:`score_one` scores one opportunity given as a dict;
+- :func:`validate_frame` lists every problem in a frame at once;
+- :class:`Opportunity`, :class:`Stakeholder`, :class:`Problem`: frozen records of the schema;
 - :data:`hookimpl` marks plugin hook implementations.
 """
 
@@ -18,12 +20,18 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 hookimpl = HookimplMarker("kamcore")
 
-__all__ = ["__version__", "hookimpl", "score_frame", "score_one", "classify_stakeholders", "ScoreResult"]
+_API = ("score_frame", "score_one", "validate_frame", "classify_stakeholders", "ScoreResult")
+_RECORDS = ("Opportunity", "Stakeholder", "Problem")
+__all__ = ["__version__", "hookimpl", *_API, *_RECORDS]
 
 
 def __getattr__(name):
-    if name in ("score_frame", "score_one", "classify_stakeholders", "ScoreResult"):
+    if name in _API:
         from . import api
 
         return getattr(api, name)
+    if name in _RECORDS:
+        from . import records
+
+        return getattr(records, name)
     raise AttributeError(f"module 'kamcore' has no attribute {name!r}")

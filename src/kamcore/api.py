@@ -10,7 +10,7 @@ from attrs import frozen
 from .config import Config, load_config
 from .errors import DataError
 from .headers import map_headers
-from .pipeline import ROW, SRC, explode_rejects, prepare_frames
+from .pipeline import explode_rejects, prepare_frames
 from .plugins import Kam, get_kam
 from .schema import STAKEHOLDER_COLUMNS
 
@@ -54,6 +54,19 @@ def score_frame(frame, config: Config | str | None = None, *, kam: Kam | None = 
     return ScoreResult(scored, rejects)
 
 
+def validate_frame(frame, config: Config | str | None = None, *, kam: Kam | None = None) -> list:
+    """Every problem in a frame of opportunities at once, as :class:`kamcore.records.Problem` records
+    (one per failing value, not just the first); an empty list means every row can be scored."""
+    from .records import Problem
+
+    kam, config = _session(config, kam)
+    text, _ = _as_text(frame)
+    prepared, _ = prepare_frames([(text.lazy(), "<frame>")], config, kam)
+    rejects = explode_rejects(prepared.rejected().collect(), list(prepared.plan.problems), ["<frame>"],
+                              lambda src, rows: {r: r + 1 for r in rows})
+    return [Problem(**row) for row in rejects.iter_rows(named=True)]  # per-row ok: problems only
+
+
 def score_one(opportunity: dict, config: Config | str | None = None, *, kam: Kam | None = None) -> dict:
     """Score one opportunity given as a dict; raises :class:`DataError` with the reasons if it is rejected."""
     frame = pl.DataFrame({k: [None if v is None else str(v)] for k, v in opportunity.items()})
@@ -74,4 +87,4 @@ def classify_stakeholders(frame, config: Config | str | None = None, *, kam: Kam
     return result.to_pandas() if is_pandas else result
 
 
-__all__ = ["ScoreResult", "score_frame", "score_one", "classify_stakeholders", "SRC", "ROW"]
+__all__ = ["ScoreResult", "score_frame", "score_one", "validate_frame", "classify_stakeholders"]
