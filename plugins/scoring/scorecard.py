@@ -36,7 +36,7 @@ def compile_term(term: dict, where: str) -> tuple:
     """
     import polars as pl
 
-    from kamcore.normalise import variants
+    from kamcore.normalise import lookup, variants
 
     c = pl.col
     if not isinstance(term, dict) or not isinstance(term.get("column"), str):
@@ -54,7 +54,7 @@ def compile_term(term: dict, where: str) -> tuple:
                 points[spelling] = _number(v, f"{where}.points.{k}")
         spec = OPPORTUNITY.get(column)
         text = c(column) if spec is not None and spec.vocab else c(column).cast(pl.String).str.strip_chars()
-        expr = text.replace_strict(list(points), list(points.values()), default=None, return_dtype=pl.Float64)
+        expr = lookup(text, points, pl.Float64)
         return expr, max(points.values()), column
     bins = term["bins"]
     if not isinstance(bins, list) or not bins or not all(isinstance(b, list) and len(b) == 2 for b in bins):
@@ -150,7 +150,7 @@ def reasons(criteria, settings: dict):
         distinct = masks.unique().to_list()
         return masks.replace_strict(distinct, [text_of(m) for m in distinct], return_dtype=pl.String)
 
-    return mask.map_batches(explain, return_dtype=pl.String)
+    return mask.map_batches(explain, return_dtype=pl.String, is_elementwise=True)
 
 
 @hookimpl

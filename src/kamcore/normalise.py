@@ -59,9 +59,23 @@ def vocabulary(column: Column, extra: dict[str, str]) -> dict[str, str | None]:
     return table
 
 
-def lookup(text: pl.Expr, table: dict[str, str | None]) -> pl.Expr:
-    """Map spellings to codes; unmatched text becomes null (the caller reports it)."""
-    return text.replace_strict(list(table), list(table.values()), default=None, return_dtype=pl.String)
+def lookup(text: pl.Expr, table: dict, dtype=pl.String) -> pl.Expr:
+    """Map spellings to codes; unmatched text becomes null (the caller reports it).
+
+    A when/is_in chain, one branch per code: ``replace_strict`` would make the streaming engine hold
+    the whole column in memory.
+    """
+    by_code: dict = {}
+    for spelling, code in table.items():
+        if code is not None:
+            by_code.setdefault(code, []).append(spelling)
+    if not by_code:
+        return pl.lit(None, dtype)
+    expr = None
+    for code, spellings in by_code.items():
+        cond = text.is_in(spellings)
+        expr = pl.when(cond).then(pl.lit(code, dtype)) if expr is None else expr.when(cond).then(pl.lit(code, dtype))
+    return expr.otherwise(pl.lit(None, dtype))
 
 
 CURRENCY_TABLE = {spelling: code for code, words in CURRENCY_WORDS.items()
@@ -217,8 +231,7 @@ class Plan:
                 else:
                     currency = output("currency", 4, pl.when(amount.is_not_null())
                                       .then(pl.coalesce(found, pl.lit(default_currency))))
-                rate = currency.replace_strict(list(rates), list(rates.values()), default=None,
-                                               return_dtype=pl.Float64)
+                rate = lookup(currency, rates, pl.Float64)
                 output(name + "_base", 5, amount * rate)
                 problem(name, ~ok, "not an amount: expected e.g. 1200000, 1,200,000, ¥1,200,000, 120万, 1.2亿, "
                                    "US$120,000")
