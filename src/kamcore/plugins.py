@@ -80,7 +80,7 @@ class Kam:
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            raise PluginError(f"plugin {exc.plugin_name!r} implements an unknown hook: {exc}",
+            raise PluginError(f"plugin {self.pm.get_name(exc.plugin)!r} implements an unknown hook: {exc}",
                               hint="check the hook name against docs/plugins.md") from exc
 
     # -- calling ----------------------------------------------------------------------------
@@ -175,10 +175,17 @@ class Kam:
         return self.call_first("classify_stakeholders", stakeholders=stakeholders, config=config)[1]
 
     def score_columns(self, config, criteria) -> dict[str, Any]:
+        from .registry import BLOCKS
+
+        reserved = ({k.column for k in criteria} | {f"{b}_score" for b in BLOCKS}
+                    | {"total_score", "unknown_criteria", "win_probability"})
         columns: dict[str, Any] = {}
         owners: dict[str, str] = {}
         for plugin, exprs in self.call_each("score_columns", config=config, criteria=criteria):
             for name, expr in dict(exprs).items():
+                if name in reserved:
+                    raise PluginError(f"plugin {plugin!r} returned score column {name!r} from score_columns, which "
+                                      "the core computes itself", hint="give the column another name")
                 if name in columns:
                     raise PluginError(f"score column {name!r} is added by plugin {owners[name]!r} and by "
                                       f"plugin {plugin!r}")
@@ -205,7 +212,7 @@ class Kam:
             if builtin and not include_all:
                 continue
             rows.append({"name": name, "version": self.versions.get(name), "builtin": builtin, "hooks": hooks})
-        for name, why in sorted(self.failed.items()):
+        for name, why in sorted(self.failed.items() if hook is None else ()):
             rows.append({"name": name, "version": None, "builtin": False, "hooks": [], "error": why})
         return sorted(rows, key=lambda r: r["name"])
 

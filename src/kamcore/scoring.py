@@ -31,6 +31,7 @@ class ScoringPlan:
         self.probability_plugin, self.probability = kam.win_probability(config, self.criteria)
         self.batch_hooks = [h for h in ("qualify", "score") if kam.has_impls(h)]
         self.errors: list[BaseException] = []  # exceptions raised by plugins inside the streaming engine
+        self.batch_columns: list[str] = []  # columns the qualify and score hooks added
 
     @property
     def inputs(self) -> set[str]:
@@ -41,7 +42,7 @@ class ScoringPlan:
         names += list(self.extra)
         if self.probability is not None:
             names.append("win_probability")
-        return names
+        return names + self.batch_columns
 
     def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """Add every score column to a frame of normalised canonical columns."""
@@ -91,6 +92,7 @@ class ScoringPlan:
         probe = frame.head(0).collect()
         added = merge_new_columns(probe, call(probe, config), hook)
         schema = {**probe.schema, **added.schema}
+        self.batch_columns += [name for name in added.columns if name not in self.batch_columns]
 
         def run(batch: pl.DataFrame) -> pl.DataFrame:
             try:
