@@ -64,7 +64,12 @@ class Prepared:
                                                   *[c(PROBLEM + n) for n in columns])
 
     def counts(self) -> pl.LazyFrame:
-        return self.frame.group_by(SRC).agg(pl.len().alias("rows"), self.ok.sum().alias("ok"))
+        """Rows and accepted rows per input file, as plain sums (a group_by would hold rows in memory)."""
+        sums = []
+        for src in range(len(self.labels)):
+            mine = c(SRC) == src
+            sums += [mine.sum().alias(f"rows_{src}"), (mine & self.ok).sum().alias(f"ok_{src}")]
+        return self.frame.select(sums)
 
 
 def header_unit(header: str) -> float | None:
@@ -271,7 +276,9 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
             errors = prepared.scoring.errors
             results = run_query(queries, on_progress, errors)
             streamed = time.perf_counter()
-            counts = results[-1].sort(SRC)
+            sums = results[-1].row(0, named=True)
+            counts = pl.DataFrame({"rows": [sums[f"rows_{i}"] for i in range(len(sources))],
+                                   "ok": [sums[f"ok_{i}"] for i in range(len(sources))]})
             rejected = pl.read_ipc(tmp_rej)
             reject_rows = explode_rejects(
                 rejected, list(prepared.plan.problems), prepared.labels,
