@@ -1,0 +1,249 @@
+"""Generate docs/schema.md from src/kamcore/schema.py, and the format tables from the normaliser itself.
+
+    python docs/gen_schema.py            # rewrite docs/schema.md
+    python docs/gen_schema.py --check    # exit 1 if docs/schema.md is out of date
+
+The column tables come from ``kamcore.schema``; the amount and date tables are made by running
+sample values through kamcore (``score_frame`` with the default configuration), so every example
+shown is what kamcore really does.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "schema.md"
+
+KINDS = {
+    "id": "text, required: a row without one is rejected. An export with no id column gets ids `<file stem>-<row>`",
+    "text": "text, passed through as given",
+    "code": "one of the codes below; a value that matches no code is rejected (map it under `[values.<column>]`)",
+    "amount": "a number: see [Amounts](#amounts)",
+    "currency": "ISO 4217 code: `CNY`, `USD` … from 人民币, RMB, ¥, 美元, US$ …, or any three letters",
+    "date": "a date: see [Dates](#dates)",
+    "percent": "percentage points: `35%`, `35 %` and `35` are 35; `0.35` stays 0.35 (no guessing)",
+    "level_or_amount": "a level code (high 高 · medium 中 · low 低) or an amount (into `<column>_amount`)",
+    "count_or_names": "text kept as given; `competitor_count` is derived from it",
+}
+
+AMOUNTS = ["1200000", "1,200,000", "¥1,200,000", "￥120万", "120万", "120 万元", "1.2亿", "RMB 80万", "12万美元",
+           "US$120,000", "$4.5m", "850k", "€640,000", "HK$3,000,000", "1.5bn", "面议"]
+DATES = ["2009-05-01", "2009/5/1", "05/01/2009", "2009-05-01 10:30", "2009.05", "2010.1", "2009.10", "2009-05", "2009年11月",
+         "2009年11月5日", "2009-Q2", "2009年第2季度", "2009年", "下半年"]
+
+
+def config():
+    """The default configuration (core + plugin defaults), ignoring any kam.toml around."""
+    from kamcore.config import CORE_DEFAULTS, Config, deep_merge, parse_toml
+    from kamcore.plugins import get_kam
+
+    data = parse_toml(CORE_DEFAULTS, "core defaults")
+    for section, text in get_kam().config_defaults().items():
+        data = deep_merge(data, parse_toml(text, section))
+    return Config(data=data)
+
+
+def number(value) -> str:
+    if value is None:
+        return ""
+    text = f"{value:,.2f}"
+    return text[:-3] if text.endswith(".00") else text
+
+
+def cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def codes(column) -> str:
+    if not column.vocab:
+        return ""
+    parts = []
+    for code, (label, *synonyms) in column.vocab.items():
+        extra = [s for s in synonyms if s not in (code, label)]
+        parts.append(f"`{code}` {label}" + (f" ({', '.join(extra)})" if extra else ""))
+    return "<br>".join(cell(p) for p in parts)
+
+
+def column_table(columns, personal: bool) -> list[str]:
+    head = "| column | 中文 | English | kind | headers accepted | codes: `code` 中文 (other spellings) |"
+    if personal:
+        head += " personal |"
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
+    for col in columns:
+        aliases = [a for a in col.aliases if a not in (col.name, col.label_zh)]
+        row = (f"| `{col.name}` | {col.label_zh} | {col.label_en} | {col.kind} | {cell(', '.join(aliases))} | "
+               f"{codes(col)} |")
+        if personal:
+            row += " yes |" if col.personal else " |"
+        rows.append(row)
+    return rows
+
+
+def samples():
+    import polars as pl
+
+    from kamcore import score_frame
+
+    cfg = config()
+    amounts = score_frame(pl.DataFrame({"编号": [str(i) for i in range(len(AMOUNTS))], "标的": AMOUNTS}), cfg)
+    dates = score_frame(pl.DataFrame({"编号": [str(i) for i in range(len(DATES))], "采购时间": DATES}), cfg)
+    unit = score_frame(pl.DataFrame({"编号": ["1"], "标的(单位: 亿)": ["1.5"]}), cfg)
+    return cfg, amounts, dates, unit
+
+
+def amount_table(result, values) -> list[str]:
+    scored = {r["opportunity_id"]: r for r in result.scored.iter_rows(named=True)}
+    rows = ["| in the export | `deal_size` | `currency` | `deal_size_base` |", "|---|---|---|---|"]
+    for i, value in enumerate(values):
+        r = scored.get(str(i))
+        if r is None:
+            rows.append(f"| `{value}` | rejected: not an amount | | |")
+        else:
+            rows.append(f"| `{value}` | {number(r['deal_size'])} | {r['currency']} | {number(r['deal_size_base'])} |")
+    return rows
+
+
+def date_table(result, values) -> list[str]:
+    scored = {r["opportunity_id"]: r for r in result.scored.iter_rows(named=True)}
+    rows = ["| in the export | `purchase_date` | `purchase_date_precision` |", "|---|---|---|"]
+    for i, value in enumerate(values):
+        r = scored.get(str(i))
+        if r is None:
+            rows.append(f"| `{value}` | rejected: not a date | |")
+        else:
+            rows.append(f"| `{value}` | {r['purchase_date']} | {r['purchase_date_precision']} |")
+    return rows
+
+
+def render() -> str:
+    from kamcore import schema
+    from kamcore.normalise import _UNITS, CURRENCY_WORDS
+
+    cfg, amounts, dates, unit = samples()
+    cur = cfg.section("currency")
+    out = [
+        "# The canonical schema",
+        "",
+        "<!-- generated by docs/gen_schema.py from src/kamcore/schema.py and src/kamcore/normalise.py; "
+        "do not edit by hand -->",
+        "",
+        "Importers hand kamcore raw text columns; kamcore maps the headers onto these canonical columns "
+        "and normalises the values into the codes below, so every plugin sees the same names and values "
+        "whatever the export looked like. The names are stable once released. Each code keeps its Chinese "
+        "label from the source documents (销售机会评估表, 信息初始表, 关键人物信息表).",
+        "",
+        "## How headers are matched",
+        "",
+        "- A header is compared after NFKC folding (full-width to half-width), removing zero-width "
+        "characters, white space, underscores and hyphens, and lower-casing: `Opportunity ID`, "
+        "`opportunity_id` and `Ｏｐｐｏｒｔｕｎｉｔｙ　ＩＤ` are the same header.",
+        "- It matches a column's name, its 中文 and English labels and the headers listed below.",
+        "- `[columns]` in kam.toml wins over the built-in headers: `\"Kundenname\" = \"account\"`.",
+        "- Two headers that land on the same column are an error naming both.",
+        "- A header kamcore does not know is kept (cleaned of invisible characters) and passed through "
+        "to the output untouched; scorecard rules in kam.toml can read it by that name.",
+        "- A unit in an amount header applies to its plain numbers: under `标的(单位: 亿)` (the seed's "
+        "信息初始表) the value `1.5` means 1.5亿 = 150,000,000; a header containing 万 means 万.",
+        "",
+        "## Opportunity columns",
+        "",
+        "One row per opportunity. Items 1–10 of 销售机会评估表 read the columns marked in "
+        "docs/scorecard.md.",
+        "",
+        *column_table(schema.OPPORTUNITY_COLUMNS, personal=False),
+        "",
+        "What each kind means:",
+        "",
+        "| kind | values |",
+        "|---|---|",
+        *[f"| {kind} | {text} |" for kind, text in KINDS.items()],
+        "",
+        "Codes are matched after trimming, in lower, upper or title case (`Clear`, `CLEAR`, `clear`). "
+        "Add your own spellings per column in kam.toml; `\"\"` means \"treat as missing\":",
+        "",
+        "```toml",
+        "[values.stage]",
+        "\"跟进中\" = \"intent\"",
+        "[values.budget_status]",
+        "\"TBD\" = \"\"",
+        "```",
+        "",
+        "## Derived columns",
+        "",
+        "The normaliser adds these beside their source column:",
+        "",
+        "| column | meaning |",
+        "|---|---|",
+        *[f"| `{name}` | {text} |" for name, text in schema.DERIVED_COLUMNS.items()],
+        "",
+        "`currency` is added too when the export has amounts but no currency column: the currency named "
+        "in the amount (`12万美元` → USD), else `[currency] default`.",
+        "",
+        "## Missing values",
+        "",
+        "These cells are missing (after trimming; any letter case): "
+        + ", ".join(f"`{t}`" if t else "the empty cell" for t in schema.MISSING_TOKENS) + ". "
+        "A missing value is never a reject: the criterion it feeds is *unknown*, earns no points, and the "
+        "reasons say `未知 / unknown`. Only the id is required.",
+        "",
+        "## Amounts",
+        "",
+        f"A number with optional thousands commas and decimals, an optional unit "
+        f"({', '.join(f'`{u}`' for u in _UNITS)}: 亿 = 10⁸, 万 = 10⁴, 千/k = 10³, m/mn = 10⁶, bn = 10⁹) and "
+        "an optional currency before or after it. Currency words:",
+        "",
+        "| code | written as |",
+        "|---|---|",
+        *[f"| {code} | {cell(', '.join(f'`{w}`' for w in words))} |" for code, words in CURRENCY_WORDS.items()],
+        "",
+        f"An amount that names no currency is in `[currency] default` (`{cur.get('default')}`); "
+        f"`deal_size_base` converts it to `[currency] base` (`{cur.get('base')}`) with `[currency.rates]` "
+        f"(defaults: {', '.join(f'{k} {v}' for k, v in cur.get('rates', {}).items())}; update them to your "
+        "rates). For `deal_size_base`, a currency named in the amount wins over the row's `currency` column "
+        "(which is output as given). Examples, as "
+        "kamcore reads them with the defaults:",
+        "",
+        *amount_table(amounts, AMOUNTS),
+        "",
+        f"With the seed's header `标的(单位: 亿)`, the plain value `1.5` becomes "
+        f"{number(unit.scored['deal_size'][0])}.",
+        "",
+        "## Dates",
+        "",
+        "Year first only (`05/01/2009` is ambiguous and rejected): `-`, `/`, `.` or 年/月/日 between the "
+        "parts; a quarter as `Q2` or 第2季度; a time of day is ignored. A month, quarter or year becomes its "
+        "first day, and `purchase_date_precision` says which it was. Note that `2010.1` is January, as in "
+        "the seed's 信息初始表; write October as `2010.10`.",
+        "",
+        *date_table(dates, DATES),
+        "",
+        "## Stakeholder columns",
+        "",
+        "One row per person on a deal (关键人物信息表 / 角色表), linked by `opportunity_id`; read by "
+        "`kamcore.classify_stakeholders()` and the `classify_stakeholders` hook (docs/plugins.md). "
+        "Columns marked *personal* (birthday, hometown, family, hobbies …) are tagged as personal data "
+        "(`kamcore.schema.PERSONAL_FIELDS`): kamcore never logs them and shows them as `***` in any "
+        "rejects preview, and plugins should treat them the same way.",
+        "",
+        *column_table(schema.STAKEHOLDER_COLUMNS, personal=True),
+        "",
+    ]
+    return "\n".join(out)
+
+
+def main(argv: list[str]) -> int:
+    text = render()
+    if "--check" in argv:
+        current = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
+        if current != text:
+            print(f"{OUT} is out of date: run python docs/gen_schema.py", file=sys.stderr)
+            return 1
+        return 0
+    OUT.write_text(text, encoding="utf-8")
+    print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
