@@ -32,9 +32,10 @@ def detect_encoding(head: bytes) -> str:
     sample = head[:4096]
     if len(sample) >= 4:
         even, odd = sample[0::2].count(0), sample[1::2].count(0)
-        if odd > len(sample) // 4 and even == 0:
+        # ASCII in UTF-16 puts a NUL in every other byte; a CJK character (销 = 0x9500) may add a few more
+        if odd > len(sample) // 4 and even * 4 < odd:
             return "utf-16-le"
-        if even > len(sample) // 4 and odd == 0:
+        if even > len(sample) // 4 and odd * 4 < even:
             return "utf-16-be"
     for encoding in ("utf-8", "gb18030"):
         try:
@@ -103,13 +104,12 @@ def record_lines(path: Path, delimiter: str, header_line: int):
                 next(reader, None)
             record = 0
             start = reader.line_num + 1
-            for row in reader:  # per-row ok: only runs when there are rejects, after the scoring pass
-                if row:
-                    if record in wanted:
-                        found[record] = start
-                    record += 1
-                    if record > last:
-                        break
+            for _ in reader:  # per-row ok: only runs when there are rejects, after the scoring pass
+                if record in wanted:  # blank lines count as records here, as they do for polars
+                    found[record] = start
+                record += 1
+                if record > last:
+                    break
                 start = reader.line_num + 1
         return found
 

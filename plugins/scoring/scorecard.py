@@ -36,7 +36,7 @@ def compile_term(term: dict, where: str) -> tuple:
     """
     import polars as pl
 
-    from kamcore.normalise import lookup, variants
+    from kamcore.normalise import lookup, variants, vocabulary
 
     c = pl.col
     if not isinstance(term, dict) or not isinstance(term.get("column"), str):
@@ -49,11 +49,21 @@ def compile_term(term: dict, where: str) -> tuple:
         if not isinstance(table, dict) or not table:
             raise ConfigError(f"{where}.points must be a table of value = points")
         points = {}
-        for k, v in table.items():
-            for spelling in variants(str(k).strip()):
-                points[spelling] = _number(v, f"{where}.points.{k}")
         spec = OPPORTUNITY.get(column)
-        text = c(column) if spec is not None and spec.vocab else c(column).cast(pl.String).str.strip_chars()
+        if spec is not None and spec.vocab:  # a coded column holds codes: 清楚 in the rules means `clear`
+            codes = vocabulary(spec, {})
+            for k, v in table.items():
+                code = codes.get(str(k).strip()) or codes.get(str(k).strip().lower())
+                if code is None:
+                    raise ConfigError(f"{where}.points: {k!r} is not a value of {column} "
+                                      f"(codes: {', '.join(sorted(spec.vocab))})")
+                points[code] = _number(v, f"{where}.points.{k}")
+            text = c(column)
+        else:
+            for k, v in table.items():
+                for spelling in variants(str(k).strip()):
+                    points[spelling] = _number(v, f"{where}.points.{k}")
+            text = c(column).cast(pl.String).str.strip_chars()
         expr = lookup(text, points, pl.Float64)
         return expr, max(points.values()), column
     bins = term["bins"]

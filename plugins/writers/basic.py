@@ -25,6 +25,6 @@ def sink_parquet(frame, path):
 def register_writers(register):
     register(Writer(name="csv", extensions=(".csv",), sink=sink_csv,
                     description="CSV, UTF-8 with BOM; formula-like text cells prefixed with '"))
-    register(Writer(name="jsonl", extensions=(".jsonl", ".ndjson"), sink=sink_jsonl,
+    register(Writer(name="jsonl", extensions=(".jsonl", ".ndjson", ".json"), sink=sink_jsonl,
                     description="JSON Lines, one object per opportunity"))
     register(Writer(name="parquet", extensions=(".parquet",), sink=sink_parquet, description="Apache Parquet"))

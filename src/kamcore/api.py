@@ -8,7 +8,7 @@ import polars as pl
 from attrs import frozen
 
 from .config import Config, load_config
-from .errors import DataError
+from .errors import DataError, KamError
 from .headers import map_headers
 from .pipeline import explode_rejects, prepare_frames
 from .plugins import Kam, get_kam
@@ -34,7 +34,10 @@ def _as_text(frame) -> tuple[pl.DataFrame, bool]:
     """A polars frame of strings (what importers produce), and whether the input was pandas."""
     is_pandas = type(frame).__module__.startswith("pandas")
     if is_pandas:
-        frame = pl.from_pandas(frame)
+        try:
+            frame = pl.from_pandas(frame)
+        except ImportError as exc:  # text columns of a pandas frame cross over through Arrow
+            raise KamError("scoring a pandas frame needs pyarrow: pip install 'kamcore[pandas]'") from exc
     if not isinstance(frame, pl.DataFrame):
         raise TypeError(f"expected a polars or pandas DataFrame, got {type(frame).__name__}")
     return frame.with_columns(pl.all().cast(pl.String)), is_pandas

@@ -2,7 +2,8 @@
 
 A header is compared after NFKC folding (full-width to half-width), removing zero-width characters,
 white space, underscores and hyphens, and lower-casing; so ``Opportunity ID``, ``opportunity_id`` and
-``Ｏｐｐｏｒｔｕｎｉｔｙ　ＩＤ`` all match. A user's ``[columns]`` table in kam.toml wins over the built-in aliases.
+``Ｏｐｐｏｒｔｕｎｉｔｙ　ＩＤ`` all match. A user's ``[columns]`` table in kam.toml wins over the built-in aliases; mapping a header to ``""`` keeps it
+as it is.
 """
 
 from __future__ import annotations
@@ -48,7 +49,11 @@ def map_headers(headers: list[str], columns: tuple[Column, ...], user_mapping: d
 
     canonical = {c.name for c in columns}
     user = {}
+    keep = set()
     for header, target in user_mapping.items():
+        if target == "":  # "keep this header as it is": opt out of the built-in aliases
+            keep.add(header_key(header))
+            continue
         if target not in OPPORTUNITY and target not in STAKEHOLDER:
             raise ConfigError(f"[columns] maps {header!r} to {target!r}, which is not a canonical column",
                               hint="see docs/schema.md for the column names")
@@ -59,7 +64,8 @@ def map_headers(headers: list[str], columns: tuple[Column, ...], user_mapping: d
     owner: dict[str, str] = {}
     for header in headers:
         key = header_key(header)
-        name = user.get(key) or aliases.get(key) or clean_header(header) or "column"
+        name = (clean_header(header) if key in keep else user.get(key) or aliases.get(key) or clean_header(header)
+                or "column")
         if name in owner:
             raise InputError(f"{source}: columns {owner[name]!r} and {header!r} both map to {name!r}",
                              hint="rename one, or map it elsewhere in the [columns] table of kam.toml")

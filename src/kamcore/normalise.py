@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from .schema import (AMOUNT, CODE, COUNT_OR_NAMES, CURRENCY, DATE, ID, LEVEL_OR_AMOUNT, MISSING_TOKENS, PERCENT,
-                     Column)
+from .schema import (AMOUNT, CODE, COUNT_OR_NAMES, CURRENCY, DATE, ID, LEVEL_OR_AMOUNT, MISSING_TOKENS, NONE_TOKENS,
+                     PERCENT, Column)
 
 c = pl.col
 NORM = "__n__"  # prefix of normalised columns while both raw and normalised values are needed
@@ -122,7 +122,8 @@ def parse_amount(st: Stages, raw: pl.Expr, tag: str, default_unit: float = 1.0):
     Plain numbers take a fast cast; only the rest go through the regular expression.
     """
     text = st.add(0, key(raw), f"__t__{tag}")
-    plain = st.add(1, text.cast(pl.Float64, strict=False), f"__f__{tag}")
+    number = text.cast(pl.Float64, strict=False)
+    plain = st.add(1, pl.when(number.is_finite()).then(number), f"__f__{tag}")  # nan, inf: not amounts
     rest = pl.when(plain.is_null()).then(text.str.replace_all(r"[\s　]", ""))
     parts = st.add(2, rest.str.extract_groups(AMOUNT_PATTERN), f"__g__{tag}")
     number = parts.struct[1].str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False)
@@ -130,7 +131,8 @@ def parse_amount(st: Stages, raw: pl.Expr, tag: str, default_unit: float = 1.0):
     scale = pl.when(unit.is_null()).then(pl.lit(default_unit))
     for word, factor in _UNITS.items():
         scale = scale.when(unit == word).then(pl.lit(factor))
-    amount = st.add(3, pl.coalesce(plain * default_unit, number * scale.otherwise(pl.lit(1.0))), f"__a__{tag}")
+    amount = st.add(3, pl.coalesce(plain * default_unit, number * scale.otherwise(pl.lit(1.0))).round(2),
+                    f"__a__{tag}")  # 2.3亿 is 230000000, not 229999999.99999997
     found = st.add(3, currency_of(pl.coalesce(parts.struct[0], parts.struct[3])), f"__cur__{tag}")
     return amount, found, text.is_null() | amount.is_not_null()
 
@@ -171,6 +173,7 @@ def parse_percent(raw: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """(percent points, is_valid): 35%, 35.5, 35 % … (0.35 stays 0.35: no guessing)."""
     text = key(raw)
     number = text.str.strip_chars_end("%％ ").cast(pl.Float64, strict=False)
+    number = pl.when(number.is_finite()).then(number)  # nan, inf: not percentages
     return number, text.is_null() | number.is_not_null()
 
 
@@ -197,9 +200,12 @@ class Plan:
             self.columns.append((name, NORM + name))
             return st.add(stage, expr, NORM + name, temporary=False)
 
-        def problem(name: str, bad: pl.Expr, why: str) -> None:
+        def problem(name: str, bad: pl.Expr, why: str, also: tuple[pl.Expr, str] | None = None) -> None:
             self.problems[name] = PROBLEM + name
-            st.add(5, pl.when(bad).then(pl.lit(why)), PROBLEM + name, temporary=False)
+            expr = pl.when(bad).then(pl.lit(why))
+            if also is not None:
+                expr = expr.when(also[0]).then(pl.lit(also[1]))
+            st.add(5, expr, PROBLEM + name, temporary=False)
 
         for name in columns:
             spec = schema.get(name)
@@ -211,30 +217,42 @@ class Plan:
             elif kind in (CODE, LEVEL_OR_AMOUNT):
                 table = vocabulary(spec, values.get(name, {}))
                 text = st.add(0, key(c(name)), f"__k__{name}")
-                mapped = output(name, 1, lookup(text, table))
+                first = st.add(1, lookup(text, table), f"__l__{name}")
+                # other spellings (eMail, CLOSED won): lower-case only the few cells the table missed
+                rest = st.add(2, pl.when(first.is_null()).then(text).str.to_lowercase(), f"__r__{name}")
+                lower = {k.lower(): v for k, v in table.items()}
+                mapped = output(name, 3, pl.coalesce(first, lookup(rest, lower)))
                 known = ", ".join(sorted(spec.vocab))
                 if kind == LEVEL_OR_AMOUNT:
                     amount, _, ok = parse_amount(st, c(name), name)
                     output(name + "_amount", 4, pl.when(mapped.is_null()).then(amount))
-                    bad = text.is_not_null() & ~text.is_in(list(table)) & ~(amount.is_not_null() & ok)
+                    bad = text.is_not_null() & mapped.is_null() & ~rest.is_in(list(lower)) & ~(amount.is_not_null() & ok)
                     why = f"unknown value: expected one of {known}, or an amount"
                 else:
-                    bad = text.is_not_null() & ~text.is_in(list(table))
+                    bad = text.is_not_null() & mapped.is_null() & ~rest.is_in(list(lower))
                     why = f"unknown value: expected one of {known} (or map it under [values.{name}] in kam.toml)"
                 problem(name, bad, why)
             elif kind == AMOUNT:
                 amount, found, ok = parse_amount(st, c(name), name, header_units.get(name, 1.0))
                 output(name, 4, amount)
                 if "currency" in present:
-                    currency = st.add(4, pl.coalesce(found, c(NORM + "currency"), pl.lit(default_currency)),
-                                      f"__cur2__{name}")
+                    given = c(NORM + "currency")
+                    conflict = st.add(4, found.is_not_null() & given.is_not_null() & (found != given),
+                                      f"__conflict__{name}")  # read before the next line replaces `given`
+                    written = key(c("currency")).is_not_null()  # an unreadable currency stays null (and rejected)
+                    currency = st.add(4, pl.when(written & given.is_null()).then(None)
+                                      .when(amount.is_not_null())
+                                      .then(pl.coalesce(found, given, pl.lit(default_currency)))
+                                      .otherwise(given), NORM + "currency", temporary=False)
                 else:
+                    conflict = pl.lit(False)
                     currency = output("currency", 4, pl.when(amount.is_not_null())
                                       .then(pl.coalesce(found, pl.lit(default_currency))))
                 rate = lookup(currency, rates, pl.Float64)
                 output(name + "_base", 5, amount * rate)
                 problem(name, ~ok, "not an amount: expected e.g. 1200000, 1,200,000, ¥1,200,000, 120万, 1.2亿, "
-                                   "US$120,000")
+                                   "US$120,000",
+                        also=(conflict, "the amount names a currency that contradicts the currency column"))
             elif kind == CURRENCY:
                 code, ok = parse_currency(c(name))
                 output(name, 1, code)
@@ -251,7 +269,9 @@ class Plan:
                 problem(name, ~ok, "not a percentage: expected e.g. 35%, 35.5")
             elif kind == COUNT_OR_NAMES:
                 text = key(c(name))
+                none = sorted({v for token in NONE_TOKENS for v in variants(token)})
                 count = (pl.when(text.str.contains(r"^\d+$")).then(text.cast(pl.Int32, strict=False))
+                         .when(text.is_in(none)).then(pl.lit(0, pl.Int32))
                          .when(text.is_not_null())
                          .then(text.str.count_matches(r"[,;、，；/|]").cast(pl.Int32) + 1))
                 self.columns.append((name, name))

@@ -23,7 +23,7 @@ import polars as pl
 
 from . import __version__
 from .config import Config
-from .errors import DataError, InputError, KamError, OutputError, PluginError
+from .errors import ConfigError, DataError, InputError, KamError, OutputError, PluginError
 from .headers import map_headers
 from .normalise import PROBLEM, Plan
 from .registry import ReadOptions, Source
@@ -32,7 +32,7 @@ from .schema import OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS
 from .scoring import ScoringPlan
 
 c = pl.col
-SRC, ROW = "__src", "__row"
+SRC, ROW, BLANK = "__src", "__row", "__blank"
 REJECT_COLUMNS = ["file", "line", "column", "reason", "value", "opportunity_id"]
 PREVIEW_CHARS = 60
 
@@ -41,15 +41,19 @@ class Prepared:
     """One run's query: the normalised frame (with problems), the plans, and the output frames."""
 
     def __init__(self, frames: list[pl.LazyFrame], labels: list[str], config: Config, kam,
-                 header_units: dict[str, float]):
+                 header_units: dict[str, float], made_up: frozenset[str] = frozenset()):
         self.config = config
         self.labels = labels
         lf = pl.concat(frames, how="diagonal") if len(frames) > 1 else frames[0]
         names = [n for n in lf.collect_schema().names() if n not in (SRC, ROW)]
         self.plan = Plan(names, OPPORTUNITY, config, header_units)
         self.scoring = ScoringPlan(kam, config)
+        # a blank line (every field empty) is not a row: skipped and counted, never rejected
+        read = [c(n).is_null() for n in names if n not in made_up]
+        lf = lf.with_columns((pl.all_horizontal(read) if read else pl.lit(False)).alias(BLANK))
         self.frame = self.plan.apply(lf)
-        self.ok = self.plan.ok
+        self.ok = self.plan.ok & ~c(BLANK)
+        self.bad = ~self.plan.ok & ~c(BLANK)
 
     def scored(self) -> pl.LazyFrame:
         rows = self.frame.filter(self.ok).select(self.plan.output())
@@ -60,7 +64,7 @@ class Prepared:
         columns = list(self.plan.problems)
         raw = [c(name).cast(pl.String).alias("__v__" + name) for name in columns]
         ident = c("opportunity_id") if "opportunity_id" in columns else pl.lit(None, pl.String)
-        return self.frame.filter(~self.ok).select(SRC, ROW, ident.alias("__id"), *raw,
+        return self.frame.filter(self.bad).select(SRC, ROW, ident.alias("__id"), *raw,
                                                   *[c(PROBLEM + n) for n in columns])
 
     def counts(self) -> pl.LazyFrame:
@@ -68,7 +72,8 @@ class Prepared:
         sums = []
         for src in range(len(self.labels)):
             mine = c(SRC) == src
-            sums += [mine.sum().alias(f"rows_{src}"), (mine & self.ok).sum().alias(f"ok_{src}")]
+            sums += [mine.sum().alias(f"rows_{src}"), (mine & self.ok).sum().alias(f"ok_{src}"),
+                     (mine & c(BLANK)).sum().alias(f"blank_{src}")]
         return self.frame.select(sums)
 
 
@@ -83,7 +88,7 @@ def header_unit(header: str) -> float | None:
 
 def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam) -> tuple[Prepared, list[str]]:
     """Map headers, number the records and build the query for raw text frames (one per input)."""
-    frames, labels, notes, units = [], [], [], {}
+    frames, labels, notes, units, made_up = [], [], [], {}, set()
     user_mapping = config.section("columns")
     for index, (frame, label) in enumerate(sources):
         headers = frame.collect_schema().names()
@@ -97,9 +102,10 @@ def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam)
             stem = Path(label).stem
             frame = frame.select(pl.format("{}-{}", pl.lit(stem), c(ROW) + 1).alias("opportunity_id"), pl.all())
             notes.append(f"{label}: no opportunity_id column; ids were made from the file name and row number")
+            made_up.add("opportunity_id")
         frames.append(frame)
         labels.append(label)
-    return Prepared(frames, labels, config, kam, units), notes
+    return Prepared(frames, labels, config, kam, units, frozenset(made_up)), notes
 
 
 def choose_importer(path: Path, importers, name: str | None = None):
@@ -124,6 +130,24 @@ def choose_importer(path: Path, importers, name: str | None = None):
         raise InputError(f"{path}: no installed importer can read this file",
                          hint=f"importers: {', '.join(sorted(importers.items)) or 'none'}; see `kam plugins --all`")
     return importers[ranked[0][1]]
+
+
+def choose_writer(writers, fmt: str | None, output: Path | None):
+    """The writer named by ``--format``, else the one whose extensions match the output, else CSV."""
+    if fmt:
+        if fmt in writers:
+            return writers[fmt]
+        by_extension = [w for w in writers if "." + fmt.lower().lstrip(".") in w.extensions]
+        if by_extension:
+            return by_extension[0]
+        raise ConfigError(f"no writer for format {fmt!r}; installed: {', '.join(sorted(writers.items)) or 'none'}")
+    if output is not None and output.suffix:
+        for writer in writers:
+            if output.suffix.lower() in writer.extensions:
+                return writer
+    if "csv" in writers:
+        return writers["csv"]
+    raise ConfigError("no writer for CSV is installed", hint="check KAM_LOAD_PLUGINS / KAM_DISABLE_PLUGINS")
 
 
 def open_sources(paths: list[Path], kam, options: ReadOptions, importer: str | None = None) -> list[tuple[Source, str]]:
@@ -253,12 +277,8 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
     """Score export files into ``output`` (``None``: write to ``stdout``); return the run summary."""
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    writers = kam.writers()
-    fmt = fmt or (output.suffix.lstrip(".").lower() if output is not None and output.suffix else "csv")
-    fmt = {"ndjson": "jsonl", "json": "jsonl"}.get(fmt, fmt)
-    if fmt not in writers:
-        raise InputError(f"no writer for format {fmt!r}; installed: {', '.join(sorted(writers.items))}")
-    writer = writers[fmt]
+    writer = choose_writer(kam.writers(), fmt, output)
+    fmt = writer.name
     opened = open_sources(inputs, kam, options, importer)
     sources = [s for s, _ in opened]
     try:
@@ -277,8 +297,8 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
             results = run_query(queries, on_progress, errors)
             streamed = time.perf_counter()
             sums = results[-1].row(0, named=True)
-            counts = pl.DataFrame({"rows": [sums[f"rows_{i}"] for i in range(len(sources))],
-                                   "ok": [sums[f"ok_{i}"] for i in range(len(sources))]})
+            counts = pl.DataFrame({key: [sums[f"{key}_{i}"] - (sums[f"blank_{i}"] if key == "rows" else 0)
+                                         for i in range(len(sources))] for key in ("rows", "ok", "blank")})
             rejected = pl.read_ipc(tmp_rej)
             reject_rows = explode_rejects(
                 rejected, list(prepared.plan.problems), prepared.labels,
@@ -313,6 +333,7 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
         "format": fmt,
         "rejects_file": str(rejects_path),
         "rows": {"in": rows_in, "scored": rows_ok, "rejected": rejected.height},
+        "blank_lines_skipped": int(counts["blank"].sum() or 0),
         "rejects_by_reason": dict(zip(by_reason["reason"], by_reason["len"])),
         "rejects_by_column": dict(zip(by_column["column"], by_column["len"])),
         "columns": {"criteria": [k.column for k in prepared.scoring.criteria],
@@ -322,7 +343,8 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
         "plugins": [{"name": n, "version": v} for n, v in sorted(kam.versions.items())],
         "plugins_failed": kam.failed,
         "config": {"path": str(config.path) if config.path else None, "sha256": config.sha256},
-        "notes": notes,
+        "notes": notes + [f"no column {name!r} in the input: the criteria reading it score unknown"
+                          for name in prepared.scoring.missing_inputs],
         "summary_file": str(summary_path),
     }
     tmp_sum = temp_path(summary_path)

@@ -18,8 +18,8 @@ ID, TEXT, CODE, AMOUNT, CURRENCY, DATE, PERCENT, LEVEL_OR_AMOUNT, COUNT_OR_NAMES
 class Column:
     """One canonical column: its kind, labels, header aliases and (for codes) its vocabulary.
 
-    ``vocab`` maps each canonical code to (中文 label, synonyms...). Synonyms are matched after trimming
-    and lower-casing, so list them in lower case.
+    ``vocab`` maps each canonical code to (中文 label, synonyms...). Synonyms are matched after trimming,
+    ignoring case.
     """
 
     name: str
@@ -37,7 +37,7 @@ LEVEL = {"high": ("高", "high", "h", "大", "较高"), "medium": ("中", "mediu
 OPPORTUNITY_COLUMNS: tuple[Column, ...] = (
     Column("opportunity_id", ID, "编号", "Opportunity ID",
            ("编号", "机会编号", "商机编号", "项目编号", "序号", "opportunity id", "opportunityid", "opp id", "id", "deal id")),
-    Column("account", TEXT, "客户名称", "Account", ("客户名称", "客户", "单位名称", "account name", "customer", "client")),
+    Column("account", TEXT, "客户名称", "Account", ("客户名称", "客户", "单位名称", "account name", "customer")),
     Column("project_name", TEXT, "项目名称", "Project", ("项目名称", "项目", "opportunity name", "project", "deal name")),
     Column("stage", CODE, "销售阶段", "Sales stage", ("销售阶段", "阶段", "sales stage"), {
         "potential": ("潜在", "potential", "潜在阶段", "prospect", "prospecting"),
@@ -63,7 +63,7 @@ OPPORTUNITY_COLUMNS: tuple[Column, ...] = (
         "other": ("其他", "other", "其它")}),
     Column("deal_size", AMOUNT, "标的", "Deal size",
            ("标的", "标的(单位:亿)", "标的(亿)", "金额", "项目金额", "合同金额", "预计金额", "我们的短期销售收入", "短期销售收入",
-            "deal size", "amount", "deal value", "value", "short-term revenue")),
+            "deal size", "amount", "deal value", "short-term revenue")),
     Column("currency", CURRENCY, "币种", "Currency", ("币种", "货币", "currency", "currency code")),
     Column("purchase_date", DATE, "采购时间", "Purchase date",
            ("采购时间", "采购日期", "预计采购时间", "purchase date", "close date", "expected close date")),
@@ -166,4 +166,5 @@ DERIVED_COLUMNS = {
     "competitor_count": "number of competitors (given as a count, or counted from the names)",
 }
 
-MISSING_TOKENS = ("", "-", "--", "—", "－", "n/a", "na", "#n/a", "null", "none given", "未知", "不详", "?", "？")
+MISSING_TOKENS = ("", "-", "--", "—", "－", "n/a", "na", "#n/a", "null", "none given", "unknown", "未知", "不详", "?", "？")
+NONE_TOKENS = ("无", "没有", "none", "no", "0")  # "no competitors": a count of 0, not one competitor named "无"

@@ -32,6 +32,7 @@ class ScoringPlan:
         self.batch_hooks = [h for h in ("qualify", "score") if kam.has_impls(h)]
         self.errors: list[BaseException] = []  # exceptions raised by plugins inside the streaming engine
         self.batch_columns: list[str] = []  # columns the qualify and score hooks added
+        self.missing_inputs: list[str] = []  # criterion inputs the export lacks (scored unknown)
 
     @property
     def inputs(self) -> set[str]:
@@ -52,6 +53,7 @@ class ScoringPlan:
         if clash:
             raise PluginError(f"input columns {sorted(clash)} clash with score columns of the same name",
                               hint="rename them in the export or map them in [columns] of kam.toml")
+        self.missing_inputs = missing
         if missing:  # criteria whose input column the export lacks are unknown, not an error
             frame = frame.with_columns(pl.lit(None, pl.String).alias(name) for name in missing)
         if "qualify" in self.batch_hooks:
@@ -96,7 +98,14 @@ class ScoringPlan:
 
         def run(batch: pl.DataFrame) -> pl.DataFrame:
             try:
-                return pl.concat([batch, merge_new_columns(batch, call(batch, config), hook)], how="horizontal")
+                results = call(batch, config)
+                new = merge_new_columns(batch, results, hook)
+                if new.schema != added.schema:
+                    plugins = ", ".join(repr(p) for p, _ in results) or "none"
+                    raise PluginError(f"{hook} returned columns {dict(new.schema)} for a batch but "
+                                      f"{dict(added.schema)} for the empty probe batch (plugins: {plugins})",
+                                      hint="return the same columns and types for every batch, even an empty one")
+                return pl.concat([batch, new], how="horizontal")
             except BaseException as exc:  # kept so the core can re-raise it unwrapped
                 errors.append(exc)
                 raise

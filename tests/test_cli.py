@@ -1,0 +1,301 @@
+"""The `kam` command, through click's test runner and as a real process.
+
+Exit codes are the documented ones (kamcore.errors.EXIT_CODES, `kam exit-codes`); a user error is one
+line on stderr starting with ``kam:`` and never a traceback unless ``kam --debug``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import helpers  # noqa: E402
+from helpers import ZH, invoke, kam_env, one_error_line, read_csv, run_kam, sample_rows, table, write_export  # noqa: E402,F401
+
+import kamcore  # noqa: E402
+from kamcore.config import load_config  # noqa: E402
+from kamcore.errors import EXIT_CODES, ConfigError, InputError  # noqa: E402
+from kamcore.plugins import get_kam  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("kam_env")
+
+
+@pytest.fixture
+def export(tmp_path):
+    return write_export(tmp_path / "export.csv", table(sample_rows(8, seed=4), ZH))
+
+
+@pytest.fixture
+def bad_toml(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[scorecard\nweak_share = \n", encoding="utf-8")
+    return path
+
+
+# -- exit codes, in-process ------------------------------------------------------------------
+
+def test_success_exits_0(tmp_path, export):
+    result = invoke("score", export, "-o", tmp_path / "out.csv")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out.csv").exists()
+    assert result.stderr.startswith("kam: 8 rows: 8 scored, 0 rejected")
+
+
+def test_default_output_is_beside_the_input(tmp_path, export):
+    assert invoke("score", export).exit_code == 0
+    assert read_csv(tmp_path / "export.scored.csv").height == 8
+    assert (tmp_path / "export.scored.csv.rejects.csv").exists()
+    assert (tmp_path / "export.scored.csv.summary.json").exists()
+
+
+def test_missing_file_exits_4(tmp_path):
+    result = invoke("score", tmp_path / "nope.csv", "-o", tmp_path / "out.csv")
+    assert result.exit_code == InputError.exit_code == 4
+    assert "nope.csv" in one_error_line(result.stderr)
+    assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"\r\n\r\n", b"\xef\xbb\xbf"])
+def test_empty_file_exits_4(tmp_path, content):
+    src = tmp_path / "empty.csv"
+    src.write_bytes(content)
+    result = invoke("score", src, "-o", tmp_path / "out.csv")
+    assert result.exit_code == 4, result.output
+    assert "empty.csv" in one_error_line(result.stderr)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_directory_as_input_exits_4(tmp_path):
+    (tmp_path / "folder").mkdir()
+    result = invoke("score", tmp_path / "folder", "-o", tmp_path / "out.csv")
+    assert result.exit_code == 4
+    one_error_line(result.stderr)
+
+
+def test_bad_kam_toml_exits_3(tmp_path, export, bad_toml):
+    result = invoke("score", export, "-o", tmp_path / "out.csv", "--config", bad_toml)
+    assert result.exit_code == ConfigError.exit_code == 3
+    line = one_error_line(result.stderr)
+    assert "config error" in line and "bad.toml" in line
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_bad_kam_toml_found_in_the_current_folder_exits_3(tmp_path, export, bad_toml):
+    bad_toml.rename(tmp_path / "kam.toml")
+    result = invoke("score", export, "-o", tmp_path / "out.csv")
+    assert result.exit_code == 3
+    assert "kam.toml" in one_error_line(result.stderr)
+
+
+def test_kam_config_environment_variable(tmp_path, export, bad_toml, monkeypatch):
+    monkeypatch.setenv("KAM_CONFIG", str(bad_toml))
+    assert invoke("score", export, "-o", tmp_path / "out.csv").exit_code == 3
+
+
+def test_missing_config_file_exits_3(tmp_path, export):
+    result = invoke("score", export, "-o", tmp_path / "out.csv", "--config", tmp_path / "none.toml")
+    assert result.exit_code == 3
+    assert "none.toml" in one_error_line(result.stderr)
+
+
+def test_invalid_scorecard_setting_exits_3(tmp_path, export):
+    config = tmp_path / "kam.toml"
+    config.write_text('[scorecard.bands]\nA = "high"\n', encoding="utf-8")
+    result = invoke("score", export, "-o", tmp_path / "out.csv", "--config", config)
+    assert result.exit_code == 3
+    one_error_line(result.stderr)
+
+
+def test_unknown_format_exits_with_the_documented_code(tmp_path, export):
+    """EXIT_CODES: 3 is "kam.toml or an option value is invalid"; 4 is for inputs that cannot be read.
+    An unknown --format is an invalid option value, and the input is perfectly readable."""
+    assert "option value" in EXIT_CODES[3] and "file" in EXIT_CODES[4]
+    result = invoke("score", export, "-o", tmp_path / "out.csv", "--format", "xml")
+    assert result.exit_code == 3
+    line = one_error_line(result.stderr)
+    assert "xml" in line and "csv" in line  # names what is installed
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_usage_error_exits_2(tmp_path, export):
+    assert invoke("score", export, "--no-such-option").exit_code == 2
+    assert invoke("score").exit_code == 2
+    assert invoke("score", export, "--max-rejects", "-1").exit_code == 2
+
+
+def test_errors_are_one_line_without_traceback_unless_debug(tmp_path):
+    result = invoke("score", tmp_path / "nope.csv")
+    assert "Traceback" not in result.output
+    one_error_line(result.stderr)
+    debug = invoke("--debug", "score", tmp_path / "nope.csv")
+    assert isinstance(debug.exception, InputError)  # re-raised for the traceback
+    assert debug.exit_code != 0
+
+
+# -- output destinations and formats ---------------------------------------------------------
+
+def test_stdout_output_matches_file_output(tmp_path, export):
+    file_out = tmp_path / "out.csv"
+    assert invoke("score", export, "-o", file_out).exit_code == 0
+    before = set(os.listdir(tmp_path))
+    result = invoke("score", export, "-o", "-")
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == file_out.read_bytes()
+    assert result.stderr.startswith("kam: 8 rows")
+    created = set(os.listdir(tmp_path)) - before
+    assert created <= {"kam-score.rejects.csv", "kam-score.summary.json"}  # no temporary file left behind
+    assert json.loads((tmp_path / "kam-score.summary.json").read_text(encoding="utf-8"))["output"] == "-"
+
+
+def test_jsonl_format(tmp_path, export):
+    result = invoke("score", export, "-o", "-", "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    csv_out = tmp_path / "out.csv"
+    assert invoke("score", export, "-o", csv_out).exit_code == 0
+    scored = pl.read_csv(csv_out)
+    assert [r["opportunity_id"] for r in records] == scored["opportunity_id"].to_list()
+    for column in helpers.SCORE_COLUMNS:
+        assert [r[column] for r in records] == scored[column].to_list(), column
+    # by suffix, and the ndjson alias
+    assert invoke("score", export, "-o", tmp_path / "out.jsonl").exit_code == 0
+    assert (tmp_path / "out.jsonl").read_text(encoding="utf-8") == result.stdout
+    assert invoke("score", export, "-o", tmp_path / "o.txt", "--format", "ndjson").exit_code == 0
+    assert (tmp_path / "o.txt").read_text(encoding="utf-8") == result.stdout
+
+
+def test_parquet_format(tmp_path, export):
+    out = tmp_path / "out.parquet"
+    assert invoke("score", export, "-o", out).exit_code == 0
+    frame = pl.read_parquet(out)
+    assert frame.height == 8 and set(helpers.SCORE_COLUMNS) <= set(frame.columns)
+    assert frame.schema["total_score"] == pl.Float64
+
+
+def test_csv_output_has_a_bom_for_excel(tmp_path, export):
+    out = tmp_path / "out.csv"
+    assert invoke("score", export, "-o", out).exit_code == 0
+    assert out.read_bytes().startswith(b"\xef\xbb\xbfopportunity_id,")
+
+
+def test_output_folder_must_exist(tmp_path, export):
+    result = invoke("score", export, "-o", tmp_path / "missing" / "out.csv")
+    assert result.exit_code == 6
+    one_error_line(result.stderr)
+
+
+# -- init, version, exit-codes -------------------------------------------------------------------
+
+def test_init_writes_a_kam_toml_that_loads_back(tmp_path):
+    defaults = get_kam().config_defaults()
+    builtin = load_config(None, defaults)  # no kam.toml yet: the embedded defaults
+    assert builtin.path is None
+    result = invoke("init")
+    assert result.exit_code == 0, result.output
+    written = tmp_path / "kam.toml"
+    assert written.exists()
+    loaded = load_config(written, defaults)
+    assert loaded.data == builtin.data and loaded.sha256 == builtin.sha256
+    assert loaded.path == written
+    # and kam score uses it, found in the current folder
+    src = write_export(tmp_path / "export.csv", table(sample_rows(3), ZH))
+    assert invoke("score", src, "-o", tmp_path / "out.csv").exit_code == 0
+    summary = json.loads((tmp_path / "out.csv.summary.json").read_text(encoding="utf-8"))
+    assert summary["config"]["path"] == "kam.toml"
+    assert summary["config"]["sha256"] == builtin.sha256
+
+
+def test_init_refuses_to_overwrite_without_force(tmp_path):
+    target = tmp_path / "custom.toml"
+    target.write_text("# mine\n", encoding="utf-8")
+    result = invoke("init", "-o", target)
+    assert result.exit_code == 3
+    assert "--force" in one_error_line(result.stderr)
+    assert target.read_text(encoding="utf-8") == "# mine\n"
+    forced = invoke("init", "-o", target, "--force")
+    assert forced.exit_code == 0
+    assert "[scorecard.criteria.need]" in target.read_text(encoding="utf-8")
+    load_config(target, get_kam().config_defaults())
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"kam, version {kamcore.__version__}"
+
+
+def test_exit_codes_command_lists_every_documented_code():
+    result = invoke("exit-codes")
+    assert result.exit_code == 0
+    listed = {}
+    for line in result.stdout.splitlines():
+        code, meaning = line.split(None, 1)
+        listed[int(code)] = meaning
+    assert listed == EXIT_CODES
+    assert {0, 1, 2, 3, 4, 5, 6, 7, 130} <= set(listed)
+
+
+# -- the real executable ---------------------------------------------------------------------
+
+def test_subprocess_success_and_stdout(tmp_path, export):
+    proc = run_kam("score", export, "-o", "-", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert invoke("score", export, "-o", tmp_path / "ref.csv").exit_code == 0
+    assert proc.stdout == (tmp_path / "ref.csv").read_bytes()
+    stderr = proc.stderr.decode()
+    assert stderr.startswith("kam: 8 rows: 8 scored, 0 rejected") and "Traceback" not in stderr
+
+
+def test_subprocess_jsonl(tmp_path, export):
+    proc = run_kam("score", export, "-o", "-", "--format", "jsonl", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert len(records) == 8 and all(0 <= r["win_probability"] <= 1 for r in records)
+
+
+@pytest.mark.parametrize("case, code", [("missing", 4), ("empty", 4), ("bad_toml", 3), ("bad_format", 3),
+                                        ("max_rejects", 5)])
+def test_subprocess_exit_codes_and_one_line_errors(tmp_path, export, bad_toml, case, code):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    bad_rows = write_export(tmp_path / "bad.csv", [["编号", "标的"], ["A", "abc"]])
+    args = {
+        "missing": ["score", tmp_path / "nope.csv", "-o", "out.csv"],
+        "empty": ["score", empty, "-o", "out.csv"],
+        "bad_toml": ["score", export, "-o", "out.csv", "--config", bad_toml],
+        "bad_format": ["score", export, "-o", "out.csv", "--format", "xml"],
+        "max_rejects": ["score", bad_rows, "-o", "out.csv", "--max-rejects", "0"],
+    }[case]
+    proc = run_kam(*args, cwd=tmp_path)
+    assert proc.returncode == code, proc.stderr
+    one_error_line(proc.stderr.decode())
+    assert proc.stdout == b""
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_subprocess_debug_shows_the_traceback(tmp_path):
+    proc = run_kam("--debug", "score", tmp_path / "nope.csv", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr.decode()
+    assert "InputError" in proc.stderr.decode()
+
+
+def test_subprocess_version_exit_codes_and_init(tmp_path):
+    version = run_kam("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.decode().strip() == f"kam, version {kamcore.__version__}"
+    codes = run_kam("exit-codes", cwd=tmp_path)
+    assert codes.returncode == 0
+    assert [int(line.split()[0]) for line in codes.stdout.decode().splitlines()] == sorted(EXIT_CODES)
+    assert run_kam("init", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "kam.toml").exists()
+    again = run_kam("init", cwd=tmp_path)
+    assert again.returncode == 3
+    one_error_line(again.stderr.decode())
+    assert run_kam("init", "--force", cwd=tmp_path).returncode == 0
+    load_config(tmp_path / "kam.toml", get_kam().config_defaults())

@@ -1,0 +1,359 @@
+"""Value normalisation: vocabularies, amounts, dates and percentages, with hypothesis properties.
+
+The normaliser runs here as it runs in `kam score`: :class:`kamcore.normalise.Plan` over a lazy frame
+of raw text (see helpers.normalise), and through :func:`kamcore.score_frame` where headers matter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).parent))
+from helpers import kam_env, normalise  # noqa: E402,F401
+
+import kamcore  # noqa: E402
+from kamcore.config import load_config  # noqa: E402
+from kamcore.normalise import MISSING  # noqa: E402
+from kamcore.plugins import get_kam  # noqa: E402
+from kamcore.schema import OPPORTUNITY  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("kam_env")
+PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def one(column: str, values: list[str | None], **kw) -> pl.DataFrame:
+    return normalise({column: values}, **kw)
+
+
+def codes(column: str, values: list[str | None], **kw) -> list[str | None]:
+    out = one(column, values, **kw)
+    assert out["problem:" + column].to_list() == [None] * len(values), out
+    return out[column].to_list()
+
+
+# -- vocabularies -------------------------------------------------------------------------------
+
+def test_funding_status():
+    assert codes("funding_status", ["到位", "一半到位", "未到位", "部分到位", "已到位", "In Place", "partial"]) == [
+        "in_place", "partial", "not_in_place", "partial", "in_place", "in_place", "partial"]
+
+
+def test_funding_source():
+    assert codes("funding_source", ["政府", "银行", "企业自筹", "其他", "财政拨款", "Self-funded", "BANK"]) == [
+        "government", "bank", "self_funded", "other", "government", "self_funded", "bank"]
+
+
+@pytest.mark.parametrize("column, standard, code", [
+    ("need_clarity", "清楚", "clear"),          # item 1's standard
+    ("business_condition", "强劲", "strong"),   # item 2
+    ("approval_status", "健全", "approved"),    # item 3
+    ("budget_status", "有", "allocated"),       # item 4
+    ("urgency", "清楚", "high"),                # item 5: the seed's standard is 清楚
+])
+def test_the_seed_standards_map_to_the_best_code(column, standard, code):
+    assert codes(column, [standard, f" {standard} "]) == [code, code]
+
+
+def test_the_seed_standards_earn_full_points():
+    row = kamcore.score_one({"编号": "S", "客户的应用或项目": "清楚", "客户的业务状况": "强劲",
+                             "客户的项目立项业务状况": "健全", "项目的预算": "有", "资金状况": "到位",
+                             "项目对客户的紧迫性": "清楚"})
+    assert [row[k] for k in ("p1_need", "p2_business", "p3_approval", "p4_budget", "p5_urgency")] == [
+        3.0, 3.0, 3.0, 3.0, 3.0]
+    assert row["real_score"] == 100.0
+
+
+def test_the_seven_lead_channels():
+    assert codes("lead_source", ["门市", "电话", "E-mail", "老客户介绍", "销售自拓", "市场活动", "其他"]) == [
+        "walk_in", "phone", "email", "referral", "self_sourced", "event", "other"]
+    assert codes("lead_source", ["e-mail", "EMAIL", "Walk-in", "referral"]) == ["email", "email", "walk_in", "referral"]
+
+
+def test_stages_and_levels():
+    assert codes("stage", ["潜在", "意向", "方案", "谈判成交", "赢单", "丢单", "Closed Won"]) == [
+        "potential", "intent", "solution", "negotiation", "won", "lost", "won"]
+    assert codes("risk", ["低", "中", "高", "Low", "HIGH"]) == ["low", "medium", "high", "low", "high"]
+    assert codes("strategic_value", ["高", "中", "低"]) == ["high", "medium", "low"]
+
+
+def test_vocabularies_match_after_lower_casing():
+    """schema.Column documents that synonyms "are matched after trimming and lower-casing"."""
+    out = normalise({"lead_source": ["eMail"], "funding_status": ["iN pLaCe"], "stage": ["CLOSED won"]})
+    assert out.select("lead_source", "funding_status", "stage").row(0) == ("email", "in_place", "won")
+    assert out.select(pl.col("^problem:.*$")).row(0) == (None, None, None)
+
+
+@pytest.mark.parametrize("token", ["", "  ", "-", "--", "—", "N/A", "n/a", "#N/A", "NULL", "未知", "不详", "?", "？"])
+def test_missing_tokens_are_null_without_a_problem(token):
+    out = normalise({"funding_status": [token], "deal_size": [token], "purchase_date": [token], "margin": [token]})
+    row = out.row(0, named=True)
+    assert row["funding_status"] is None and row["deal_size"] is None and row["purchase_date"] is None
+    assert row["margin"] is None
+    assert all(row[k] is None for k in row if k.startswith("problem:"))
+
+
+def test_unknown_code_is_a_problem_naming_the_codes():
+    out = one("funding_status", ["半到位"])
+    assert out["funding_status"].to_list() == [None]
+    reason = out["problem:funding_status"][0]
+    assert "unknown value" in reason and "in_place" in reason and "not_in_place" in reason
+
+
+def test_user_values_table_extends_a_vocabulary():
+    config = load_config(None, get_kam().config_defaults(),
+                         overrides={"values": {"budget_status": {"TBD": "none", "待定": ""}}})
+    out = one("budget_status", ["tbd", "待定", "有"], config=config)
+    assert out["budget_status"].to_list() == ["none", None, "allocated"]
+    assert out["problem:budget_status"].to_list() == [None, None, None]
+
+
+# -- amounts ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, amount, currency", [
+    ("1.2亿", 1.2e8, "CNY"),
+    ("120万", 1.2e6, "CNY"),
+    ("¥1,200,000", 1.2e6, "CNY"),
+    ("￥1,200,000", 1.2e6, "CNY"),
+    ("850000元", 850_000, "CNY"),
+    ("US$120,000", 120_000, "USD"),
+    ("12万美元", 120_000, "USD"),
+    ("1200000", 1.2e6, "CNY"),
+    ("1,200,000.50", 1_200_000.5, "CNY"),
+    ("98000.75", 98_000.75, "CNY"),
+    ("0", 0, "CNY"),
+    ("12 万", 120_000, "CNY"),
+    ("1.5 亿元", 1.5e8, "CNY"),
+    ("RMB 5000", 5000, "CNY"),
+    ("5000 USD", 5000, "USD"),
+    ("€45,000", 45_000, "EUR"),
+    ("250k", 250_000, "CNY"),
+    ("$1.2m", 1.2e6, "USD"),
+])
+def test_amounts(text, amount, currency):
+    out = one("deal_size", [text])
+    row = out.row(0, named=True)
+    assert row["problem:deal_size"] is None
+    assert row["deal_size"] == pytest.approx(amount, rel=1e-12)
+    assert row["currency"] == currency
+
+
+def test_amounts_are_converted_to_the_base_currency():
+    out = one("deal_size", ["US$120,000", "120万", "€10,000"])
+    assert out["deal_size_base"].to_list() == pytest.approx([864_000, 1_200_000, 78_000])
+
+
+def test_currency_column_applies_when_the_amount_names_none():
+    out = normalise({"deal_size": ["120,000", "120,000", "¥5"], "currency": ["USD", "美元", "USD"]})
+    assert out["currency"].to_list()[:2] == ["USD", "USD"]
+    assert out["deal_size_base"].to_list()[:2] == pytest.approx([864_000, 864_000])
+    assert out["problem:deal_size"].to_list()[:2] == [None, None]
+    # ¥ in the text against USD in the column: a contradiction is reported, never silently resolved
+    assert "contradicts the currency column" in out["problem:deal_size"][2]
+
+
+def test_currency_named_in_the_amount_fills_an_empty_currency_column():
+    out = normalise({"deal_size": ["$4.5m", "120万"], "currency": [None, None]})
+    assert out["currency"].to_list() == ["USD", "CNY"]
+    assert out["deal_size_base"].to_list() == pytest.approx([4.5e6 * 7.2, 1.2e6])
+
+
+@pytest.mark.parametrize("text", ["abc", "一百万", "1.2.3", "12万亿x", "0x10", "$", "万"])
+def test_unparseable_amount_is_a_problem(text):
+    out = one("deal_size", [text])
+    assert out["deal_size"].to_list() == [None]
+    assert out["problem:deal_size"][0].startswith("not an amount")
+
+
+NON_FINITE = ["nan", "NaN", "inf", "-inf", "Infinity", "1e400"]
+
+
+def test_non_finite_amount_text_is_a_problem():
+    """"nan" or "inf" in 标的 is not an amount; accepting it gives the deal full revenue points."""
+    out = one("deal_size", NON_FINITE)
+    assert out["deal_size"].to_list() == [None] * len(NON_FINITE)
+    assert out["problem:deal_size"].null_count() == 0
+
+
+def test_non_finite_margin_text_is_a_problem():
+    """"nan" in 我们的利润 is not a percentage; accepting it gives full margin points."""
+    out = one("margin", NON_FINITE)
+    assert out["margin"].to_list() == [None] * len(NON_FINITE)
+    assert out["problem:margin"].null_count() == 0
+
+
+@pytest.mark.parametrize("header, unit", [("标的(单位:亿)", 1e8), ("标的（单位：亿）", 1e8), ("标的\n(单位: 亿)", 1e8),
+                                          ("标的(亿)", 1e8), ("标的", 1.0)])
+def test_header_unit_applies_to_bare_numbers(header, unit):
+    result = kamcore.score_frame(pl.DataFrame({"编号": ["A", "B", "C"], header: ["1.5", "8", "120万"]}))
+    assert result.rejects.height == 0
+    sizes = result.scored["deal_size"].to_list()
+    assert sizes[:2] == pytest.approx([1.5 * unit, 8 * unit])
+    assert sizes[2] == pytest.approx(1.2e6)  # a unit written in the cell wins over the header's
+
+
+def test_future_revenue_is_a_level_or_an_amount():
+    out = one("future_revenue", ["高", "中", "低", "300万", "big"])
+    assert out["future_revenue"].to_list() == ["high", "medium", "low", None, None]
+    assert out["future_revenue_amount"].to_list() == [None, None, None, 3e6, None]
+    assert out["problem:future_revenue"].to_list()[:4] == [None] * 4
+    assert out["problem:future_revenue"][4] is not None
+
+
+def test_percent():
+    out = one("margin", ["35%", "35.5", "24.1 %", "12％", "0.35", "abc%"])
+    assert out["margin"].to_list()[:5] == pytest.approx([35, 35.5, 24.1, 12, 0.35])
+    assert out["margin"][5] is None and out["problem:margin"][5].startswith("not a percentage")
+
+
+def test_currency_words():
+    out = one("currency", ["人民币", "RMB", "usd", "美金", "HKD", "€", "chf", "dollars"])
+    assert out["currency"].to_list() == ["CNY", "CNY", "USD", "USD", "HKD", "EUR", "CHF", None]
+    assert out["problem:currency"].to_list()[:7] == [None] * 7
+    assert out["problem:currency"][7] is not None
+
+
+def test_competitors_count_or_names():
+    out = one("competitors", ["3", "华为、浪潮", "Oracle, SAP, Infor", "H3C", None])
+    assert out["competitor_count"].to_list() == [3, 2, 3, 1, None]
+
+
+# -- dates --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, date, precision", [
+    ("2009.05", dt.date(2009, 5, 1), "month"),
+    ("2010.1", dt.date(2010, 1, 1), "month"),     # = January 2010
+    ("2010.10", dt.date(2010, 10, 1), "month"),
+    ("2009.12", dt.date(2009, 12, 1), "month"),
+    ("2009/5/1", dt.date(2009, 5, 1), "day"),
+    ("2009-05-01", dt.date(2009, 5, 1), "day"),
+    ("2009-5-1", dt.date(2009, 5, 1), "day"),
+    ("2009.05.20", dt.date(2009, 5, 20), "day"),
+    ("2009-05-01 10:30", dt.date(2009, 5, 1), "day"),
+    ("2009-05-01T10:30:00", dt.date(2009, 5, 1), "day"),
+    ("2009年5月1日", dt.date(2009, 5, 1), "day"),
+    ("2009-05", dt.date(2009, 5, 1), "month"),
+    ("2009/5", dt.date(2009, 5, 1), "month"),
+    ("2009年5月", dt.date(2009, 5, 1), "month"),
+    ("2009-Q2", dt.date(2009, 4, 1), "quarter"),
+    ("2009Q4", dt.date(2009, 10, 1), "quarter"),
+    ("2009 q3", dt.date(2009, 7, 1), "quarter"),
+    ("2009年第2季度", dt.date(2009, 4, 1), "quarter"),
+    ("2009年第1季", dt.date(2009, 1, 1), "quarter"),
+    ("2009年", dt.date(2009, 1, 1), "year"),
+    ("2008-02-29", dt.date(2008, 2, 29), "day"),
+])
+def test_dates(text, date, precision):
+    row = one("purchase_date", [text]).row(0, named=True)
+    assert row["problem:purchase_date"] is None
+    assert (row["purchase_date"], row["purchase_date_precision"]) == (date, precision)
+
+
+@pytest.mark.parametrize("text", ["2009-02-30", "2009-02-29", "2009-13", "2009-13-01", "2009-00-10", "2009-Q5",
+                                  "05/01/2009", "May 2009", "明年", "2009-05-01-02"])
+def test_invalid_dates_are_problems(text):
+    row = one("purchase_date", [text]).row(0, named=True)
+    assert row["purchase_date"] is None and row["purchase_date_precision"] is None
+    assert row["problem:purchase_date"].startswith("not a date")
+
+
+# -- properties ---------------------------------------------------------------------------------
+
+UNITS = {"": 1, "万": 10_000, "亿": 100_000_000, "k": 1000, "K": 1000, "m": 1_000_000}
+PREFIXES = {"": None, "¥": "CNY", "￥": "CNY", "US$": "USD", "$": "USD", "RMB": "CNY", "€": "EUR", "HK$": "HKD"}
+SUFFIXES = {"": None, "元": "CNY", "美元": "USD", "USD": "USD", "人民币": "CNY", "欧元": "EUR", "港币": "HKD"}
+
+
+@st.composite
+def written_amounts(draw):
+    """(text, amount, currency) for amounts as people type them."""
+    whole = draw(st.integers(0, 10**9))
+    cents = draw(st.one_of(st.none(), st.integers(0, 99)))
+    digits = f"{whole:,}" if draw(st.booleans()) else str(whole)
+    number = digits + ("" if cents is None else f".{cents:02d}")
+    unit = draw(st.sampled_from(sorted(UNITS)))
+    prefix = draw(st.sampled_from(sorted(PREFIXES)))
+    suffix = "" if prefix else draw(st.sampled_from(sorted(SUFFIXES)))
+    space = draw(st.sampled_from(["", " "]))
+    text = f"{prefix}{space}{number}{space}{unit}{space}{suffix}".strip()
+    value = (whole + (cents or 0) / 100) * UNITS[unit]
+    return text, value, PREFIXES[prefix] or SUFFIXES[suffix] or "CNY"
+
+
+@PROPERTY
+@given(st.lists(written_amounts(), min_size=1, max_size=40))
+def test_amount_parser_round_trips_written_amounts(cases):
+    out = one("deal_size", [text for text, _, _ in cases])
+    for (text, value, currency), row in zip(cases, out.iter_rows(named=True)):
+        assert row["problem:deal_size"] is None, text
+        assert row["deal_size"] == pytest.approx(value, rel=1e-9, abs=1e-6), text
+        assert row["currency"] == currency, text
+
+
+@st.composite
+def written_dates(draw):
+    """(text, first day of the period, precision) for dates in the formats the seed and exports use."""
+    d = draw(st.dates(dt.date(1900, 1, 1), dt.date(2099, 12, 31)))
+    y, m, q = d.year, d.month, (d.month - 1) // 3 + 1
+    forms = [
+        (f"{y}-{m:02d}-{d.day:02d}", d, "day"), (f"{y}/{m}/{d.day}", d, "day"), (f"{y}.{m:02d}.{d.day:02d}", d, "day"),
+        (f"{y}年{m}月{d.day}日", d, "day"), (f"{y}-{m}-{d.day} 08:15", d, "day"),
+        (f"{y}.{m:02d}", d.replace(day=1), "month"), (f"{y}.{m}", d.replace(day=1), "month"),
+        (f"{y}-{m:02d}", d.replace(day=1), "month"), (f"{y}/{m}", d.replace(day=1), "month"),
+        (f"{y}年{m}月", d.replace(day=1), "month"),
+        (f"{y}-Q{q}", dt.date(y, 3 * q - 2, 1), "quarter"), (f"{y}年第{q}季度", dt.date(y, 3 * q - 2, 1), "quarter"),
+        (f"{y}q{q}", dt.date(y, 3 * q - 2, 1), "quarter"),
+        (f"{y}年", dt.date(y, 1, 1), "year"),
+    ]
+    return draw(st.sampled_from(forms))
+
+
+@PROPERTY
+@given(st.lists(written_dates(), min_size=1, max_size=40))
+def test_date_parser_gives_the_date_back(cases):
+    out = one("purchase_date", [text for text, _, _ in cases])
+    for (text, date, precision), row in zip(cases, out.iter_rows(named=True)):
+        assert row["problem:purchase_date"] is None, text
+        assert (row["purchase_date"], row["purchase_date_precision"]) == (date, precision), text
+
+
+CHECKED = ["deal_size", "purchase_date", "margin", "funding_status", "future_revenue", "currency", "stage"]
+
+
+@PROPERTY
+@given(st.lists(st.one_of(st.text(max_size=12),
+                           st.text(alphabet="0123456789,.万亿元¥$-/年月日季度第Qq%: ", max_size=12)),
+                min_size=1, max_size=30))
+@example(["1e5", "12万万", "2009-02-30", "--", "第2季度", "，", "\u3000", "1,2,3"])
+def test_random_text_is_parsed_or_reported_never_silently_dropped(texts):
+    out = normalise({name: texts for name in CHECKED})  # must not raise
+    assert out.height == len(texts)
+    for text, row in zip(texts, out.iter_rows(named=True)):
+        blank = text.strip() == "" or text.strip() in MISSING
+        for name in CHECKED:
+            value, problem = row[name], row["problem:" + name]
+            if name == "future_revenue":
+                value = value if value is not None else row["future_revenue_amount"]
+            if blank:
+                continue
+            assert (value is None) != (problem is None), (name, text, value, problem)
+            if isinstance(value, float):
+                assert math.isfinite(value), (name, text, value)
+
+
+def test_schema_vocabularies_are_lower_case_and_unambiguous():
+    """What the normaliser relies on: synonyms listed in lower case, one code per spelling."""
+    for column in OPPORTUNITY.values():
+        seen: dict[str, str] = {}
+        for code, synonyms in (column.vocab or {}).items():
+            for word in (code, *synonyms):
+                assert word == word.lower(), (column.name, word)
+                assert seen.setdefault(word, code) == code, (column.name, word, seen[word], code)
