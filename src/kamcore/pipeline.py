@@ -25,14 +25,14 @@ from . import __version__
 from .config import Config
 from .errors import ConfigError, DataError, InputError, KamError, OutputError, PluginError
 from .headers import map_headers
-from .normalise import PROBLEM, Plan
+from .normalise import BLANK, PROBLEM, Plan
 from .registry import ReadOptions, Source
 from .safety import neutralise_frame
 from .schema import OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS
 from .scoring import ScoringPlan
 
 c = pl.col
-SRC, ROW, BLANK = "__src", "__row", "__blank"
+SRC, ROW = "__src", "__row"
 REJECT_COLUMNS = ["file", "line", "column", "reason", "value", "opportunity_id"]
 PREVIEW_CHARS = 60
 
@@ -46,13 +46,11 @@ class Prepared:
         self.labels = labels
         lf = pl.concat(frames, how="diagonal") if len(frames) > 1 else frames[0]
         names = [n for n in lf.collect_schema().names() if n not in (SRC, ROW)]
-        self.plan = Plan(names, OPPORTUNITY, config, header_units)
-        self.scoring = ScoringPlan(kam, config)
         # a blank line (every field empty) is not a row: skipped and counted, never rejected
-        read = [c(n).is_null() for n in names if n not in made_up]
-        lf = lf.with_columns((pl.all_horizontal(read) if read else pl.lit(False)).alias(BLANK))
+        self.plan = Plan(names, OPPORTUNITY, config, header_units, not_read=made_up)
+        self.scoring = ScoringPlan(kam, config)
         self.frame = self.plan.apply(lf)
-        self.ok = self.plan.ok & ~c(BLANK)
+        self.ok = self.plan.ok
         self.bad = ~self.plan.ok & ~c(BLANK)
 
     def scored(self) -> pl.LazyFrame:
