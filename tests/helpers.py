@@ -229,4 +229,4 @@ def normalise(columns: dict[str, list[str | None]], *, config=None, header_units
     plan = Plan(list(columns), OPPORTUNITY, config, header_units or {})
     frame = pl.LazyFrame(columns, schema={name: pl.String for name in columns})
     problems = [pl.col(work).alias("problem:" + name) for name, work in plan.problems.items()]
-    return plan.apply(frame).select(*plan.output(), *problems).collect()
+    return plan.on_frame(frame).select(*plan.output(), *problems).collect()

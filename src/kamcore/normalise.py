@@ -256,7 +256,7 @@ class Plan:
 
     # -- applying ---------------------------------------------------------------------------
 
-    def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+    def on_frame(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """Add the normalised, problem, ``__ok`` and ``__blank`` columns, batch by batch."""
         probe = self.normalise_batch(frame.head(0).collect())
         return frame.map_batches(self.normalise_batch, schema=probe.schema, streamable=True)

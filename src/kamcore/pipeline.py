@@ -49,13 +49,13 @@ class Prepared:
         # a blank line (every field empty) is not a row: skipped and counted, never rejected
         self.plan = Plan(names, OPPORTUNITY, config, header_units, not_read=made_up)
         self.scoring = ScoringPlan(kam, config)
-        self.frame = self.plan.apply(lf)
+        self.frame = self.plan.on_frame(lf)
         self.ok = self.plan.ok
         self.bad = ~self.plan.ok & ~c(BLANK)
 
     def scored(self) -> pl.LazyFrame:
         rows = self.frame.filter(self.ok).select(self.plan.output())
-        return self.scoring.apply(rows)
+        return self.scoring.on_frame(rows)
 
     def rejected(self) -> pl.LazyFrame:
         """One row per rejected record: where it is, the raw values of its failing columns, the problems."""

@@ -45,7 +45,7 @@ class ScoringPlan:
             names.append("win_probability")
         return names + self.batch_columns
 
-    def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+    def on_frame(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """Add every score column to a frame of normalised canonical columns."""
         schema = frame.collect_schema()
         missing = sorted(self.inputs - set(schema.names()))

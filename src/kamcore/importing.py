@@ -1,0 +1,160 @@
+"""Helpers every importer shares: finding the header row, naming columns, totals rows, and building a
+lazy frame of text columns from rows read in Python (xlsx, JSON Lines).
+
+Importers are plugins (``register_importers``); these helpers are core so that a third-party importer
+judges a header row, a totals row and a duplicate header exactly as the built-ins do.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from .errors import InputError
+from .headers import alias_table, clean_header, header_key
+
+log = logging.getLogger("kamcore.importers")
+
+HEADER_SEARCH_ROWS = 50  # a header further down than this is not looked for
+CHUNK_ROWS = 50_000  # rows per polars chunk when an importer builds its frame from Python rows
+
+# the first non-empty cell of a totals row (合计 = total, 总计 = grand total, 小计 = subtotal)
+TOTAL_WORDS = frozenset({"合计", "总计", "小计", "总合计", "合計", "總計", "小計", "共计", "汇总", "total", "totals",
+                         "grand total", "subtotal", "sub total", "sub-total", "sum", "summe", "gesamt"})
+
+
+def header_table(user_columns: Mapping[str, str] | None = None) -> dict[str, str]:
+    """header key -> canonical column, from the schema's aliases and the user's ``[columns]`` table."""
+    from .schema import OPPORTUNITY_COLUMNS
+
+    table = alias_table(OPPORTUNITY_COLUMNS)
+    for header, target in (user_columns or {}).items():
+        if target:
+            table[header_key(header)] = target
+    return table
+
+
+def header_matches(row: Iterable, table: Mapping[str, str]) -> int:
+    """How many distinct canonical columns the cells of ``row`` name."""
+    return len({table[k] for k in (header_key(str(v)) for v in row if v is not None and str(v).strip()) if k in table})
+
+
+def find_header(rows: list[list], table: Mapping[str, str]) -> int:
+    """The index of the header among the first rows of a table (title rows, report filters and blank
+    rows come before it).
+
+    The row naming the most canonical columns (at least two) wins, the first one on a tie. A table whose
+    headers kam does not know (a mapping in kam.toml is still to be written) gets the first row with at
+    least half as many filled cells as the widest row: title and filter rows fill one or two cells.
+    """
+    rows = rows[:HEADER_SEARCH_ROWS]
+    if not rows:
+        return 0
+    matches = [header_matches(row, table) for row in rows]
+    best = max(matches)
+    if best >= 2:
+        return matches.index(best)
+    filled = [sum(1 for v in row if v is not None and str(v).strip()) for row in rows]
+    widest = max(filled)
+    if widest <= 1:
+        return next((i for i, n in enumerate(filled) if n), 0)
+    need = max(2, math.ceil(widest / 2))
+    return next(i for i, n in enumerate(filled) if n >= need)
+
+
+def column_names(headers: list, source: str) -> list[str]:
+    """Names for the columns under ``headers``: cleaned (``clean_header``), ``column_<n>`` for an empty
+    header, and an :class:`InputError` for two columns with the same name (one would be read, the
+    other silently renamed or lost)."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for index, header in enumerate(headers, start=1):
+        name = clean_header("" if header is None else str(header)) or f"column_{index}"
+        if name in seen:
+            raise InputError(f"{source}: columns {seen[name]} and {index} are both named {name!r}",
+                             hint="rename one of them in the export (kam would read only one of the two)")
+        seen[name] = index
+        names.append(name)
+    return names
+
+
+def is_totals_label(value) -> bool:
+    """``合计``, ``总计:``, ``Grand Total`` … (case, spaces and a trailing colon ignored)."""
+    if value is None:
+        return False
+    text = clean_header(str(value)).rstrip(":：").strip().lower()
+    return text in TOTAL_WORDS
+
+
+def totals_label(row: Iterable) -> str | None:
+    """The label when the first filled cell of ``row`` says it is a totals row, else None."""
+    for value in row:
+        if value is not None and str(value).strip():
+            return str(value).strip() if is_totals_label(value) else None
+    return None
+
+
+def warn(note: str) -> str:
+    """Log an importer's note as a warning (shown on stderr by `kam`) and return it for Source.notes."""
+    log.warning("%s", note)
+    return note
+
+
+class FrameBuilder:
+    """Collects rows of text into a lazy polars frame of ``String`` columns, one chunk at a time.
+
+    Each chunk of :data:`CHUNK_ROWS` rows is turned into a ``DataFrame`` column by column and written to a
+    temporary Arrow IPC file, so memory stays flat however many rows there are; :meth:`frame` scans the
+    chunks lazily. Call :meth:`cleanup` when the run is over (``Source.cleanup``).
+    """
+
+    def __init__(self, columns: list[str], prefix: str = "kam-rows-"):
+        self.columns = list(columns)
+        self.folder = Path(tempfile.mkdtemp(prefix=prefix))
+        self.files: list[Path] = []
+        self.buffer: list[list] = [[] for _ in self.columns]
+        self.rows = 0
+
+    def add(self, values: list) -> None:
+        for column, value in zip(self.buffer, values):  # per-row ok: appends to column lists
+            column.append(value)
+        self.rows += 1
+        if len(self.buffer[0]) >= CHUNK_ROWS:
+            self.flush()
+
+    def add_column(self, name: str) -> None:
+        """A column first seen after some rows (JSON Lines): earlier rows have no value."""
+        self.columns.append(name)
+        self.buffer.append([None] * (len(self.buffer[0]) if self.buffer else 0))
+
+    def flush(self) -> None:
+        import polars as pl
+
+        if not self.buffer or not self.buffer[0]:
+            return
+        frame = pl.DataFrame({name: pl.Series(name, values, dtype=pl.String)
+                              for name, values in zip(self.columns, self.buffer)})
+        path = self.folder / f"chunk-{len(self.files):06d}.arrow"
+        frame.write_ipc(path)
+        self.files.append(path)
+        self.buffer = [[] for _ in self.columns]
+
+    def frame(self):
+        """The lazy frame of every row added, with every column (missing ones as null in early chunks)."""
+        import polars as pl
+
+        self.flush()
+        schema = {name: pl.String for name in self.columns}
+        if not self.files:
+            return pl.LazyFrame(schema=schema)
+        scans = [pl.scan_ipc(path) for path in self.files]
+        lazy = pl.concat(scans, how="diagonal") if len(scans) > 1 else scans[0]
+        return lazy.select([pl.col(n) if n in lazy.collect_schema() else pl.lit(None, pl.String).alias(n)
+                            for n in self.columns])
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
