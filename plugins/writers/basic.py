@@ -1,4 +1,4 @@
-"""Output writers: CSV (safe to open in Excel), JSON Lines and Parquet, all streaming sinks."""
+"""Output writers: CSV and XLSX (safe to open in Excel), JSON Lines and Parquet, all streaming sinks."""
 
 from __future__ import annotations
 
@@ -7,10 +7,17 @@ from kamcore.registry import Writer
 
 
 def sink_csv(frame, path):
-    """UTF-8 with a BOM, so Excel shows Chinese text correctly; formula-like text is neutralised."""
-    from kamcore.safety import neutralise_frame
+    """UTF-8 with a BOM, so Excel shows Chinese text correctly; formula-like text is prefixed with ' (and
+    kam's CSV importer takes the ' off again when it reads this file back: kamcore.injection)."""
+    from kamcore.injection import neutralise_frame
 
     return neutralise_frame(frame).sink_csv(path, include_bom=True, lazy=True)
+
+
+def sink_xlsx(frame, path):
+    from kamcore_plugins.writers.xlsx import sink_xlsx as sink
+
+    return sink(frame, path)
 
 
 def sink_jsonl(frame, path):
@@ -25,6 +32,8 @@ def sink_parquet(frame, path):
 def register_writers(register):
     register(Writer(name="csv", extensions=(".csv",), sink=sink_csv,
                     description="CSV, UTF-8 with BOM; formula-like text cells prefixed with '"))
+    register(Writer(name="xlsx", extensions=(".xlsx",), sink=sink_xlsx,
+                    description="Excel workbook; formula-like text as quote-prefixed text cells, numbers as numbers"))
     register(Writer(name="jsonl", extensions=(".jsonl", ".ndjson", ".json"), sink=sink_jsonl,
                     description="JSON Lines, one object per opportunity"))
     register(Writer(name="parquet", extensions=(".parquet",), sink=sink_parquet, description="Apache Parquet"))

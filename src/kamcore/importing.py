@@ -98,6 +98,23 @@ def totals_label(row: Iterable) -> str | None:
     return None
 
 
+PREVIEW_CHARS = 40
+
+
+def preview(column: str | None, value) -> str:
+    """A short preview of a raw value for an error message; personal stakeholder fields are masked."""
+    from .schema import PERSONAL_FIELDS, STAKEHOLDER_COLUMNS
+
+    if value is None:
+        return ""
+    if column is not None:
+        personal = {k for k, name in alias_table(STAKEHOLDER_COLUMNS).items() if name in PERSONAL_FIELDS}
+        if column in PERSONAL_FIELDS or header_key(column) in personal:
+            return "***"
+    text = str(value)
+    return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
+
+
 def warn(note: str) -> str:
     """Log an importer's note as a warning (shown on stderr by `kam`) and return it for Source.notes."""
     log.warning("%s", note)
@@ -117,31 +134,36 @@ class FrameBuilder:
         self.folder = Path(tempfile.mkdtemp(prefix=prefix))
         self.files: list[Path] = []
         self.buffer: list[list] = [[] for _ in self.columns]
-        self.rows = 0
+        self.rows = 0  # rows added
+        self.pending = 0  # rows not yet written to a chunk
 
     def add(self, values: list) -> None:
         for column, value in zip(self.buffer, values):  # per-row ok: appends to column lists
             column.append(value)
         self.rows += 1
-        if len(self.buffer[0]) >= CHUNK_ROWS:
+        self.pending += 1
+        if self.pending >= CHUNK_ROWS:
             self.flush()
 
     def add_column(self, name: str) -> None:
         """A column first seen after some rows (JSON Lines): earlier rows have no value."""
         self.columns.append(name)
-        self.buffer.append([None] * (len(self.buffer[0]) if self.buffer else 0))
+        self.buffer.append([None] * self.pending)
 
     def flush(self) -> None:
         import polars as pl
 
-        if not self.buffer or not self.buffer[0]:
+        if not self.pending:
             return
         frame = pl.DataFrame({name: pl.Series(name, values, dtype=pl.String)
                               for name, values in zip(self.columns, self.buffer)})
+        if not self.columns:  # rows without any column (``{}`` in JSON Lines): keep their count
+            frame = pl.DataFrame({"__empty__": pl.Series([None] * self.pending, dtype=pl.String)})
         path = self.folder / f"chunk-{len(self.files):06d}.arrow"
         frame.write_ipc(path)
         self.files.append(path)
         self.buffer = [[] for _ in self.columns]
+        self.pending = 0
 
     def frame(self):
         """The lazy frame of every row added, with every column (missing ones as null in early chunks)."""
@@ -153,8 +175,8 @@ class FrameBuilder:
             return pl.LazyFrame(schema=schema)
         scans = [pl.scan_ipc(path) for path in self.files]
         lazy = pl.concat(scans, how="diagonal") if len(scans) > 1 else scans[0]
-        return lazy.select([pl.col(n) if n in lazy.collect_schema() else pl.lit(None, pl.String).alias(n)
-                            for n in self.columns])
+        have = set(lazy.collect_schema().names())
+        return lazy.select([pl.col(n) if n in have else pl.lit(None, pl.String).alias(n) for n in self.columns])
 
     def cleanup(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -46,10 +46,18 @@ class Source:
 
 @frozen
 class ReadOptions:
-    """What the user said about reading inputs (more options arrive with new importers)."""
+    """What the user said about reading inputs (more options arrive with new importers).
+
+    ``sheet``: the worksheet of a workbook to read (its name, or its 1-based position), ``None`` for the
+    first sheet whose header names canonical columns. ``columns``: the user's ``[columns]`` table from
+    kam.toml (header = canonical column), so an importer can recognise the header row of an export whose
+    headers only the user's mapping knows.
+    """
 
     encoding: str | None = None
     delimiter: str | None = None
+    sheet: str | None = None
+    columns: dict[str, str] | None = field(default=None, eq=False)
 
 
 @frozen

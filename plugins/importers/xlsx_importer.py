@@ -1,0 +1,395 @@
+"""XLSX importer: Excel workbooks through openpyxl in read-only mode, hardened with defusedxml.
+
+- **Safety first.** Before openpyxl inflates anything, the zip directory is checked: the total
+  uncompressed size, each member's compression ratio (a zip bomb is small on disk and huge inflated)
+  and the workbook's parts. openpyxl must be using defusedxml (it does when defusedxml is installed),
+  so entity expansion and external entities are refused. The sheet's declared dimension is never
+  trusted (``reset_dimensions``): rows are read until the XML ends, and the cell and row counts are
+  limited while reading. Limits: :data:`MAX_BYTES`, :data:`MAX_RATIO`, :data:`MAX_CELLS` (override with
+  ``KAM_XLSX_MAX_BYTES``, ``KAM_XLSX_MAX_RATIO``, ``KAM_XLSX_MAX_CELLS``).
+- **The sheet**: ``--sheet NAME`` (or its 1-based number); by default the first sheet whose header row
+  names canonical columns.
+- **The header row** is found past title rows, merged title cells and report filters
+  (``kamcore.importing.find_header``); the rows skipped are reported.
+- **Values become text** as a person reads them: text byte for byte (IDs keep their zeros), integers
+  without ``.0``, percentages as ``35%``, dates as ISO text (``2024-03-01``). Numbers that look like
+  Excel serial dates in a date column are kept as numbers and flagged. A formula with no cached value
+  (the workbook was saved by a program that does not calculate) is read as empty and reported.
+- **Totals rows** (合计, 总计, 小计, Total …) are left out with a warning; empty rows are skipped.
+- ``record_lines`` maps each record to its row number in the sheet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import zipfile
+import zlib
+from array import array
+from pathlib import Path
+
+from kamcore import hookimpl
+from kamcore.errors import InputError
+from kamcore.headers import header_key
+from kamcore.importing import (HEADER_SEARCH_ROWS, FrameBuilder, column_names, find_header, header_matches,
+                               header_table, totals_label, warn)
+from kamcore.registry import Importer, ReadOptions, Source
+
+MAX_BYTES = 2 << 30  # total uncompressed size of the workbook's parts
+MAX_RATIO = 200  # uncompressed / compressed size of one part (parts under GRACE_BYTES are not checked)
+GRACE_BYTES = 1 << 20
+MAX_CELLS = 30_000_000  # cells read from the sheet (empty ones inside the table included)
+EXCEL_MAX_ROWS = 1_048_576
+SERIAL_MIN, SERIAL_MAX = 1, 2_958_465  # Excel's serial dates: 1900-01-01 … 9999-12-31
+_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def _limit(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise InputError(f"{name}={value!r} is not a number") from None
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} bytes"
+
+
+def check_zip(path: Path) -> bool:
+    """Refuse the workbook, before inflating anything, when its zip directory declares a zip bomb or it
+    is not an xlsx workbook. Returns whether any worksheet has formulas."""
+    max_bytes, max_ratio = _limit("KAM_XLSX_MAX_BYTES", MAX_BYTES), _limit("KAM_XLSX_MAX_RATIO", MAX_RATIO)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"{path}: not a readable xlsx workbook (a damaged zip file: {exc})",
+                         hint="open it in Excel and save it again as .xlsx, or export CSV") from None
+    infos = archive.infolist()
+    names = {info.filename for info in infos}
+    if "xl/workbook.bin" in names:
+        raise InputError(f"{path}: an Excel binary workbook (.xlsb), which kam does not read",
+                         hint="save it as .xlsx or CSV UTF-8 in Excel")
+    if "xl/workbook.xml" not in names:
+        raise InputError(f"{path}: a zip file but not an Excel workbook (no xl/workbook.xml)",
+                         hint="kam reads .xlsx, CSV and JSON Lines")
+    total = 0
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise InputError(f"{path}: part {info.filename} is encrypted", hint="remove the password in Excel first")
+        total += info.file_size
+        if info.file_size > GRACE_BYTES and info.file_size > max_ratio * max(info.compress_size, 1):
+            ratio = info.file_size / max(info.compress_size, 1)
+            raise InputError(f"{path}: refused before inflating: part {info.filename} would grow {ratio:,.0f} times "
+                             f"(from {_size(info.compress_size)} to {_size(info.file_size)}; the limit is "
+                             f"{max_ratio} times): a zip bomb, or an unusually repetitive workbook",
+                             hint="if the file is genuine, export it as CSV, or raise KAM_XLSX_MAX_RATIO")
+    if total > max_bytes:
+        raise InputError(f"{path}: refused before inflating: the workbook would inflate to {_size(total)} (the limit "
+                         f"is {_size(max_bytes)}): a zip bomb, or a workbook too large to read as xlsx",
+                         hint="export it as CSV, or raise KAM_XLSX_MAX_BYTES")
+    try:
+        with archive:
+            return any(has_formulas(archive, name) for name in sorted(names)
+                       if name.startswith("xl/worksheets/") and name.endswith(".xml"))
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise InputError(f"{path}: a damaged xlsx workbook: {exc}",
+                         hint="open it in Excel and save it again as .xlsx, or export CSV") from None
+
+
+def has_formulas(archive: zipfile.ZipFile, member: str) -> bool:
+    """Whether the sheet's XML has a formula element (streamed: never held in memory)."""
+    pattern = re.compile(rb"<(?:\w+:)?f[\s>/]")
+    tail = b""
+    with archive.open(member) as handle:
+        while chunk := handle.read(1 << 20):
+            if pattern.search(tail + chunk):
+                return True
+            tail = chunk[-16:]
+    return False
+
+
+def number_text(value: float | int) -> str:
+    """A number as a person reads it: ``120`` not ``120.0``; floats in their shortest exact form."""
+    if isinstance(value, int):
+        return str(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    if value.is_integer():
+        return str(int(value))
+    return repr(value)
+
+
+def unescape(text: str) -> str:
+    """Undo OOXML's ``_xHHHH_`` escapes of control characters (and ``_x005F_`` for a literal ``_``)."""
+    if "_x" not in text:
+        return text
+
+    def one(match: re.Match) -> str:
+        code = int(match.group(1), 16)
+        return chr(code) if code < 0x20 or code in (0x5F, 0xFFFE, 0xFFFF) else match.group(0)
+
+    return _ESCAPE.sub(one, text)
+
+
+def cell_text(cell) -> str | None:
+    """The text of one cell (see the module docstring)."""
+    value = cell.value
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return unescape(value)
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        if "%" in (getattr(cell, "number_format", None) or ""):
+            return number_text(round(value * 100, 10)) + "%"
+        return number_text(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _open_workbook(path: Path, data_only: bool = True):
+    import openpyxl
+    from openpyxl.xml import DEFUSEDXML
+
+    if not DEFUSEDXML:
+        raise InputError("reading xlsx needs defusedxml, which guards against XML attacks",
+                         hint="pip install defusedxml (and do not set OPENPYXL_DEFUSEDXML=False)")
+    handle = open(path, "rb")  # a file object: openpyxl would refuse a path not named .xlsx
+    try:
+        workbook = openpyxl.load_workbook(handle, read_only=True, data_only=data_only, keep_links=False)
+    except Exception as exc:  # openpyxl raises many types for a damaged part; all mean "cannot read"
+        handle.close()
+        raise _xml_error(path, exc) from None
+    workbook.kam_handle = handle  # closed with the workbook by _close
+    return workbook
+
+
+def _close(workbook) -> None:
+    workbook.close()
+    workbook.kam_handle.close()
+
+
+def _xml_error(path: Path, exc: Exception) -> InputError:
+    from defusedxml import DefusedXmlException
+
+    if isinstance(exc, InputError):
+        return exc
+    cause: BaseException | None = exc
+    while cause is not None:  # openpyxl wraps what the XML parser raised
+        if isinstance(cause, DefusedXmlException):
+            return InputError(f"{path}: refused: the workbook's XML declares entities or a DTD "
+                              f"({type(cause).__name__}), which an Excel workbook never needs (an XML attack)",
+                              hint="export the data again from the system it came from")
+        cause = cause.__cause__ or cause.__context__
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return InputError(f"{path}: cannot read the workbook: {type(exc).__name__}: {first}",
+                      hint="open it in Excel and save it again as .xlsx, or export CSV")
+
+
+def _worksheets(workbook) -> list:
+    return [ws for ws in workbook.worksheets if hasattr(ws, "iter_rows")]  # per-row ok: worksheets, not chartsheets
+
+
+def _rows(worksheet):
+    """The sheet's rows, never trusting its declared dimension."""
+    worksheet.reset_dimensions()
+    return worksheet.iter_rows(min_row=1, min_col=1)  # per-row ok: openpyxl reads cell by cell (callers bound it)
+
+
+def _head(worksheet) -> list[list[str | None]]:
+    rows = []
+    for row in _rows(worksheet):  # per-row ok: the first HEADER_SEARCH_ROWS rows, to find the header
+        rows.append([cell_text(cell) for cell in row])
+        if len(rows) >= HEADER_SEARCH_ROWS:
+            break
+    return rows
+
+
+def choose_sheet(path: Path, workbook, wanted: str | None, table: dict) -> tuple:
+    """(worksheet, first rows, header index, note) for ``--sheet`` or the first sheet with a known header."""
+    sheets = _worksheets(workbook)
+    titles = [ws.title for ws in sheets]
+    if not sheets:
+        raise InputError(f"{path}: the workbook has no worksheet")
+    if wanted is not None:
+        chosen = next((ws for ws in sheets if ws.title == wanted), None)
+        chosen = chosen or next((ws for ws in sheets if ws.title.strip().lower() == wanted.strip().lower()), None)
+        if chosen is None and wanted.strip().isdigit() and 1 <= int(wanted) <= len(sheets):
+            chosen = sheets[int(wanted) - 1]
+        if chosen is None:
+            raise InputError(f"{path}: no sheet {wanted!r}; the sheets are {', '.join(map(repr, titles))}",
+                             hint="pass --sheet with one of these names, or its number (1 = first)")
+        head = _head(chosen)
+        return chosen, head, find_header(head, table), None
+    first_with_data = None
+    for ws in sheets:
+        head = _head(ws)
+        if not any(any(v is not None and v.strip() for v in row) for row in head):
+            continue
+        index = find_header(head, table)
+        if header_matches(head[index], table) >= 2:
+            note = None if ws is sheets[0] else f"{path}: read sheet {ws.title!r}, the first with a header kam knows"
+            return ws, head, index, note
+        first_with_data = first_with_data or (ws, head, index)
+    if first_with_data is None:
+        raise InputError(f"{path}: every sheet is empty ({', '.join(map(repr, titles))})")
+    ws, head, index = first_with_data
+    return ws, head, index, (f"{path}: no sheet has a header kam recognises; read sheet {ws.title!r} "
+                             "(map its columns under [columns] in kam.toml, or pass --sheet)")
+
+
+def read(path: Path, options: ReadOptions) -> Source:
+    from openpyxl.utils import get_column_letter
+
+    from kamcore.schema import DATE, OPPORTUNITY
+
+    max_cells = _limit("KAM_XLSX_MAX_CELLS", MAX_CELLS)
+    formulas_somewhere = check_zip(path)
+    table = header_table(options.columns)
+    workbook = _open_workbook(path)
+    formulas = None
+    builder = None
+    try:
+        sheet, head, index, sheet_note = choose_sheet(path, workbook, options.sheet, table)
+        notes = [warn(sheet_note)] if sheet_note else []
+        where = f"{path} sheet {sheet.title!r}"
+        header_row = index + 1
+        header = head[index]
+        while header and (header[-1] is None or not str(header[-1]).strip()):
+            header = header[:-1]
+        if not header:
+            raise InputError(f"{where}: no header row in the first {HEADER_SEARCH_ROWS} rows")
+        names = column_names(header, where)
+        if header_row > 1:
+            notes.append(warn(f"{where}: the header is on row {header_row}; the {header_row - 1} row(s) above it "
+                              "(titles, merged cells or report filters) were skipped"))
+        kinds = [OPPORTUNITY[table[k]].kind if (k := header_key(n)) in table and table[k] in OPPORTUNITY else None
+                 for n in names]
+        if formulas_somewhere:  # a second reader, in step with the first, sees the formulas themselves
+            formulas = _open_workbook(path, data_only=False)[sheet.title]
+        builder = FrameBuilder(names, prefix="kam-xlsx-")
+        rows = array("I")
+        width = len(names)
+        cells = 0
+        blank_run = 0
+        blanks = 0
+        totals: list[str] = []
+        uncached: list[str] = []
+        uncached_count = 0
+        serial = {}  # column index -> (count, first value)
+        outside: dict[int, int] = {}  # column index beyond the header -> first row
+        formula_rows = _rows(formulas) if formulas is not None else None
+        for number, row in enumerate(_rows(sheet), start=1):  # per-row ok: openpyxl reads cell by cell
+            formula_row = next(formula_rows, ()) if formula_rows is not None else ()
+            if number > EXCEL_MAX_ROWS:
+                raise InputError(f"{where}: more rows than Excel allows ({EXCEL_MAX_ROWS:,}): a damaged or "
+                                 "hostile workbook")
+            cells += len(row)
+            if cells > max_cells:
+                raise InputError(f"{where}: refused: more than {max_cells:,} cells (the limit)",
+                                 hint="export the data as CSV, or raise KAM_XLSX_MAX_CELLS")
+            if number <= header_row:
+                continue
+            values = [cell_text(cell) for cell in row]
+            if not any(v is not None and v.strip() for v in values):
+                blank_run += 1
+                continue
+            label = totals_label(values)
+            if label is not None:
+                totals.append(f"row {number} ({label})")
+                continue
+            for cell in formula_row:
+                if (getattr(cell, "data_type", None) == "f" and cell.column <= len(row)
+                        and row[cell.column - 1].value is None):
+                    uncached_count += 1
+                    if len(uncached) < 5:
+                        uncached.append(f"{cell.coordinate} ({str(cell.value)[:40]})")
+            blanks += blank_run
+            blank_run = 0
+            if len(values) > width:
+                for extra in range(width, len(values)):
+                    if values[extra] is not None and values[extra].strip():
+                        while width <= extra:
+                            width += 1
+                            builder.add_column(f"column_{width}")
+                            outside.setdefault(width - 1, number)
+                values = values[:width]
+            elif len(values) < width:
+                values = values + [None] * (width - len(values))
+            for i, kind in enumerate(kinds):
+                if kind == DATE and i < len(row) and _looks_serial(row[i]):
+                    count, first = serial.get(i, (0, row[i].value))
+                    serial[i] = (count + 1, first)
+            builder.add(values)
+            rows.append(number)
+        if uncached_count:
+            notes.append(warn(f"{where}: {uncached_count} formula cell(s) have no cached value and were read as "
+                              f"empty: {', '.join(uncached)}{' …' if uncached_count > len(uncached) else ''} "
+                              "(the workbook was saved by a program that does not calculate; open and save it in "
+                              "Excel)"))
+        if totals:
+            notes.append(warn(f"{where}: {len(totals)} totals row(s) left out: {', '.join(totals[:5])}"
+                              f"{' …' if len(totals) > 5 else ''}"))
+        if blanks:
+            notes.append(f"{where}: {blanks} empty row(s) inside the table were skipped")
+        for i, first_row in outside.items():
+            notes.append(warn(f"{where}: column {get_column_letter(i + 1)} has values (from row {first_row}) but "
+                              f"no header; they are read as 'column_{i + 1}'"))
+        for i, (count, first) in serial.items():
+            day = dt.date(1899, 12, 30) + dt.timedelta(days=int(first))
+            notes.append(warn(f"{where}: column {names[i]!r} has {count} number(s) that look like Excel serial "
+                              f"dates (e.g. {number_text(first)} = {day.isoformat()}); they were kept as numbers, "
+                              "not guessed: format the column as dates in Excel"))
+        frame = builder.frame()
+    except BaseException as exc:
+        if builder is not None:
+            builder.cleanup()
+        if isinstance(exc, Exception) and not isinstance(exc, InputError):
+            raise _xml_error(path, exc) from None  # openpyxl's many errors for a damaged part: "cannot read"
+        raise
+    finally:
+        _close(workbook)
+        if formulas is not None:
+            _close(formulas.parent)
+
+    def record_lines(indexes: list[int]) -> dict[int, int]:
+        return {i: rows[i] for i in indexes if 0 <= i < len(rows)}
+
+    notes.insert(0, f"{where}: {builder.rows} row(s) read, header on row {header_row}")
+    return Source(path=path, frame=frame, record_lines=record_lines, encoding="xlsx", delimiter=None,
+                  header_line=header_row, notes=tuple(notes), cleanup=builder.cleanup)
+
+
+def _looks_serial(cell) -> bool:
+    value = cell.value
+    return (isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
+            and SERIAL_MIN <= value <= SERIAL_MAX and "%" not in (cell.number_format or ""))
+
+
+def sniff(head: bytes, suffix: str) -> int:
+    """A zip whose first entries are an Office Open XML spreadsheet's; the suffix does not matter."""
+    if not head.startswith(b"PK\x03\x04"):
+        return 0
+    if b"xl/" in head or b"[Content_Types].xml" in head:
+        return 95
+    return 40 if suffix in (".xlsx", ".xlsm") else 20
+
+
+@hookimpl
+def register_importers(register):
+    register(Importer(name="xlsx", read=read, sniff=sniff,
+                      description="Excel .xlsx/.xlsm (openpyxl read-only, defusedxml); header row, sheet, totals "
+                                  "rows and formulas detected; zip bombs refused"))
+

@@ -1,0 +1,281 @@
+"""CSV hardening: the structure check, the careful pass's messages, header/preamble/footer/totals
+detection, trailing delimiters, kam's own output read back, content sniffing, and a fuzz test of the
+reader (random bytes and random tables: read, or one clear KamError; never a traceback).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).parent))
+import helpers  # noqa: E402
+from helpers import invoke, kam_env, read_summary  # noqa: E402,F401
+
+from kamcore.errors import InputError, KamError  # noqa: E402
+from kamcore.registry import ReadOptions  # noqa: E402
+from kamcore_plugins.importers import csv_importer  # noqa: E402
+from kamcore_plugins.importers.csv_importer import check_structure, find_data_end, read, sniff, sniff_delimiter  # noqa: E402
+
+HEADER = ["编号", "客户名称", "标的", "备注"]
+GOOD = [["A-1", "华能", "120万", "plain"], ["A-2", "Acme, Inc.", "1.2亿", 'say "hi"'],
+        ["A-3", "申通", "30万", "two\r\nlines"], ["A-4", "", "", ""]]
+
+
+def text(rows, delimiter=",", terminator="\r\n") -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator=terminator).writerows(rows)
+    return buffer.getvalue()
+
+
+def write(tmp_path: Path, content: str | bytes, name: str = "export.csv") -> Path:
+    path = tmp_path / name
+    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    return path
+
+
+def read_all(path: Path, **options) -> tuple[pl.DataFrame, object]:
+    source = read(path, ReadOptions(**options))
+    try:
+        return source.frame.collect(), source
+    finally:
+        source.cleanup()
+
+
+# -- the vectorised structure check ---------------------------------------------------------------
+
+@pytest.mark.parametrize("terminator", ["\r\n", "\n"])
+def test_clean_files_pass_the_structure_check(tmp_path, terminator):
+    path = write(tmp_path, text([HEADER] + GOOD * 3, terminator=terminator))
+    stats = check_structure(path, ",", 2, len(HEADER))
+    assert not stats["suspect"], stats
+    assert stats["last_filled"] == 9  # the A-4 rows end with an empty value
+
+
+@pytest.mark.parametrize("line, problem", [
+    ("A-9,x,1\r\n", "ragged"),  # too few
+    ("A-9,x,1,2,3\r\n", "ragged"),  # too many
+    ('A-9,x,1,"open\r\n', "open_quote"),
+    ('A-9,x"y,1,2\r\n', "malformed"),  # a quote inside an unquoted value
+    ('A-9, "x",1,2\r\n', "malformed"),  # a space before the opening quote
+    ('A-9,"x"y,1,2\r\n', "malformed"),  # text after the closing quote
+    ("A-9,x\x00y,1,2\r\n", "nul"),
+])
+def test_the_structure_check_flags_each_problem(tmp_path, line, problem):
+    path = write(tmp_path, text([HEADER] + GOOD[:2]) + line + text(GOOD[2:]))
+    stats = check_structure(path, ",", 2, len(HEADER))
+    assert stats["suspect"] and stats[problem], stats
+
+
+def test_the_structure_check_sees_across_its_chunks(tmp_path, monkeypatch):
+    """Quoted values and records cut by the 4 MiB chunk boundary (made tiny here) are followed."""
+    monkeypatch.setattr(csv_importer, "CHUNK", 7)
+    path = write(tmp_path, text([HEADER] + GOOD * 5))
+    assert not check_structure(path, ",", 2, len(HEADER))["suspect"]
+    bad = write(tmp_path, text([HEADER] + GOOD * 2) + "A-9,x,1\r\n" + text(GOOD), "bad.csv")
+    assert check_structure(bad, ",", 2, len(HEADER))["ragged"] == 1
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(st.text(alphabet='ab,;"\n\r 中', max_size=6), min_size=3, max_size=3), max_size=8),
+       delimiter=st.sampled_from([",", ";", "\t", "|"]), terminator=st.sampled_from(["\r\n", "\n"]))
+def test_property_what_csv_writes_passes_and_a_dropped_delimiter_is_caught(tmp_path, rows, delimiter, terminator):
+    rows = [r for r in rows if any(r)]  # an all-empty row is written as an empty line: a blank record
+    if terminator == "\n":  # csv does not quote a lone CR then, and a CR alone outside quotes is refused
+        rows = [[value.replace("\r", "") for value in row] for row in rows]
+    path = write(tmp_path, text([["a", "b", "c"]] + rows, delimiter, terminator))
+    assert not check_structure(path, delimiter, 2, 3)["suspect"]
+    short = write(tmp_path, text([["a", "b", "c"]] + rows, delimiter, terminator) + f"x{delimiter}y{terminator}", "s.csv")
+    assert check_structure(short, delimiter, 2, 3)["ragged"] == 1
+
+
+# -- the careful pass: one message naming file, line, column, expected, found, hint ------------------
+
+@pytest.mark.parametrize("content, words", [
+    (text([HEADER] + GOOD[:2]) + "A-9,x,1\r\n", ["line 4", "expected 4 fields", "found 3", "'标的'"]),
+    (text([HEADER]) + "A-9,x,1,2,extra\r\n", ["line 2", "found 5", "'extra'", "after column 4 ('备注')"]),
+    (text([HEADER]) + 'A-9,"never closed,1,2\r\nA-10,y,1,2\r\n', ["line 2", "column 2 ('客户名称')", "never closed"]),
+    (text([HEADER]) + 'A-9,12" monitor,1,2\r\n', ["line 2", "column 2", "double quote"]),
+    (text([HEADER]) + "A-9,x\x00,1,2\r\n", ["line 2", "NUL"]),
+])
+def test_refusals_name_the_line_column_and_what_was_found(tmp_path, content, words):
+    path = write(tmp_path, content)
+    with pytest.raises(InputError) as info:
+        read(path, ReadOptions())
+    message = str(info.value)
+    assert str(path) in message and "hint:" in message
+    for word in words:
+        assert word in message, message
+
+
+def test_a_refused_file_leaves_no_output_and_exits_4(tmp_path, kam_env):
+    path = write(tmp_path, text([HEADER] + GOOD) + "A-9,x\r\n")
+    out = tmp_path / "scored.csv"
+    result = invoke("score", path, "-o", out)
+    assert result.exit_code == 4
+    assert "line 7" in helpers.one_error_line(result.stderr)
+    assert not out.exists()
+
+
+def test_the_field_limit_is_configurable(tmp_path, monkeypatch):
+    path = write(tmp_path, text([HEADER, ["A-1", "x", "1", "y" * 3000]]))
+    read_all(path)  # under the default 1 MiB
+    monkeypatch.setenv("KAM_CSV_MAX_FIELD_BYTES", "1000")
+    with pytest.raises(InputError, match=r"line 2: column 4 \('备注'\): a value longer than 1,000 bytes"):
+        read(path, ReadOptions())
+
+
+def test_rejected_rows_keep_physical_lines_after_a_preamble_and_line_breaks(tmp_path, kam_env):
+    rows = [HEADER, ["A-1", "x", "1", "one\ntwo\nthree"], ["A-2", "y", "一百万", ""]]
+    path = write(tmp_path, "报表\r\n筛选: 全部\r\n" + text(rows))
+    out = tmp_path / "scored.csv"
+    assert invoke("score", path, "-o", out).exit_code == 0
+    assert helpers.read_rejects(out).select("line", "column").rows() == [(7, "deal_size")]
+    assert read_summary(out)["inputs"][0]["header_line"] == 3
+
+
+def test_long_values_do_not_break_the_line_lookup_of_rejects(tmp_path, kam_env):
+    """csv's own field limit (128 KiB) is raised to kam's while the rejects' lines are looked up."""
+    rows = [HEADER, ["A-1", "x", "1", "n" * 200_000], ["A-2", "y", "bad amount", ""]]
+    out = tmp_path / "scored.csv"
+    assert invoke("score", write(tmp_path, text(rows)), "-o", out).exit_code == 0
+    assert helpers.read_rejects(out)["line"].to_list() == [3]
+
+
+# -- header row, preamble, footer, totals, trailing delimiter ---------------------------------------
+
+def test_the_header_is_found_below_a_title_and_filters(tmp_path):
+    path = write(tmp_path, "销售机会,,,\r\n导出: 2025-01-01,,,\r\n\r\n" + text([HEADER] + GOOD))
+    frame, source = read_all(path)
+    assert source.header_line == 4 and frame.columns == HEADER and frame.height == len(GOOD)
+    assert any("header is on line 4" in note for note in source.notes)
+
+
+def test_a_header_known_only_to_the_users_mapping_is_found(tmp_path):
+    rows = [["Report"], ["Kunde", "Betrag", "Kennung"], ["x", "1", "K-1"]]
+    path = write(tmp_path, text(rows))
+    _, source = read_all(path, columns={"Kunde": "account", "Betrag": "deal_size", "Kennung": "opportunity_id"})
+    assert source.header_line == 2
+
+
+def test_salesforce_footer_and_totals_rows_are_cut_with_notes(tmp_path):
+    body = text([HEADER] + GOOD + [["合计", "", "3.2亿", ""], ["Grand Total:", "", "", ""]])
+    footer = '\r\n"Opportunity Pipeline"\r\n"Copyright (c) 2000-2025 salesforce.com, inc."\r\n"Generated By:  X"\r\n'
+    frame, source = read_all(write(tmp_path, body + footer))
+    assert frame["编号"].to_list() == ["A-1", "A-2", "A-3", "A-4"]
+    assert any("report footer of 3 line(s)" in n for n in source.notes)
+    assert any("2 totals row(s)" in n and "合计" in n for n in source.notes)
+
+
+def test_a_one_column_file_is_never_cut_as_a_footer(tmp_path):
+    path = write(tmp_path, "编号\r\nA-1\r\n\r\nA-2\r\n")
+    assert find_data_end(path, ",", 1, 1) == (None, [])
+
+
+def test_a_totals_word_inside_the_data_is_not_cut(tmp_path):
+    frame, _ = read_all(write(tmp_path, text([HEADER, ["Total", "x", "1", ""], ["A-2", "y", "2", ""]])))
+    assert frame["编号"].to_list() == ["Total", "A-2"]
+
+
+def test_a_trailing_delimiter_drops_only_an_empty_last_column(tmp_path):
+    empty = "".join(line + ",\r\n" for line in text([HEADER] + GOOD[:2]).splitlines())
+    frame, source = read_all(write(tmp_path, empty))
+    assert frame.columns == HEADER
+    filled = text([HEADER + [""], ["A-1", "x", "1", "", "kept"]])
+    frame, source = read_all(write(tmp_path, filled, "filled.csv"))
+    assert frame.columns == HEADER + ["column_5"] and frame["column_5"].to_list() == ["kept"]
+
+
+def test_duplicate_and_odd_headers(tmp_path):
+    with pytest.raises(InputError, match="columns 1 and 3 are both named '编号'"):
+        read(write(tmp_path, text([["编号", "标的", " 编号 "], ["a", "1", "b"]])), ReadOptions())
+    frame, _ = read_all(write(tmp_path, text([["编\u200b号", "ｄｅａｌ　ｓｉｚｅ", ""], ["a", "1", "z"]]), "odd.csv"))
+    assert frame.columns == ["编号", "deal size", "column_3"]
+
+
+# -- kam's own output read back ---------------------------------------------------------------------
+
+PAYLOADS = ["=1+1", "+1 555", "-2", "@SUM(A1)", " =cmd", "\tTab", "＝全角", "'=already quoted", "''=twice", "'plain"]
+
+
+def test_kam_reads_its_own_csv_output_back_to_the_original_text(tmp_path, kam_env):
+    rows = [["编号", "备注"]] + [[f"A-{i}", p] for i, p in enumerate(PAYLOADS)]
+    src = tmp_path / "in.csv"
+    src.write_text(text(rows), encoding="utf-8")
+    out = tmp_path / "scored.csv"
+    assert invoke("score", src, "-o", out).exit_code == 0
+    raw = helpers.read_csv(out)["notes"].to_list()
+    assert raw[0] == "'=1+1" and raw[7] == "''=already quoted" and raw[9] == "'plain"
+    frame, source = read_all(out)
+    assert frame["notes"].to_list() == PAYLOADS
+    assert any("kam's own output" in note for note in source.notes)
+    (tmp_path / "scored.csv.summary.json").unlink()  # without the summary it is any CSV: the ' stays
+    frame, _ = read_all(out)
+    assert frame["notes"].to_list()[0] == "'=1+1"
+
+
+def test_another_files_summary_does_not_make_it_kam_output(tmp_path):
+    path = write(tmp_path, text([["a", "b"], ["'=x", "1"]]), "mine.csv")
+    (tmp_path / "mine.csv.summary.json").write_text(json.dumps({"kam_version": "0", "format": "csv",
+                                                               "output": "other.csv"}), encoding="utf-8")
+    assert read_all(path)[0]["a"].to_list() == ["'=x"]
+
+
+# -- sniffing ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("head", [b"PK\x03\x04xl/workbook.xml", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"%PDF-1.4",
+                                  b"<html><table>", b"  <!DOCTYPE html>", b'{"a": 1}', b"[1, 2]",
+                                  "\ufeff<table>".encode()])
+def test_csv_sniff_says_zero_for_what_is_not_csv(head):
+    assert sniff(head, ".csv") == 0
+
+
+def test_csv_sniff_keeps_text_with_a_stray_nul():
+    assert sniff(text([HEADER] + GOOD).encode() + b"x\x00y\r\n", ".csv") >= 60
+
+
+def test_the_delimiter_is_sniffed_past_a_preamble():
+    assert sniff_delimiter("Report title\nFilter: all\n" + text([HEADER] + GOOD, ";")) == ";"
+
+
+# -- fuzz: random bytes never give a traceback --------------------------------------------------------
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=300) | st.text(alphabet=',;\t|"\r\n ab中\x00=', max_size=200).map(str.encode)
+       | st.text(alphabet='ab,"\n', max_size=80).map(str.encode))
+def test_fuzz_the_csv_reader_reads_or_refuses_clearly(tmp_path, data):
+    path = tmp_path / "fuzz.csv"
+    path.write_bytes(data)
+    try:
+        source = read(path, ReadOptions())
+    except KamError as exc:
+        assert str(exc).strip()
+        return
+    try:
+        source.frame.collect()  # what the structure check let through, polars reads
+    finally:
+        source.cleanup()
+
+
+@pytest.mark.parametrize("head, words", [
+    (b"%PDF-1.7", "PDF"), (b"PK\x03\x04\x14\x00mimetypeapplication/vnd.oasis.opendocument.spreadsheet", ".ods"),
+    (b"MIME-Version: 1.0\r\nContent-Type: multipart/related", "MHTML"),
+    (b'<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet">', "Excel 2003 XML"),
+    ("<table><tr><td>编号</td></tr></table>".encode("utf-16"), "HTML"),
+])
+def test_other_formats_are_named_and_refused(tmp_path, head, words):
+    from kamcore_plugins.importers import other_formats
+
+    assert other_formats.sniff(head, ".xls") == 97
+    path = write(tmp_path, head, "export.xls")
+    with pytest.raises(InputError, match=words):
+        other_formats.read(path, ReadOptions())
+    assert other_formats.identify(text([HEADER] + GOOD).encode()) is None

@@ -1,0 +1,126 @@
+"""Writers: formula injection neutralised in CSV (a ' prefix) and XLSX (quote-prefixed string cells, no
+formula cells at all), numbers staying numbers, control characters handled, and kam reading its own
+output back to the original text."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import openpyxl
+import polars as pl
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import helpers  # noqa: E402
+from helpers import invoke, kam_env, read_summary  # noqa: E402,F401
+
+from kamcore.injection import is_dangerous, neutralise, restore  # noqa: E402
+from kamcore.registry import ReadOptions  # noqa: E402
+from kamcore_plugins.importers import csv_importer, xlsx_importer  # noqa: E402
+from kamcore_plugins.writers.xlsx import escape, sink_xlsx  # noqa: E402
+
+PAYLOADS = ['=HYPERLINK("http://evil.example","click")', "=1+1", "+1 555 0100", "-2+3", "@SUM(A1:A9)",
+            " =cmd|' /C calc'!A0", "\t=tab", "\r=cr", "\n=lf", "＝全角", "'=already quoted", "plain text", "-"]
+SAFE = {"'=already quoted", "plain text"}
+
+
+@pytest.fixture
+def export(tmp_path):
+    rows = [["编号", "备注", "标的"]] + [[f"A-{i}", p, f"{i + 1}万"] for i, p in enumerate(PAYLOADS)]
+    return helpers.write_export(tmp_path / "payloads.csv", rows)
+
+
+def test_owasp_rule():
+    assert all(is_dangerous(p) for p in PAYLOADS if p not in SAFE)
+    assert not any(is_dangerous(p) for p in SAFE)
+    frame = pl.DataFrame({"v": ["=x", "'=x", "''=x", "'x", "x", None]})
+    out = frame.select(neutralise(pl.col("v")).alias("v"))
+    assert out["v"].to_list() == ["'=x", "''=x", "'''=x", "'x", "x", None]
+    assert out.select(restore(pl.col("v")).alias("v"))["v"].to_list() == frame["v"].to_list()
+
+
+def test_xlsx_output_has_no_formula_and_reads_back_to_the_original(tmp_path, export, kam_env):
+    out = tmp_path / "scored.xlsx"
+    result = invoke("score", export, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert read_summary(out)["format"] == "xlsx"
+    sheet = openpyxl.load_workbook(out).active  # not read-only: every cell's type and style
+    header = [c.value for c in sheet[1]]
+    notes, deal = header.index("notes") + 1, header.index("deal_size") + 1
+    assert not [c.coordinate for row in sheet.iter_rows() for c in row if c.data_type == "f"]
+    for row in sheet.iter_rows(min_row=2):
+        text = row[notes - 1]
+        assert text.data_type == "s"
+        assert text.quotePrefix == (text.value not in SAFE), text.value
+        assert isinstance(row[deal - 1].value, int | float)  # numbers stay numbers
+    source = xlsx_importer.read(out, ReadOptions())
+    try:
+        assert source.frame.collect()["notes"].to_list() == PAYLOADS
+    finally:
+        source.cleanup()
+
+
+def test_csv_output_is_prefixed_and_reads_back_to_the_original(tmp_path, export, kam_env):
+    out = tmp_path / "scored.csv"
+    assert invoke("score", export, "-o", out).exit_code == 0
+    written = helpers.read_csv(out)["notes"].to_list()
+    assert all(w.startswith("'") for w, p in zip(written, PAYLOADS) if p not in SAFE or p.startswith("'"))
+    assert written[PAYLOADS.index("plain text")] == "plain text"
+    source = csv_importer.read(out, ReadOptions())
+    try:
+        assert source.frame.collect()["notes"].to_list() == PAYLOADS
+    finally:
+        source.cleanup()
+
+
+def test_control_characters_are_escaped_in_xlsx_and_come_back(tmp_path):
+    values = ["bell\x07", "nul\x00here", "vt\x0bff\x0c", "literal _x0041_ stays", "tab\tand\nnewline", "\ufffe"]
+    out = tmp_path / "ctl.xlsx"
+    pl.collect_all([sink_xlsx(pl.LazyFrame({"v": values, "n": [1, 2, 3, 4, 5, 6]}), out)])
+    raw = [c.value for c in openpyxl.load_workbook(out).active["A"]][1:]
+    assert raw[0] == "bell_x0007_" and raw[3] == "literal _x005F_x0041_ stays" and raw[4] == "tab\tand\nnewline"
+    source = xlsx_importer.read(out, ReadOptions())
+    try:
+        assert source.frame.collect()["v"].to_list() == values
+    finally:
+        source.cleanup()
+    assert escape("a_x12g4_b") == "a_x12g4_b"
+    assert escape("cr\r") == "cr_x000D_"  # an XML reader would turn a raw CR into LF
+
+
+def test_xlsx_keeps_types_and_order_across_many_batches(tmp_path):
+    n = 25_000  # the writer takes batches of 10,000 rows
+    frame = pl.LazyFrame({"i": range(n)}).with_columns(
+        (pl.col("i") * 0.5).alias("f"), (pl.col("i") % 2 == 0).alias("b"), pl.lit(None, pl.String).alias("empty"),
+        pl.when(pl.col("i") == 7).then(pl.lit(float("nan"))).otherwise(pl.lit(1.0)).alias("nan"))
+    out = tmp_path / "many.xlsx"
+    pl.collect_all([sink_xlsx(frame, out)], engine="streaming")
+    sheet = openpyxl.load_workbook(out, read_only=True).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0] == ("i", "f", "b", "empty", "nan")
+    assert len(rows) == n + 1 and [r[0] for r in rows[1:]] == list(range(n))
+    assert rows[3] == (2, 1, True, None, 1) and rows[8][:3] == (7, 3.5, False) and rows[8][4:] in ((), (None,))
+
+
+def test_an_empty_result_is_a_workbook_with_its_header(tmp_path):
+    out = tmp_path / "empty.xlsx"
+    pl.collect_all([sink_xlsx(pl.LazyFrame({"a": [], "b": []}, schema={"a": pl.String, "b": pl.Float64}), out)])
+    assert [c.value for c in openpyxl.load_workbook(out).active[1]] == ["a", "b"]
+
+
+def test_text_longer_than_an_excel_cell_stops_the_run_without_output(tmp_path, kam_env):
+    rows = [["编号", "备注"], ["A-1", "x" * 40_000]]
+    out = tmp_path / "scored.xlsx"
+    result = invoke("score", helpers.write_export(tmp_path / "long.csv", rows), "-o", out)
+    assert result.exit_code == 6
+    assert "32,767" in helpers.one_error_line(result.stderr)
+    assert not out.exists()
+
+
+def test_the_xlsx_writer_is_registered_by_the_writers_plugin(kam_env):
+    from kamcore.plugins import get_kam
+
+    writers = get_kam().writers()
+    assert "xlsx" in writers and writers["xlsx"].extensions == (".xlsx",)
+    assert set(writers.items) >= {"csv", "xlsx", "jsonl", "parquet"}
