@@ -1,6 +1,6 @@
 """Regenerate the example exports in this folder (deterministic: the rows are written out below).
 
-    python examples/make_examples.py          # writes opportunities_zh.csv and opportunities_en.csv
+    python examples/make_examples.py          # writes opportunities_{zh,en}.csv and stakeholders_{zh,en}.csv
 
 - ``opportunities_zh.csv``: a small export as a Chinese sales team keeps it, with the headers and the
   vocabulary of the source documents (信息初始表 + 销售机会评估表), encoded GB18030 without a BOM and with
@@ -203,6 +203,74 @@ EN_ROWS = [
 ]
 
 
+# The people of projects A–D (关键人物信息表 + 角色表 + 客户全貌), with the seed's headers. Blank role, style or
+# influence cells are what kam infers (from 职务/所在处室, from 气质/思想/口才, from 受谁影响/能影响谁); 生日 and
+# 兴趣 are personal fields: `kam classify` leaves them out unless asked, and they never reach the scored file.
+ZH_PEOPLE_HEADERS = [
+    "编号", "姓名", "所在处(科)室", "职务", "角色", "性格", "气质", "思想", "口才", "对我们的支持度", "项目影响力",
+    "受谁影响", "能影响谁", "亲近度关系", "信任度关系", "是否有可能成为我们的教练", "关注焦点", "生日", "兴趣",
+]
+
+ZH_PEOPLE = [
+    # 项目A 江北市财政局 (方案): every role known, the decision maker supports us, a coach in 预算处 -> qualified
+    ("KA-2009-001", "王建国", "局领导", "局长", "", "", "急躁饶舌", "激进", "普通", "支持", "", "", "李明、赵红",
+     "上升", "上升", "否", "政绩、预算执行进度", "3月12日", "围棋"),
+    ("KA-2009-001", "李明", "局领导", "分管信息化副局长", "", "", "稳重寡言", "稳健保守", "口拙", "中立", "",
+     "王建国", "赵红", "持平", "上升", "否", "系统安全", "", ""),
+    ("KA-2009-001", "赵红", "信息中心", "主任", "", "猫头鹰", "", "", "", "支持", "", "李明", "周婷",
+     "上升", "上升", "是", "技术架构、运维", "", "摄影"),
+    ("KA-2009-001", "孙伟", "预算处", "处长", "", "", "稳重寡言", "稳健保守", "能说", "支持", "高", "", "",
+     "上升", "持平", "否", "预算编制效率", "", ""),
+    ("KA-2009-001", "周婷", "预算处", "科员", "教练", "", "", "", "", "", "", "赵红", "", "上升", "上升", "是",
+     "", "", ""),
+    # 项目B 东海银行 (意向, 资金未到位): no decision maker known yet, no coach, trust falling with the user side
+    ("KA-2009-002", "刘志强", "科技部", "总经理", "", "", "急躁饶舌", "激进", "能说", "支持", "", "", "行长",
+     "上升", "持平", "否", "核心系统稳定性", "", ""),
+    ("KA-2009-002", "黄丽", "运营管理部", "副总经理", "", "", "", "", "", "中立", "", "刘志强", "", "持平", "下降",
+     "否", "柜面效率", "", ""),
+    # 项目C 远航实业集团 (谈判成交): the chairman opposes us (he prefers another vendor) -> disqualified
+    ("KA-2009-003", "张海", "集团总部", "董事长", "", "老虎", "", "", "", "反对", "高", "", "郑凯、吴敏",
+     "下降", "下降", "否", "投资回报", "", "高尔夫"),
+    ("KA-2009-003", "吴敏", "财务部", "财务总监", "", "", "稳重寡言", "稳健保守", "普通", "支持", "", "张海", "",
+     "上升", "上升", "否", "成本", "", ""),
+    ("KA-2009-003", "郑凯", "信息技术部", "IT总监", "", "", "", "", "", "中立", "", "张海", "马超",
+     "持平", "持平", "否", "集成难度", "", ""),
+    ("KA-2009-003", "马超", "ERP项目组", "项目经理", "项目牵头人", "", "", "", "", "支持", "", "郑凯", "",
+     "下降", "上升", "是", "上线时间", "", ""),
+    # 项目D 南岭港务集团 (意向, 资金状况待核实): one contact only, the general manager -> single-threaded
+    ("KA-2009-004", "林涛", "公司领导", "总经理", "", "无尾熊", "", "", "", "支持", "", "", "", "上升", "上升", "否",
+     "港口吞吐效率", "", "钓鱼"),
+]
+
+EN_PEOPLE_HEADERS = [
+    "opportunity_id", "name", "department", "title", "role", "style", "temperament", "thinking", "eloquence",
+    "stance", "influence", "influenced_by", "influences", "closeness_trend", "trust_trend", "coach_potential", "focus",
+    "birthday",
+]
+
+EN_PEOPLE = [
+    # OPP-1001 Northwind Health (negotiation): the CEO supports us, a champion in nursing, every role known
+    ("OPP-1001", "Dana Whitfield", "Executive", "Chief Executive Officer", "", "", "impetuous", "radical", "average",
+     "support", "", "", "Raj Patel; Mia Chen", "up", "up", "no", "time to value", "1970-04-02"),
+    ("OPP-1001", "Raj Patel", "Information Technology", "Director of IT", "", "owl", "", "", "", "neutral", "",
+     "Dana Whitfield", "", "flat", "up", "no", "integration with Epic", ""),
+    ("OPP-1001", "Mia Chen", "Nursing", "Nursing Director", "", "", "steady", "conservative", "articulate", "support",
+     "", "", "Leo Park", "up", "up", "yes", "nurse workload", ""),
+    ("OPP-1001", "Leo Park", "Nursing", "Charge Nurse", "champion", "", "", "", "", "", "", "Mia Chen", "", "up", "up",
+     "yes", "", ""),
+    # OPP-1002 Contoso Bank (intent): an IT contact only -> single-threaded, no decision maker, no coach
+    ("OPP-1002", "Sam Oduya", "IT", "VP of IT", "", "", "", "", "", "support", "", "", "", "flat", "down", "no",
+     "core banking risk", ""),
+    # OPP-1003 Fabrikam Manufacturing (solution): the plant's MD opposes with high influence
+    ("OPP-1003", "Greta Lind", "Management", "Managing Director", "", "tiger", "", "", "", "oppose", "high", "",
+     "Tom Berg", "down", "down", "no", "cost", ""),
+    ("OPP-1003", "Tom Berg", "Operations", "Operations Manager", "", "", "", "", "", "support", "", "Greta Lind", "",
+     "up", "flat", "yes", "downtime", ""),
+    ("OPP-1003", "Ana Ruiz", "IT", "IT Manager", "", "", "", "", "", "neutral", "", "", "", "flat", "flat", "no",
+     "security", ""),
+]
+
+
 def render(headers: list[str], rows: list[tuple], line_end: str) -> str:
     for row in rows:
         assert len(row) == len(headers), (row[0], len(row), len(headers))
@@ -220,6 +288,10 @@ def main() -> None:
     (HERE / "opportunities_en.csv").write_bytes(en.encode("utf-8"))
     print(f"wrote {HERE / 'opportunities_zh.csv'} ({len(ZH_ROWS)} rows, GB18030) and "
           f"{HERE / 'opportunities_en.csv'} ({len(EN_ROWS)} rows, UTF-8)")
+    (HERE / "stakeholders_zh.csv").write_bytes(render(ZH_PEOPLE_HEADERS, ZH_PEOPLE, "\r\n").encode("gb18030"))
+    (HERE / "stakeholders_en.csv").write_bytes(render(EN_PEOPLE_HEADERS, EN_PEOPLE, "\n").encode("utf-8"))
+    print(f"wrote {HERE / 'stakeholders_zh.csv'} ({len(ZH_PEOPLE)} people, GB18030) and "
+          f"{HERE / 'stakeholders_en.csv'} ({len(EN_PEOPLE)} people, UTF-8)")
 
 
 if __name__ == "__main__":
