@@ -104,7 +104,7 @@ def test_register_importers_reads_a_new_format_with_its_own_line_numbers(tmp_pat
     path = tmp_path / "deals.kamr"
     path.write_text(RECORDS, encoding="utf-8")
     kam = kam_with(("records", RecordsImporter()))
-    assert set(kam.importers().items) == {"csv", "records"}
+    assert {"csv", "records"} <= set(kam.importers().items)  # beside the other built-in importers
 
     summary = run(kam, [path, export_csv], tmp_path / "out.csv")
     assert [i["importer"] for i in summary["inputs"]] == ["records", "csv"]  # chosen by content, per file
@@ -218,7 +218,7 @@ class Models:
 def test_register_win_models_builds_an_unfitted_estimator_that_fits_scored_rows(export_csv):
     kam = kam_with(("models", Models()))
     models = kam.win_models()
-    assert list(models.items) == ["scorecard_logit"] and models.owners["scorecard_logit"] == "models"
+    assert "scorecard_logit" in models.items and models.owners["scorecard_logit"] == "models"
     estimator = models["scorecard_logit"].build(C=0.5)
     assert estimator.get_params()["C"] == 0.5 and not hasattr(estimator, "classes_")
 
@@ -245,7 +245,7 @@ class Defaults:
 def test_register_config_defaults_are_merged_overridden_and_written_by_init(tmp_path):
     kam = kam_with(("defaults", Defaults()))
     sections = kam.config_defaults()
-    assert set(sections) == {"scorecard", "pipeline_check"}
+    assert {"scorecard", "pipeline_check", "stakeholders", "qualification", "win_block"} <= set(sections)
     config = load_config(None, sections)
     assert config.section("pipeline_check") == {"max_age_days": 90, "labels": {"stale": "停滞"}}
 
@@ -288,7 +288,7 @@ class Commands:
 def test_register_commands_adds_a_subcommand(export_csv):
     group = click.Group("kam")
     kam_with(("commands", Commands())).add_commands(group)
-    assert list(group.commands) == ["top"]
+    assert {"top", "classify"} <= set(group.commands)  # beside the built-in plugins' commands
     result = CliRunner().invoke(group, ["top", str(export_csv), "-n", "2"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == ["OPP-1 100.0", "OPP-3 86.7"]

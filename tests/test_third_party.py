@@ -121,7 +121,7 @@ def test_kam_plugins_hook_filter_through_a_subprocess(plugin_venv, work):
     result = plugin_venv.run("plugins", "--all", "--hook", "register_criteria", cwd=work, KAM_DISABLE_PLUGINS="broken")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
-    assert [r["name"] for r in rows] == ["example", "scorecard"]
+    assert [r["name"] for r in rows] == ["example", "scorecard", "win_block"]
     assert all("register_criteria" in r["hooks"] for r in rows)
     assert result.stderr == ""  # broken is disabled, so not even tried
 

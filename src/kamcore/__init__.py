@@ -20,7 +20,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 hookimpl = HookimplMarker("kamcore")
 
-_API = ("score_frame", "score_one", "validate_frame", "classify_stakeholders", "ScoreResult")
+_API = ("score_frame", "score_one", "validate_frame", "classify_stakeholders", "stakeholder_coverage", "ScoreResult")
 _RECORDS = ("Opportunity", "Stakeholder", "Problem")
 __all__ = ["__version__", "hookimpl", *_API, *_RECORDS]
 

@@ -9,10 +9,8 @@ from attrs import frozen
 
 from .config import Config, load_config
 from .errors import DataError, KamError
-from .headers import map_headers
-from .pipeline import explode_rejects, prepare_frames
+from .pipeline import explode_rejects, prepare_frames, stakeholder_frame, summarise_people
 from .plugins import Kam, get_kam
-from .schema import STAKEHOLDER_COLUMNS
 
 
 @frozen
@@ -43,12 +41,26 @@ def _as_text(frame) -> tuple[pl.DataFrame, bool]:
     return frame.with_columns(pl.all().cast(pl.String)), is_pandas
 
 
-def score_frame(frame, config: Config | str | None = None, *, kam: Kam | None = None) -> ScoreResult:
+def _people(stakeholders, config: Config, kam: Kam):
+    """The classified and summed-up stakeholder table, or None."""
+    if stakeholders is None:
+        return None
+    if isinstance(stakeholders, list):  # a list of dicts, one per person
+        stakeholders = pl.DataFrame([{k: None if v is None else str(v) for k, v in person.items()}
+                                     for person in stakeholders])
+    text, _ = _as_text(stakeholders)
+    return summarise_people(stakeholder_frame(text, config), config, kam)
+
+
+def score_frame(frame, config: Config | str | None = None, *, kam: Kam | None = None,
+                stakeholders=None) -> ScoreResult:
     """Score a data frame of opportunities (any headers the CLI accepts). Returns polars frames, or
-    pandas frames when given pandas. ``line`` in the rejects is the 1-based row number in ``frame``."""
+    pandas frames when given pandas. ``line`` in the rejects is the 1-based row number in ``frame``.
+    ``stakeholders``: a data frame of the people on the deals (关键人物信息表 / 角色表), as ``kam score
+    --stakeholders`` reads it; their per-opportunity coverage columns are joined onto the opportunities."""
     kam, config = _session(config, kam)
     text, is_pandas = _as_text(frame)
-    prepared, _ = prepare_frames([(text.lazy(), "<frame>")], config, kam)
+    prepared, _ = prepare_frames([(text.lazy(), "<frame>")], config, kam, _people(stakeholders, config, kam))
     scored, rejected = pl.collect_all([prepared.scored(), prepared.rejected()])
     rejects = explode_rejects(rejected, list(prepared.plan.problems), ["<frame>"],
                               lambda src, rows: {r: r + 1 for r in rows})
@@ -70,10 +82,12 @@ def validate_frame(frame, config: Config | str | None = None, *, kam: Kam | None
     return [Problem(**row) for row in rejects.iter_rows(named=True)]  # per-row ok: problems only
 
 
-def score_one(opportunity: dict, config: Config | str | None = None, *, kam: Kam | None = None) -> dict:
-    """Score one opportunity given as a dict; raises :class:`DataError` with the reasons if it is rejected."""
+def score_one(opportunity: dict, config: Config | str | None = None, *, kam: Kam | None = None,
+              stakeholders: list[dict] | None = None) -> dict:
+    """Score one opportunity given as a dict (and, optionally, its people as a list of dicts); raises
+    :class:`DataError` with the reasons if it is rejected."""
     frame = pl.DataFrame({k: [None if v is None else str(v)] for k, v in opportunity.items()})
-    result = score_frame(frame, config, kam=kam)
+    result = score_frame(frame, config, kam=kam, stakeholders=stakeholders)
     if result.scored.height == 0:
         problems = "; ".join(f"{r['column']}: {r['reason']}" for r in result.rejects.to_dicts())  # per-row ok: one row
         raise DataError(f"opportunity rejected: {problems}")
@@ -84,10 +98,19 @@ def classify_stakeholders(frame, config: Config | str | None = None, *, kam: Kam
     """Map a stakeholder table's headers and classify it through the ``classify_stakeholders`` hook."""
     kam, config = _session(config, kam)
     text, is_pandas = _as_text(frame)
-    mapping = map_headers(text.columns, STAKEHOLDER_COLUMNS, config.section("columns"), source="<stakeholders>")
-    result = kam.classify_stakeholders(text.rename(mapping), config)
-    result = text.rename(mapping) if result is None else result
+    people = stakeholder_frame(text, config, require_id=False)
+    result = kam.classify_stakeholders(people, config)
+    result = people if result is None else result
     return result.to_pandas() if is_pandas else result
 
 
-__all__ = ["ScoreResult", "score_frame", "score_one", "validate_frame", "classify_stakeholders"]
+def stakeholder_coverage(frame, config: Config | str | None = None, *, kam: Kam | None = None):
+    """Per-opportunity coverage and red flags of a stakeholder table (the ``summarise_stakeholders``
+    hooks' columns, one row per opportunity_id); ``None`` when no plugin sums stakeholders up."""
+    kam, config = _session(config, kam)
+    text, is_pandas = _as_text(frame)
+    summary = summarise_people(stakeholder_frame(text, config), config, kam).summary
+    return summary.to_pandas() if is_pandas and summary is not None else summary
+
+
+__all__ = ["ScoreResult", "score_frame", "score_one", "validate_frame", "classify_stakeholders", "stakeholder_coverage"]

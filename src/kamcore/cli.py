@@ -98,28 +98,47 @@ def _progress(path: Path):
 @click.option("-o", "--output", type=str, default=None,
               help="Output file, or - for stdout (rejects and summary then go to ./kam-score.rejects.csv and "
                    "./kam-score.summary.json). Default: <first input>.scored.csv beside it.")
-@click.option("--format", "fmt", default=None, help="Output format: csv, jsonl, parquet (default: from -o's suffix).")
+@click.option("--format", "fmt", default=None,
+              help="Output format: csv, xlsx, jsonl, parquet (default: from -o's suffix).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="kam.toml to use (default: $KAM_CONFIG, else ./kam.toml if present).")
 @click.option("--encoding", default=None, help="Input encoding, when detection is not enough (e.g. big5).")
 @click.option("--delimiter", default=None, help="Input delimiter, when sniffing is not enough.")
 @click.option("--importer", default=None, help="Force an importer by name (default: chosen by content).")
+@click.option("--sheet", default=None,
+              help="Worksheet of an .xlsx input, by name or 1-based number (default: the first sheet whose "
+                   "header kam recognises).")
 @click.option("--max-rejects", type=click.IntRange(min=0), default=None,
               help="Fail (exit 5, no output written) when more rows than this are rejected.")
+@click.option("--stakeholders", "people", multiple=True, type=click.Path(path_type=Path),
+              help="The people on the deals (关键人物信息表 / 角色表), keyed by opportunity_id; adds coverage and "
+                   "red-flag columns. Repeatable. May be the input workbook itself (see --stakeholder-sheet).")
+@click.option("--stakeholder-sheet", default=None,
+              help="Worksheet of the stakeholder workbook (default: the second sheet when --stakeholders names an "
+                   "input workbook, else the first sheet kam recognises).")
+@click.option("--model", "model_path", type=click.Path(path_type=Path), default=None,
+              help="A win model from `kam train`: win_probability becomes its blend with the scorecard "
+                   "(sets [model] path; docs/win_model.md).")
+@click.option("--allow-version-mismatch", is_flag=True,
+              help="Load a model trained with another scikit-learn version.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary line on stderr.")
-def score(inputs, output, fmt, config_path, encoding, delimiter, importer, max_rejects, quiet):
-    """Score opportunity exports (CSV …) with the scorecard and plugins.
+def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet, max_rejects, people,
+          stakeholder_sheet, model_path, allow_version_mismatch, quiet):
+    """Score opportunity exports (CSV, XLSX, JSON Lines …) with the scorecard and plugins.
 
     Every row ends up in the output or in <output>.rejects.csv (file, line, column, reason);
     a JSON run summary is written to <output>.summary.json.
     """
     from .config import load_config
-    from .pipeline import run_score
+    from .pipeline import run_score, stakeholder_options
     from .plugins import get_kam
     from .registry import ReadOptions
 
     kam = get_kam()
-    config = load_config(config_path, kam.config_defaults())
+    model = {"path": str(model_path)} if model_path else {}
+    if allow_version_mismatch:
+        model["allow_version_mismatch"] = True
+    config = load_config(config_path, kam.config_defaults(), overrides={"model": model} if model else None)
     if output == "-":
         target = None
     elif output:
@@ -128,9 +147,12 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, max_r
         first = inputs[0]
         target = first.with_name(first.stem + ".scored." + (fmt or "csv"))
     summary = run_score(list(inputs), target, kam=kam, config=config, fmt=fmt,
-                        options=ReadOptions(encoding=encoding, delimiter=delimiter), importer=importer,
+                        options=ReadOptions(encoding=encoding, delimiter=delimiter, sheet=sheet,
+                                            columns=config.section("columns")), importer=importer,
                         max_rejects=max_rejects, on_progress=_progress(target) if target else None,
-                        stdout=sys.stdout.buffer)
+                        stdout=sys.stdout.buffer, stakeholders=list(people) or None,
+                        stakeholder_options=stakeholder_options(config, _stakeholder_sheet(inputs, people,
+                                                                                           stakeholder_sheet)))
     if sys.stderr.isatty() and target:
         sys.stderr.write("\r" + " " * 60 + "\r")
     if not quiet:
@@ -138,6 +160,14 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, max_r
         where = f" -> {summary['output']}" if target else ""
         click.echo(f"kam: {rows['in']} rows: {rows['scored']} scored, {rows['rejected']} rejected{where} "
                    f"({summary['timings_s']['total']:.1f} s); rejects: {summary['rejects_file']}", err=True)
+
+
+def _stakeholder_sheet(inputs, people, sheet: str | None) -> str | None:
+    """The stakeholder sheet: as given, else the second sheet when the people are in an input workbook."""
+    if sheet is not None:
+        return sheet
+    same = {p.resolve() for p in inputs} & {p.resolve() for p in people}
+    return "2" if any(p.suffix.lower() in (".xlsx", ".xlsm", ".xls", ".ods") for p in same) else None
 
 
 @cli.command()

@@ -93,6 +93,22 @@ def classify_stakeholders(stakeholders, config):
 
 
 @hookspec
+def summarise_stakeholders(stakeholders, config):
+    """Sum up the classified people of each deal into per-opportunity columns (coverage, red flags).
+
+    Called once per run when stakeholders are given. The core joins the columns onto every opportunity
+    by ``opportunity_id`` inside the streaming query, before ``qualify`` and the criteria, so both see them.
+
+    :param stakeholders: the classified polars ``DataFrame`` (the ``classify_stakeholders`` result).
+    :param config: the effective :class:`kamcore.config.Config`.
+    :returns: ``None``, or a ``DataFrame`` with an ``opportunity_id`` column, at most one row per id, and new
+        columns. A row whose ``opportunity_id`` is null gives the values for opportunities with no people
+        listed. Columns from all plugins are merged; a name clash with the opportunities or another
+        plugin is an error, and so is a personal field (name, birthday …).
+    """
+
+
+@hookspec
 def score(batch, config):
     """Add score columns computed in Python for a whole batch (criteria are the faster path).
 

@@ -28,11 +28,12 @@ from .headers import map_headers
 from .normalise import BLANK, PROBLEM, Plan
 from .registry import ReadOptions, Source
 from .safety import neutralise_frame
-from .schema import OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS
+from .schema import OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLDER_COLUMNS
 from .scoring import ScoringPlan
 
 c = pl.col
 SRC, ROW = "__src", "__row"
+KEY, MATCHED = "__people_key", "__people_matched"
 REJECT_COLUMNS = ["file", "line", "column", "reason", "value", "opportunity_id"]
 PREVIEW_CHARS = 60
 
@@ -41,9 +42,10 @@ class Prepared:
     """One run's query: the normalised frame (with problems), the plans, and the output frames."""
 
     def __init__(self, frames: list[pl.LazyFrame], labels: list[str], config: Config, kam,
-                 header_units: dict[str, float], made_up: frozenset[str] = frozenset()):
+                 header_units: dict[str, float], made_up: frozenset[str] = frozenset(), people: People | None = None):
         self.config = config
         self.labels = labels
+        self.people = people
         lf = pl.concat(frames, how="diagonal") if len(frames) > 1 else frames[0]
         names = [n for n in lf.collect_schema().names() if n not in (SRC, ROW)]
         # a blank line (every field empty) is not a row: skipped and counted, never rejected
@@ -55,6 +57,8 @@ class Prepared:
 
     def scored(self) -> pl.LazyFrame:
         rows = self.frame.filter(self.ok).select(self.plan.output())
+        if self.people is not None and self.people.summary is not None:
+            rows = self.people.join(rows)
         return self.scoring.on_frame(rows)
 
     def rejected(self) -> pl.LazyFrame:
@@ -72,6 +76,9 @@ class Prepared:
             mine = c(SRC) == src
             sums += [mine.sum().alias(f"rows_{src}"), (mine & self.ok).sum().alias(f"ok_{src}"),
                      (mine & c(BLANK)).sum().alias(f"blank_{src}")]
+        if self.people is not None:  # scored opportunities that have people in the stakeholder table
+            ids = self.people.ids()
+            sums.append((self.ok & c("opportunity_id").str.strip_chars().is_in(ids)).sum().alias("with_people"))
         return self.frame.select(sums)
 
 
@@ -84,7 +91,8 @@ def header_unit(header: str) -> float | None:
     return None
 
 
-def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam) -> tuple[Prepared, list[str]]:
+def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam,
+                   people: People | None = None) -> tuple[Prepared, list[str]]:
     """Map headers, number the records and build the query for raw text frames (one per input)."""
     frames, labels, notes, units, made_up = [], [], [], {}, set()
     user_mapping = config.section("columns")
@@ -103,7 +111,172 @@ def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam)
             made_up.add("opportunity_id")
         frames.append(frame)
         labels.append(label)
-    return Prepared(frames, labels, config, kam, units, frozenset(made_up)), notes
+    return Prepared(frames, labels, config, kam, units, frozenset(made_up), people), notes
+
+
+# -- stakeholders: a small table, read whole, classified and summed up per opportunity ----------
+
+
+class People:
+    """The stakeholder table of a run: classified people, and their per-opportunity summary.
+
+    ``summary`` has one row per ``opportunity_id`` (plus, optionally, a row with a null id: the values for
+    opportunities nobody is listed for) and is left-joined onto the opportunity stream. The build side
+    of that join is this small frame, so memory stays flat however many opportunities stream past.
+    """
+
+    def __init__(self, people: pl.DataFrame, classified: pl.DataFrame, classifier: str | None,
+                 summary: pl.DataFrame | None, owners: dict[str, str], files: list[str] | None = None):
+        self.people, self.classified, self.classifier = people, classified, classifier
+        self.summary, self.owners, self.files = summary, owners, files or []
+
+    def ids(self) -> list[str]:
+        return self.people.get_column("opportunity_id").drop_nulls().unique().to_list()
+
+    def join(self, rows: pl.LazyFrame) -> pl.LazyFrame:
+        """Left-join the summary columns onto the opportunities by (trimmed) opportunity_id, in order."""
+        summary = self.summary
+        names = set(rows.collect_schema().names())
+        for name in summary.columns:
+            if name != "opportunity_id" and name in names:
+                raise PluginError(f"plugin {self.owners[name]!r} returned column {name!r} from summarise_stakeholders, "
+                                  "which the opportunities already have", hint="give the column another name")
+        added = [n for n in summary.columns if n != "opportunity_id"]
+        keyed = summary.filter(c("opportunity_id").is_not_null()).rename({"opportunity_id": KEY})
+        keyed = keyed.with_columns(pl.lit(True).alias(MATCHED))
+        default = summary.filter(c("opportunity_id").is_null())
+        fill = [pl.when(c(MATCHED)).then(c(n)).otherwise(pl.lit(default[n][0], summary.schema[n])).alias(n)
+                for n in added] if default.height else []
+
+        def join_batch(batch: pl.DataFrame) -> pl.DataFrame:
+            # one eager hash join per batch against the small table: a lazy join beside the rejects and
+            # counts sinks of the same scan made the streaming engine hold about twice the memory
+            out = batch.with_columns(c("opportunity_id").str.strip_chars().alias(KEY)).join(
+                keyed, on=KEY, how="left", maintain_order="left")
+            return (out.with_columns(fill) if fill else out).drop(KEY, MATCHED)
+
+        probe = join_batch(rows.head(0).collect())
+        return rows.map_batches(join_batch, schema=probe.schema, streamable=True)
+
+    def report(self, with_people: int | None = None) -> dict:
+        """Counts for the run summary (no names, no personal values)."""
+        ids = self.people.get_column("opportunity_id")
+        report = {"files": self.files, "people": self.people.height,
+                  "people_without_opportunity_id": int(ids.null_count()),
+                  "opportunities_listed": int(ids.drop_nulls().n_unique()),
+                  "classified_by": self.classifier,
+                  "summarised_by": sorted(set(self.owners.values())),
+                  "columns": [n for n in (self.summary.columns if self.summary is not None else [])
+                              if n != "opportunity_id"]}
+        if with_people is not None:
+            report["opportunities_scored_with_people"] = with_people
+        return report
+
+
+def stakeholder_frame(text: pl.DataFrame, config: Config, source: str = "<stakeholders>",
+                      require_id: bool = True) -> pl.DataFrame:
+    """A raw stakeholder table under canonical column names: text trimmed, missing tokens null, blank rows
+    dropped. Without ``require_id`` a table with no opportunity_id gets an empty one (classifying only)."""
+    from .normalise import key
+
+    mapping = map_headers(text.columns, STAKEHOLDER_COLUMNS, config.section("columns"), source=source)
+    frame = text.rename(mapping)
+    frame = frame.with_columns(key(c(n).cast(pl.String)).alias(n) for n in frame.columns)
+    if frame.width:
+        frame = frame.filter(~pl.all_horizontal(c(n).is_null() for n in frame.columns))
+    if "opportunity_id" not in frame.columns and not require_id:
+        frame = frame.with_columns(pl.lit(None, pl.String).alias("opportunity_id"))
+    if "opportunity_id" not in frame.columns:
+        raise InputError(f"{source}: the stakeholder table has no opportunity_id column (编号)",
+                         hint="every person must name the opportunity they belong to; map the header under [columns]")
+    return frame
+
+
+def stakeholder_options(config: Config, sheet: str | None = None) -> ReadOptions:
+    """Read options for a stakeholder table: the sheet, and its headers (so an importer finds the header row)."""
+    from .headers import alias_table
+
+    known = {alias: name for alias, name in alias_table(STAKEHOLDER_COLUMNS).items()}
+    return ReadOptions(sheet=sheet, columns={**known, **config.section("columns")})
+
+
+def write_frame(frame: pl.DataFrame, output: Path, kam, fmt: str | None = None) -> None:
+    """Write a small, collected table with the writer for ``output`` (atomically, like the scored file)."""
+    writer = choose_writer(kam.writers(), fmt, output)
+    if not output.parent.is_dir():
+        raise OutputError(f"output folder {output.parent} does not exist")
+    tmp = temp_path(output)
+    with cleanup_on_signal([tmp]):
+        try:
+            pl.collect_all([writer.sink(frame.lazy(), tmp)])
+        except OSError as exc:
+            raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
+        replace_atomically(tmp, output)
+
+
+def read_stakeholders(paths: list[Path], kam, config: Config, options: ReadOptions = ReadOptions(),
+                      importer: str | None = None, require_id: bool = True) -> pl.DataFrame:
+    """Read stakeholder files through the importers (stakeholder tables are small: collected whole)."""
+    opened = open_sources(paths, kam, options, importer)
+    frames = []
+    try:
+        for source, _ in opened:
+            frames.append(stakeholder_frame(source.frame.collect(), config, str(source.path), require_id))
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"cannot read the stakeholder table: {str(exc).strip().splitlines()[0]}") from None
+    finally:
+        for source, _ in opened:
+            source.cleanup()
+    return pl.concat(frames, how="diagonal") if len(frames) > 1 else frames[0]
+
+
+def summarise_people(people: pl.DataFrame, config: Config, kam, files: list[str] | None = None) -> People:
+    """Classify the people (firstresult hook) and sum them up per opportunity (collecting hook)."""
+    classifier, classified = kam.classifier(people, config)
+    if classified is None:
+        classified = people
+    elif not isinstance(classified, pl.DataFrame) or classified.height != people.height:
+        got = f"{classified.height} rows" if isinstance(classified, pl.DataFrame) else type(classified).__name__
+        raise PluginError(f"plugin {classifier!r} returned {got} from classify_stakeholders for {people.height} "
+                          "people", hint="return the same rows, in the same order")
+    summary, owners = merge_summaries(kam.summarise_stakeholders(classified, config), people)
+    return People(people, classified, classifier, summary, owners, files)
+
+
+def merge_summaries(results: list[tuple[str, object]], people: pl.DataFrame) -> tuple[pl.DataFrame | None, dict]:
+    """Check the per-opportunity frames plugins returned and join them on opportunity_id."""
+    owners: dict[str, str] = {}
+    merged = None
+    personal_values = set()
+    for name in PERSONAL_FIELDS & set(people.columns):
+        personal_values.update(people.get_column(name).cast(pl.String).drop_nulls().to_list())
+    for plugin, frame in results:
+        if not isinstance(frame, pl.DataFrame) or "opportunity_id" not in frame.columns:
+            raise PluginError(f"plugin {plugin!r} returned {type(frame).__name__} from summarise_stakeholders, "
+                              "expected a polars DataFrame with an opportunity_id column")
+        frame = frame.with_columns(c("opportunity_id").cast(pl.String))
+        ids = frame.get_column("opportunity_id")
+        if ids.drop_nulls().is_duplicated().any() or ids.null_count() > 1:
+            raise PluginError(f"plugin {plugin!r} returned more than one row for an opportunity_id from "
+                              "summarise_stakeholders")
+        for name in frame.columns:
+            if name == "opportunity_id":
+                continue
+            if name in PERSONAL_FIELDS:
+                raise PluginError(f"plugin {plugin!r} returned the personal field {name!r} from summarise_stakeholders",
+                                  hint="only per-opportunity aggregates may reach the scored output")
+            if name in owners:
+                raise PluginError(f"column {name!r} is returned by plugin {owners[name]!r} and by plugin {plugin!r} "
+                                  "from summarise_stakeholders")
+            if frame.schema[name] == pl.String and personal_values and \
+                    frame.get_column(name).is_in(list(personal_values)).any():
+                raise PluginError(f"plugin {plugin!r} returned personal data (a person's name or details) in column "
+                                  f"{name!r} from summarise_stakeholders",
+                                  hint="only per-opportunity aggregates may reach the scored output")
+            owners[name] = plugin
+        merged = frame if merged is None else merged.join(frame, on="opportunity_id", how="full", coalesce=True,
+                                                          nulls_equal=True)
+    return merged, owners
 
 
 def choose_importer(path: Path, importers, name: str | None = None):
@@ -271,16 +444,25 @@ def _capture(fn):
 
 def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, fmt: str | None = None,
               options: ReadOptions = ReadOptions(), importer: str | None = None, max_rejects: int | None = None,
-              on_progress: Callable[[float], None] | None = None, stdout=None) -> dict:
-    """Score export files into ``output`` (``None``: write to ``stdout``); return the run summary."""
+              on_progress: Callable[[float], None] | None = None, stdout=None,
+              stakeholders: list[Path] | None = None, stakeholder_options: ReadOptions | None = None) -> dict:
+    """Score export files into ``output`` (``None``: write to ``stdout``); return the run summary.
+
+    ``stakeholders``: files of the people on the deals (关键人物信息表 / 角色表), read through the importers
+    with ``stakeholder_options`` (e.g. another sheet of the same workbook).
+    """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     writer = choose_writer(kam.writers(), fmt, output)
     fmt = writer.name
+    people = None
+    if stakeholders:
+        table = read_stakeholders(stakeholders, kam, config, stakeholder_options or options)
+        people = summarise_people(table, config, kam, [str(p) for p in stakeholders])
     opened = open_sources(inputs, kam, options, importer)
     sources = [s for s, _ in opened]
     try:
-        prepared, notes = prepare_frames([(s.frame, str(s.path)) for s in sources], config, kam)
+        prepared, notes = prepare_frames([(s.frame, str(s.path)) for s in sources], config, kam, people)
         notes = [n for s in sources for n in s.notes] + notes
         rejects_path, summary_path = side_paths(output)
         target = output if output is not None else Path(tempfile.gettempdir()) / f"kam-stdout-{os.getpid()}.{fmt}"
@@ -337,6 +519,7 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
         "columns": {"criteria": [k.column for k in prepared.scoring.criteria],
                     "scores": prepared.scoring.output_columns()},
         "win_probability_from": prepared.scoring.probability_plugin,
+        "stakeholders": people.report(int(sums["with_people"])) if people is not None else None,
         "timings_s": {"stream": round(streamed - started, 3), "total": round(time.perf_counter() - started, 3)},
         "plugins": [{"name": n, "version": v} for n, v in sorted(kam.versions.items())],
         "plugins_failed": kam.failed,

@@ -174,6 +174,13 @@ class Kam:
     def classify_stakeholders(self, stakeholders, config):
         return self.call_first("classify_stakeholders", stakeholders=stakeholders, config=config)[1]
 
+    def classifier(self, stakeholders, config) -> tuple[str | None, Any]:
+        """(plugin that answered, classified frame) of ``classify_stakeholders``; (None, None) if none did."""
+        return self.call_first("classify_stakeholders", stakeholders=stakeholders, config=config)
+
+    def summarise_stakeholders(self, stakeholders, config) -> list[tuple[str, Any]]:
+        return self.call_each("summarise_stakeholders", stakeholders=stakeholders, config=config)
+
     def score_columns(self, config, criteria) -> dict[str, Any]:
         from .registry import BLOCKS
 

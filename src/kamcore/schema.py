@@ -119,35 +119,69 @@ OPPORTUNITY_COLUMNS: tuple[Column, ...] = (
         "lost": ("丢单", "lost", "输单", "输", "loss", "closed lost")}),
 )
 
+TREND = {"up": ("上升", "up", "rising", "improving", "↑"), "flat": ("持平", "flat", "不变", "stable", "平稳", "→"),
+         "down": ("下降", "down", "falling", "declining", "worsening", "↓")}
+
+# 关键人物信息表 (key person sheet), 角色表 (role table) and 客户全貌 (account overview), in Chinese and English.
+# The seed's scrape writes 得 for 的 in many headers ("对我们得支持度"); both spellings are accepted.
 STAKEHOLDER_COLUMNS: tuple[Column, ...] = (
-    Column("opportunity_id", ID, "编号", "Opportunity ID", ("编号", "项目编号", "opportunity id", "opportunityid")),
-    Column("name", TEXT, "姓名", "Name", ("姓名", "name"), personal=True),
-    Column("title", TEXT, "职务", "Title", ("职务", "职位", "机构&职务", "title", "job title")),
-    Column("department", TEXT, "所在处室", "Department", ("所在处室", "所在处(科)室", "部门", "department")),
-    Column("role", CODE, "角色", "Role", ("角色", "目前该人的角色", "role"), {
-        "decision_maker": ("关键决策者", "decision_maker", "decision maker", "决策者", "economic buyer"),
-        "technical_gatekeeper": ("技术把关者", "technical_gatekeeper", "technical gatekeeper", "technical buyer"),
-        "business_gatekeeper": ("业务把关者", "business_gatekeeper", "business gatekeeper", "user buyer"),
-        "coach": ("教练", "coach", "champion", "内线"),
-        "project_lead": ("项目牵头人", "project_lead", "project lead", "牵头人")}),
-    Column("style", CODE, "性格", "Style", ("性格", "个性", "style", "personality"), {
+    Column("opportunity_id", ID, "编号", "Opportunity ID",
+           ("编号", "项目编号", "机会编号", "商机编号", "opportunity id", "opportunityid", "opp id", "deal id")),
+    Column("name", TEXT, "姓名", "Name", ("姓名", "name", "full name", "contact", "contact name"), personal=True),
+    Column("title", TEXT, "职务", "Title", ("职务", "职位", "机构&职务", "机构及职务", "title", "job title", "position")),
+    Column("department", TEXT, "所在处室", "Department",
+           ("所在处室", "所在处(科)室", "所在处（科）室", "处室", "部门", "科室", "department", "division", "unit")),
+    Column("role", CODE, "角色", "Role", ("角色", "目前该人的角色", "目前该人得角色", "buying role", "role"), {
+        "decision_maker": ("关键决策者", "decision_maker", "decision maker", "决策者", "关键决策人", "决策人",
+                           "economic buyer"),
+        "technical_gatekeeper": ("技术把关者", "technical_gatekeeper", "technical gatekeeper", "technical buyer",
+                                 "技术把关人"),
+        "business_gatekeeper": ("业务把关者", "business_gatekeeper", "business gatekeeper", "user buyer",
+                                "业务把关人", "用户"),
+        "coach": ("教练", "coach", "champion", "内线", "线人"),
+        "project_lead": ("项目牵头人", "project_lead", "project lead", "牵头人", "项目负责人")}),
+    Column("style", CODE, "性格", "Style", ("性格", "个性", "性格类型", "style", "personality", "social style"), {
         "tiger": ("老虎", "tiger"), "peacock": ("孔雀", "peacock"), "owl": ("猫头鹰", "owl"),
-        "koala": ("无尾熊", "koala")}),
-    Column("stance", CODE, "立场", "Stance", ("立场", "对我们的支持度", "支持度", "stance", "support"), {
-        "support": ("支持", "support", "supporter", "支持者", "positive"),
-        "neutral": ("中立", "neutral"),
-        "oppose": ("反对", "oppose", "opponent", "反对者", "negative")}),
-    Column("influence", CODE, "项目影响力", "Influence", ("项目影响力", "影响力", "influence"), LEVEL),
-    Column("influenced_by", TEXT, "受谁影响", "Influenced by", ("受谁影响", "influenced by", "influenced_by")),
-    Column("influences", TEXT, "能影响谁", "Influences", ("能影响谁", "influences")),
-    Column("closeness_trend", CODE, "亲近度关系", "Closeness trend", ("亲近度", "亲近度关系", "亲进度关系", "closeness"), {
-        "up": ("上升", "up", "rising"), "flat": ("持平", "flat", "不变"), "down": ("下降", "down", "falling")}),
-    Column("trust_trend", CODE, "信任度关系", "Trust trend", ("信任度", "信任度关系", "trust"), {
-        "up": ("上升", "up", "rising"), "flat": ("持平", "flat", "不变"), "down": ("下降", "down", "falling")}),
-    Column("birthday", TEXT, "生日", "Birthday", ("生日", "birthday"), personal=True),
-    Column("hometown", TEXT, "出生地", "Hometown", ("出生地", "籍贯", "hometown"), personal=True),
-    Column("family", TEXT, "配偶及子女状况", "Family", ("配偶及子女状况", "家庭", "family"), personal=True),
-    Column("hobbies", TEXT, "兴趣", "Hobbies", ("兴趣", "爱好", "hobbies", "interests"), personal=True),
+        "koala": ("无尾熊", "koala", "考拉")}),
+    Column("temperament", CODE, "气质", "Temperament", ("气质", "temperament"), {
+        "impetuous": ("急躁饶舌", "impetuous", "急躁", "饶舌", "impatient", "talkative", "restless"),
+        "steady": ("稳重寡言", "steady", "稳重", "寡言", "calm", "reserved", "quiet")}),
+    Column("thinking", CODE, "思想", "Thinking", ("思想", "thinking", "mindset", "outlook"), {
+        "radical": ("激进", "radical", "bold", "progressive", "aggressive", "risk-taking"),
+        "conservative": ("稳健保守", "conservative", "稳健", "保守", "cautious", "risk-averse")}),
+    Column("eloquence", CODE, "口才", "Eloquence", ("口才", "eloquence", "speaking", "communication"), {
+        "articulate": ("能说", "articulate", "能说会道", "善谈", "健谈", "eloquent", "persuasive"),
+        "average": ("普通", "average", "一般", "ordinary"),
+        "inarticulate": ("口拙", "inarticulate", "不善言辞", "木讷", "reticent", "poor")}),
+    Column("stance", CODE, "立场", "Stance",
+           ("立场", "对我们的支持度", "对我们得支持度", "支持度", "态度", "stance", "support", "attitude", "position on us"), {
+        "support": ("支持", "support", "supporter", "支持者", "支持我方", "倾向我方", "强烈支持", "高", "positive",
+                    "supportive", "for us", "pro"),
+        "neutral": ("中立", "neutral", "中", "一般", "观望", "未表态", "undecided", "indifferent"),
+        "oppose": ("反对", "oppose", "opponent", "反对者", "倾向对手", "支持对手", "低", "negative", "against",
+                   "blocker", "detractor", "opposed")}),
+    Column("influence", CODE, "项目影响力", "Influence", ("项目影响力", "影响力", "influence", "power"), LEVEL),
+    Column("influenced_by", TEXT, "受谁影响", "Influenced by", ("受谁影响", "influenced by", "influenced_by",
+                                                              "reports to")),
+    Column("influences", TEXT, "能影响谁", "Influences", ("能影响谁", "influences", "can influence")),
+    Column("closeness_trend", CODE, "亲近度关系", "Closeness trend",
+           ("亲近度", "亲近度关系", "亲进度关系", "亲进度", "closeness", "closeness trend"), TREND),
+    Column("trust_trend", CODE, "信任度关系", "Trust trend", ("信任度", "信任度关系", "trust", "trust trend"), TREND),
+    Column("coach_potential", CODE, "是否可能成为我们的教练", "Could become our coach",
+           ("是否可能成为我们的教练", "是否有可能成为我们的教练", "是否有可能成为我们得教练", "是否可能成为教练",
+            "可能成为教练", "potential coach", "coach potential", "could be coach"), {
+        "yes": ("是", "yes", "y", "可能", "有可能", "true"), "no": ("否", "no", "n", "不可能", "false")}),
+    Column("focus", TEXT, "关注焦点", "Focus", ("关注焦点", "关注点", "focus", "key concerns", "concerns")),
+    Column("introducer", TEXT, "介绍人", "Introduced by", ("介绍人", "introduced by", "introducer", "referrer"),
+           personal=True),
+    Column("opinions", TEXT, "其他人对该人的评价", "What others say",
+           ("其他人对该人的评价", "其她人对该人得评价", "他人评价", "what others say"), personal=True),
+    Column("birthday", TEXT, "生日", "Birthday", ("生日", "birthday", "date of birth"), personal=True),
+    Column("hometown", TEXT, "出生地", "Hometown", ("出生地", "籍贯", "hometown", "place of birth"), personal=True),
+    Column("family", TEXT, "配偶及子女状况", "Family", ("配偶及子女状况", "家庭", "家庭情况", "family"), personal=True),
+    Column("hobbies", TEXT, "兴趣", "Hobbies", ("兴趣", "爱好", "兴趣爱好", "私人喜好", "hobbies", "interests"), personal=True),
+    Column("education", TEXT, "学历", "Education", ("学历", "education"), personal=True),
+    Column("background", TEXT, "出身", "Background", ("出身", "background"), personal=True),
     Column("phone", TEXT, "电话", "Phone", ("电话", "手机", "phone", "mobile"), personal=True),
     Column("email", TEXT, "邮箱", "E-mail", ("邮箱", "email", "e-mail"), personal=True),
     Column("age", TEXT, "年龄", "Age", ("年龄", "age"), personal=True),
