@@ -414,6 +414,27 @@ def test_time_ordered_and_group_aware_validation(tmp_path):
     assert timed["n_rows"] == 400
 
 
+def test_a_chinese_export_with_dates_is_validated_in_time_order(tmp_path):
+    rng = random.Random(5)
+    lines = ["编号,采购时间,项目的预算,客户的应用或项目,标的,结果"]
+    for i in range(160):
+        budget, need = rng.choice(["有", "部分", "无"]), rng.choice(["清楚", "部分清楚", "不清楚"])
+        chance = 0.2 + 0.3 * (budget == "有") + 0.3 * (need == "清楚")
+        outcome = "赢单" if rng.random() < chance else "丢单"
+        lines.append(f"KA-{i:03d},2024-{1 + i // 14:02d}-{1 + i % 28:02d},{budget},{need},{rng.randint(5, 500)}万,"
+                     f"{outcome}")
+    export = tmp_path / "history.csv"
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = invoke("evaluate", export, "--target", "结果", "--won", "赢单", "--classifier", "logistic", "--json",
+                    *QUICK)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["cv"]["kind"] == "time-ordered" and "dates in purchase_date" in " ".join(summary["notes"])
+    assert {"purchase_date", "budget_status", "need_clarity", "deal_size_base", "p4_budget"} <= set(summary["features"])
+    assert {"column": "opportunity_id", "reason": "identifier: the opportunity id"} in summary["dropped"]
+    assert summary["roc_auc"] > 0.6
+
+
 def test_clear_errors_for_a_wrong_target_or_won_value(tmp_path):
     export = unseen_export(tmp_path / "crm.csv", rows=40)
     wrong = invoke("train", export, "--target", "Status", "--won", "gewonnen", "-o", tmp_path / "m")

@@ -367,7 +367,8 @@ def time_values(history: History, column: str | None) -> tuple[np.ndarray | None
     """Days since 1970 per row for a time-ordered split: ``--time COLUMN``, else ``purchase_date`` when at
     least half the rows have one."""
     scored = history.scored
-    if column is None:
+    given = column is not None
+    if not given:
         if "purchase_date" not in scored.columns or scored["purchase_date"].null_count() > scored.height / 2:
             return None, None
         column = "purchase_date"
@@ -375,6 +376,8 @@ def time_values(history: History, column: str | None) -> tuple[np.ndarray | None
         column = resolve(history, column, "--time")
     days = feature_frame(scored, [Feature(column, DATE, column, column)])[column].to_numpy()
     if np.isfinite(days).sum() < 4:
+        if not given:
+            return None, None
         raise ConfigError(f"--time {column}: fewer than 4 rows have a date")
     return days, column
 
