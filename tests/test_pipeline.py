@@ -342,3 +342,19 @@ def test_long_rejected_values_are_shortened(tmp_path):
     assert invoke("score", write_export(tmp_path / "export.csv", rows), "-o", out).exit_code == 0
     value = read_rejects(out)["value"][0]
     assert value.startswith("x" * 60) and len(value) <= 61
+
+
+def test_kams_own_output_is_refused_as_input_with_a_clear_error(tmp_path):
+    """Columns kam derives (deal_size_base …) already in the input would be written twice."""
+    from kamcore.cli import cli
+    from click.testing import CliRunner
+
+    export = tmp_path / "export.csv"
+    export.write_text("编号,标的,采购时间,竞争对手\nA1,120万,2009.05,华为\n", encoding="utf-8")
+    runner = CliRunner()
+    first = runner.invoke(cli, ["score", str(export), "-o", str(tmp_path / "s1.csv"), "-q"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(cli, ["score", str(tmp_path / "s1.csv"), "-o", str(tmp_path / "s2.csv"), "-q"])
+    assert again.exit_code == 4
+    assert "clash with columns kam derives" in again.output and "deal_size_base" in again.output
+    assert not (tmp_path / "s2.csv").exists()

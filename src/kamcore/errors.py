@@ -60,7 +60,8 @@ EXIT_CODES = {
     1: "internal error: a bug in kam (run with --debug and report the traceback)",
     2: "usage error: unknown option or missing argument",
     ConfigError.exit_code: "config error: kam.toml or an option value is invalid",
-    InputError.exit_code: "unreadable input: a file is missing, empty, undecodable or not a table",
+    InputError.exit_code: "unreadable input: a file is missing, empty, undecodable or not a table, or a model "
+                          "file fails its checks",
     DataError.exit_code: "data error: more rejected rows than --max-rejects allows (no output written)",
     OutputError.exit_code: "output error: the output or rejects file cannot be written",
     PluginError.exit_code: "plugin error: a plugin failed to load (strict mode) or raised inside a hook",

@@ -19,6 +19,7 @@ import re
 
 import polars as pl
 
+from .errors import InputError
 from .schema import (AMOUNT, CODE, COUNT_OR_NAMES, CURRENCY, DATE, ID, LEVEL_OR_AMOUNT, MISSING_TOKENS, NONE_TOKENS,
                      PERCENT, Column)
 
@@ -246,6 +247,11 @@ class Plan:
                 self.columns += [(name, name), ("competitor_count", NORM + "competitor_count")]
             else:  # text, and columns kam does not know: passed through untouched
                 self.columns.append((name, name))
+        outputs = [out for out, _ in self.columns]
+        twice = sorted({out for out in outputs if outputs.count(out) > 1})
+        if twice:  # e.g. re-scoring kam's own output, which already has deal_size_base
+            raise InputError(f"input columns {twice} clash with columns kam derives from other columns",
+                             hint="drop or rename them (kam's own output is not an input: score the export)")
         self.ok = c(OK)
 
     def _problem(self, name: str) -> None:
