@@ -188,56 +188,83 @@ class Track:
         return label, "; ".join(missing) or None, action
 
 
-def qualify_frame(batch, config):
-    """The qualification columns for a batch (the same columns and types for every batch).
+_PLANS: dict = {}  # (id of config, columns) -> (config, plan): built once per run, not once per batch
 
-    The gates run as integer expressions; the words are made once per distinct combination of stage,
-    verdict and missing facts (a few dozen per batch), not once per row.
-    """
+
+def _plan(config, columns: frozenset):
+    """The expressions and the words cache for one run; building them costs more than running them."""
     import polars as pl
 
     c = pl.col
+    cached = _PLANS.get((id(config), columns))
+    if cached is not None and cached[0] is config:
+        return cached[1]
     settings = config.section("qualification")
     facts = settings.get("facts", {})
     if not isinstance(facts, dict) or not facts:
         raise ConfigError("[qualification.facts] must be a table of facts")
     if len(facts) > 62:
         raise ConfigError("[qualification.facts] has too many facts (at most 62)")
-    columns = set(batch.columns)
     states = {name: fact_state(name, spec, columns) for name, spec in facts.items()}
     bits = {name: i for i, name in enumerate(facts)}
     tracks = [Track(column, key, output, settings, states) for column, key, output in TRACKS]
-    frame = batch.select([s.alias(f"__fact_{n}") for n, s in states.items()]
-                         + [c(t.column) if t.column in columns else pl.lit(None, pl.String).alias(t.column)
-                            for t in tracks])
     keys = ["claimed", "verdict", "missing", "failed", "upcoming"]
-    # in steps, each evaluated once: the verdicts feed both the choice of ladder and every chosen column
     ladders = list(zip(("sales", "dev"), tracks))
-    frame = frame.with_columns(t.claimed(columns).alias(f"__{name}_at") for name, t in ladders)
-    frame = frame.select(
-        c("stage").is_in(list(CLOSED)).fill_null(False).alias("__closed"),
-        *[e.alias(f"__{name}_{k}") for name, t in ladders for k, e in t.expressions(bits, f"__{name}_at").items()])
-    frame = frame.with_columns(Track.verdict(f"__{name}_").alias(f"__{name}_verdict") for name, _ in ladders)
     use_dev = c("__sales_verdict").is_null() | (c("__dev_verdict").is_not_null()
                                                  & (c("__dev_verdict") < c("__sales_verdict")))
-    frame = frame.with_columns(use_dev.alias("__use_dev")).select(
-        "__closed", pl.when(c("__use_dev")).then(pl.lit(1)).otherwise(pl.lit(0)).cast(pl.Int8).alias("__track"),
-        *[pl.when(c("__use_dev")).then(c(f"__dev_{k}")).otherwise(c(f"__sales_{k}")).alias(f"__{k}") for k in keys],
-        c("__sales_supported").alias("supported_stage"), c("__dev_supported").alias("supported_dev_stage"))
-    names = ["__closed", "__track", *[f"__{k}" for k in keys]]
+    plan = {
+        "facts": facts, "bits": bits, "tracks": tracks, "words": {},
+        # in steps, each evaluated once: the verdicts feed both the choice of ladder and every chosen column
+        "steps": [
+            ("select", [s.alias(f"__fact_{n}") for n, s in states.items()]
+             + [c(t.column) if t.column in columns else pl.lit(None, pl.String).alias(t.column) for t in tracks]),
+            ("with", [t.claimed(columns).alias(f"__{name}_at") for name, t in ladders]),
+            ("select", [c("stage").is_in(list(CLOSED)).fill_null(False).alias("__closed"),
+                        *[e.alias(f"__{name}_{k}") for name, t in ladders
+                          for k, e in t.expressions(bits, f"__{name}_at").items()]]),
+            ("with", [Track.verdict(f"__{name}_").alias(f"__{name}_verdict") for name, _ in ladders]),
+            ("with", [use_dev.alias("__use_dev")]),
+            ("select", ["__closed",
+                        pl.when(c("__use_dev")).then(pl.lit(1)).otherwise(pl.lit(0)).cast(pl.Int8).alias("__track"),
+                        *[pl.when(c("__use_dev")).then(c(f"__dev_{k}")).otherwise(c(f"__sales_{k}")).alias(f"__{k}")
+                          for k in keys],
+                        c("__sales_supported").alias("supported_stage"),
+                        c("__dev_supported").alias("supported_dev_stage")]),
+        ],
+        "names": ["__closed", "__track", *[f"__{k}" for k in keys]],
+    }
+    _PLANS.clear()  # one run at a time: keep only the current plan
+    _PLANS[(id(config), columns)] = (config, plan)
+    return plan
+
+
+def qualify_frame(batch, config):
+    """The qualification columns for a batch (the same columns and types for every batch).
+
+    The gates run as integer expressions; the words are made once per distinct combination of stage,
+    verdict and missing facts (a few dozen per run), not once per row.
+    """
+    import polars as pl
+
+    plan = _plan(config, frozenset(batch.columns))
+    frame = batch
+    for kind, exprs in plan["steps"]:
+        frame = frame.select(exprs) if kind == "select" else frame.with_columns(exprs)
+    names, words, tracks = plan["names"], plan["words"], plan["tracks"]
     combos = frame.select(names).unique()
-    words = {"qualification": [], "missing": [], "next_action": []}
-    for row in combos.iter_rows(named=True):  # per-row ok: distinct combinations only
-        key = {k.removeprefix("__"): v for k, v in row.items()}
-        if key["closed"]:
-            texts = (None, None, None)
-        elif key["verdict"] is None:
-            texts = ("needs_info", UNKNOWN_STAGE, UNKNOWN_ACTION)
-        else:
-            texts = tracks[key["track"]].texts(key, facts, bits)
-        for name, text in zip(words, texts):
-            words[name].append(text)
-    lookup = combos.with_columns(pl.Series(name, values, dtype=pl.String) for name, values in words.items())
+    texts_by_combo = []
+    for row in combos.iter_rows():  # per-row ok: distinct combinations only, cached across batches
+        if row not in words:
+            key = dict(zip((n.removeprefix("__") for n in names), row))
+            if key["closed"]:
+                words[row] = (None, None, None)
+            elif key["verdict"] is None:
+                words[row] = ("needs_info", UNKNOWN_STAGE, UNKNOWN_ACTION)
+            else:
+                words[row] = tracks[key["track"]].texts(key, plan["facts"], plan["bits"])
+        texts_by_combo.append(words[row])
+    lookup = combos.with_columns(pl.Series(name, [t[i] for t in texts_by_combo], dtype=pl.String)
+                                 for i, name in enumerate(("qualification", "missing", "next_action")))
     joined = frame.join(lookup, on=names, how="left", nulls_equal=True, maintain_order="left")
     return joined.select("qualification", "supported_stage", "supported_dev_stage", "missing", "next_action")
 
