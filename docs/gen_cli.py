@@ -83,16 +83,9 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        current = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
-        if current != text:
-            print(f"{OUT} is out of date: run python docs/gen_cli.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT}")
-    return 0
+    from generated import write_or_check  # docs/generated.py, beside this script
+
+    return write_or_check(OUT, render(), "gen_cli.py", argv)
 
 
 if __name__ == "__main__":

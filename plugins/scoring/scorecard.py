@@ -80,11 +80,10 @@ def compile_term(term: dict, where: str) -> tuple:
     return expr.otherwise(pl.lit(below)), max([p for _, p in pairs] + [below]), column
 
 
-def compile_criterion(name: str, spec: dict) -> Criterion:
+def compile_criterion(name: str, spec: dict, section: str = "scorecard") -> Criterion:
     import polars as pl
 
-    c = pl.col
-    where = f"[scorecard.criteria.{name}]"
+    where = f"[{section}.criteria.{name}]"
     terms = spec.get("terms")
     if not isinstance(terms, list) or not terms:
         raise ConfigError(f"{where} needs at least one [[...terms]] entry")
@@ -117,16 +116,20 @@ def register_config_defaults(register):
     register("scorecard", DEFAULTS)
 
 
-@hookimpl
-def register_criteria(register, config):
-    criteria = config.section("scorecard").get("criteria", {})
+def register_criteria_table(register, criteria, section: str) -> None:
+    """Compile and register each enabled criterion of a ``[<section>.criteria]`` table."""
     if not isinstance(criteria, dict):
-        raise ConfigError("[scorecard.criteria] must be a table of criteria")
+        raise ConfigError(f"[{section}.criteria] must be a table of criteria")
     for name, spec in criteria.items():
         if not isinstance(spec, dict):
-            raise ConfigError(f"[scorecard.criteria.{name}] must be a table")
+            raise ConfigError(f"[{section}.criteria.{name}] must be a table")
         if spec.get("enabled", True):
-            register(compile_criterion(name, spec))
+            register(compile_criterion(name, spec, section))
+
+
+@hookimpl
+def register_criteria(register, config):
+    register_criteria_table(register, config.section("scorecard").get("criteria", {}), "scorecard")
 
 
 def reasons(criteria, settings: dict):

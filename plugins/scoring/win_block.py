@@ -15,7 +15,7 @@ from __future__ import annotations
 from importlib.resources import files
 
 from kamcore import hookimpl
-from kamcore.errors import ConfigError
+from kamcore_plugins.scoring.scorecard import _number, register_criteria_table
 
 DEFAULTS = files(__package__).joinpath("win_block.toml").read_text(encoding="utf-8")
 SCREENS = (("real", "not_real", "是不是虚的？未通过", "Is it real? failed"),
@@ -27,12 +27,6 @@ def _settings(config) -> dict:
     return config.section("win_block")
 
 
-def _number(value, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{where} must be a number, got {value!r}")
-    return float(value)
-
-
 @hookimpl
 def register_config_defaults(register):
     register("win_block", DEFAULTS)
@@ -40,19 +34,9 @@ def register_config_defaults(register):
 
 @hookimpl
 def register_criteria(register, config):
-    from kamcore_plugins.scoring.scorecard import compile_criterion
-
     settings = _settings(config)
-    if not settings.get("enabled", False):
-        return
-    criteria = settings.get("criteria", {})
-    if not isinstance(criteria, dict):
-        raise ConfigError("[win_block.criteria] must be a table of criteria")
-    for name, spec in criteria.items():
-        if not isinstance(spec, dict):
-            raise ConfigError(f"[win_block.criteria.{name}] must be a table")
-        if spec.get("enabled", True):
-            register(compile_criterion(name, spec))
+    if settings.get("enabled", False):
+        register_criteria_table(register, settings.get("criteria", {}), "win_block")
 
 
 def block_reason(block: str, criteria, share: float):
