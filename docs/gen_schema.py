@@ -28,9 +28,10 @@ KINDS = {
 }
 
 AMOUNTS = ["1200000", "1,200,000", "¥1,200,000", "￥120万", "120万", "120 万元", "1.2亿", "RMB 80万", "12万美元",
-           "US$120,000", "$4.5m", "850k", "€640,000", "HK$3,000,000", "1.5bn", "面议"]
-DATES = ["2009-05-01", "2009/5/1", "05/01/2009", "2009-05-01 10:30", "2009.05", "2010.1", "2009.10", "2009-05", "2009年11月",
-         "2009年11月5日", "2009-Q2", "2009年第2季度", "2009年", "下半年"]
+           "US$120,000", "$4.5m", "850k", "€640,000", "HK$3,000,000", "1.5bn", "１２０万", "100-200万", "$1m–$2m",
+           "面议", "TBD", "100万-200", "一百万"]
+DATES = ["2009-05-01", "2009/5/1", "20090501", "2009-05-01 10:30", "2009.05", "2010.1", "2009.10", "2009-05", "2009年11月",
+         "2009年11月5日", "２００９年５月", "2009-Q2", "2009年第2季度", "2009年", "05/01/2009", "25/12/2009", "39934", "下半年"]
 
 
 def config():
@@ -92,27 +93,38 @@ def samples():
     return cfg, amounts, dates, unit
 
 
-def amount_table(result, values) -> list[str]:
+def outcomes(result, values, column: str) -> list[tuple[str, dict | None, str]]:
+    """(value, scored row or None, the reject reason or the row's flag) per sample value."""
     scored = {r["opportunity_id"]: r for r in result.scored.iter_rows(named=True)}
-    rows = ["| in the export | `deal_size` | `currency` | `deal_size_base` |", "|---|---|---|---|"]
+    reasons = dict(zip(result.rejects["opportunity_id"], result.rejects["reason"]))
+    out = []
     for i, value in enumerate(values):
-        r = scored.get(str(i))
+        row = scored.get(str(i))
+        note = (row["value_flags"] or "") if row else reasons.get(str(i), "")
+        out.append((value, row, cell(note.removeprefix(f"{column}: "))))
+    return out
+
+
+def amount_table(result, values) -> list[str]:
+    rows = ["| in the export | `deal_size` | `currency` | `deal_size_base` | flag or reject reason |",
+            "|---|---|---|---|---|"]
+    for value, r, note in outcomes(result, values, "deal_size"):
         if r is None:
-            rows.append(f"| `{value}` | rejected: not an amount | | |")
+            rows.append(f"| `{value}` | rejected | | | {note} |")
         else:
-            rows.append(f"| `{value}` | {number(r['deal_size'])} | {r['currency']} | {number(r['deal_size_base'])} |")
+            rows.append(f"| `{value}` | {number(r['deal_size'])} | {r['currency'] or ''} | "
+                        f"{number(r['deal_size_base'])} | {note} |")
     return rows
 
 
 def date_table(result, values) -> list[str]:
-    scored = {r["opportunity_id"]: r for r in result.scored.iter_rows(named=True)}
-    rows = ["| in the export | `purchase_date` | `purchase_date_precision` |", "|---|---|---|"]
-    for i, value in enumerate(values):
-        r = scored.get(str(i))
+    rows = ["| in the export | `purchase_date` | `purchase_date_precision` | flag or reject reason |",
+            "|---|---|---|---|"]
+    for value, r, note in outcomes(result, values, "purchase_date"):
         if r is None:
-            rows.append(f"| `{value}` | rejected: not a date | |")
+            rows.append(f"| `{value}` | rejected | | {note} |")
         else:
-            rows.append(f"| `{value}` | {r['purchase_date']} | {r['purchase_date_precision']} |")
+            rows.append(f"| `{value}` | {r['purchase_date']} | {r['purchase_date_precision']} | {note} |")
     return rows
 
 
@@ -206,15 +218,28 @@ def render() -> str:
         "",
         *amount_table(amounts, AMOUNTS),
         "",
+        "面议 (to be negotiated; also 价格面议, 待议, 待定, TBD, negotiable …) is a missing amount with a flag: "
+        "the criterion reading it scores *unknown*. A range (`100-200万`, `100万~200万`, `$1m–$2m`) gives "
+        "its midpoint, flagged; a range whose ends disagree on currency or unit is rejected. Full-width "
+        "digits and signs (`１２０万`, `￥１，２００`) are read as their plain forms. Amounts in different "
+        "currencies are never added up: each row keeps its `currency`, and `deal_size_base` is the only "
+        "converted value.",
+        "",
         f"With the seed's header `标的(单位: 亿)`, the plain value `1.5` becomes "
         f"{number(unit.scored['deal_size'][0])}.",
         "",
         "## Dates",
         "",
-        "Year first only (`05/01/2009` is ambiguous and rejected): `-`, `/`, `.` or 年/月/日 between the "
-        "parts; a quarter as `Q2` or 第2季度; a time of day is ignored. A month, quarter or year becomes its "
+        "Year first: `-`, `/`, `.` or 年/月/日 between the parts, or `20090501`; a quarter as `Q2` or "
+        "第2季度; a time of day is ignored; full-width digits are read. A month, quarter or year becomes its "
         "first day, and `purchase_date_precision` says which it was. Note that `2010.1` is January, as in "
         "the seed's 信息初始表; write October as `2010.10`.",
+        "",
+        "Day/month/year dates (`05/06/2024`) are read only when one order makes sense (`25/12/2024`, "
+        "flagged with the order used) or when kam.toml says which order the export uses "
+        "(`[dates] order = \"dmy\"` or `\"mdy\"`; `--profile salesforce` sets `mdy`). Otherwise the row is "
+        "rejected as ambiguous: kamcore does not guess. A 5-digit number (20000–80000) is an Excel serial "
+        "date: it is read and flagged, because it usually means the column lost its date format.",
         "",
         *date_table(dates, DATES),
         "",

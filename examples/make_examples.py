@@ -106,9 +106,9 @@ ZH_ROWS = [
      "银行", "一半到位", "意向", "部分清楚", "强劲", "立项中", "部分", "一般", "高", "24%", "中", "高",
      "施耐德", "王强", ""),
     # -- deliberately bad rows: each lands in the rejects file, one line per problem
-    ("KA-2009-024", "北岸港口集团", "码头调度系统", "2009.12", "面议", "支持者", "销售自拓",
+    ("KA-2009-024", "北岸港口集团", "码头调度系统", "2009.12", "一百多万", "支持者", "销售自拓",
      "企业自筹", "到位", "方案", "清楚", "稳定", "已立项", "有", "一般", "中", "25%", "中", "中",
-     "", "刘洋", "坏行示例：标的“面议”不是金额"),
+     "", "刘洋", "坏行示例：标的“一百多万”不是金额（面议可以：记为未知并标注）"),
     ("KA-2009-025", "明川市交通局", "智能交通一期", "下半年", "4,000万", "决策者", "老客户介绍",
      "政府", "到位", "跟进中", "清楚", "稳定", "已立项", "有", "紧迫", "高", "20%", "低", "高",
      "", "陈静", "坏行示例：采购时间“下半年”不是日期，销售阶段“跟进中”不在词表中"),
@@ -193,9 +193,9 @@ EN_ROWS = [
      "self_funded", "in place", "solution", "clear", "strong", "approved", "allocated", "medium",
      "medium", "26%", "low", "medium", "Tableau", "K. Novak", "quoted in CNY"),
     # -- deliberately bad rows
-    ("OPP-1024", "Northwind Traders", "Order portal", "2025-08-01", "TBD", "USD", "", "referral",
+    ("OPP-1024", "Northwind Traders", "Order portal", "2025-08-01", "about 1.2M", "USD", "", "referral",
      "self_funded", "in place", "solution", "clear", "stable", "approved", "allocated", "medium",
-     "medium", "25%", "low", "medium", "", "S. Patel", "bad row: deal_size TBD is not an amount"),
+     "medium", "25%", "low", "medium", "", "S. Patel", "bad row: deal_size 'about 1.2M' is not an amount (TBD would be: missing, flagged)"),
     ("OPP-1025", "Tailwind Traders", "Mobile app", "next spring", "250,000", "USD", "", "phone",
      "self_funded", "in place", "on hold", "clear", "stable", "approved", "allocated", "medium",
      "medium", "25%", "low", "medium", "", "A. Moreno",

@@ -98,7 +98,7 @@ def test_sniff():
 
 
 def test_kam_score_reads_json_lines_and_reports_lines_of_rejects(tmp_path, kam_env):
-    path = write(tmp_path, '{"编号": "J-1", "标的": "120万"}\n\n{"编号": "J-2", "标的": "面议"}\n')
+    path = write(tmp_path, '{"编号": "J-1", "标的": "120万"}\n\n{"编号": "J-2", "标的": "一百万"}\n')
     out = tmp_path / "out.csv"
     result = invoke("score", path, "-o", out)
     assert result.exit_code == 0, result.output

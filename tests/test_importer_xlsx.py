@@ -80,10 +80,16 @@ def test_values_become_the_text_a_person_reads(tmp_path):
     assert frame.row(1) == ("00124", "申通", "250000.5", "2025-09-01 14:30:00", "100%", "#N/A", "FALSE", None)
 
 
-def test_excel_serial_dates_are_flagged_not_guessed(tmp_path):
+def test_excel_serial_dates_are_flagged(tmp_path):
     frame, source = load(book(tmp_path / "s.xlsx", ("s", [HEADERS, ["A-1", "x", 1, 45292, None, None]])))
     assert frame["采购时间"].to_list() == ["45292"]
     assert any("look like Excel serial dates (e.g. 45292 = 2024-01-01)" in note for note in source.notes)
+    import datetime as dt
+
+    import kamcore
+    row = kamcore.score_frame(frame).scored.row(0, named=True)  # the normaliser reads it, and says so per row
+    assert row["purchase_date"] == dt.date(2024, 1, 1)
+    assert row["value_flags"].startswith("purchase_date: 45292 looks like an Excel serial date")
 
 
 def test_a_formula_without_a_cached_value_is_reported(tmp_path):

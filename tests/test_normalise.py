@@ -258,11 +258,122 @@ def test_dates(text, date, precision):
 
 
 @pytest.mark.parametrize("text", ["2009-02-30", "2009-02-29", "2009-13", "2009-13-01", "2009-00-10", "2009-Q5",
-                                  "05/01/2009", "May 2009", "明年", "2009-05-01-02"])
+                                  "5/1/09", "31/31/2009", "May 2009", "明年", "2009-05-01-02", "12345", "99999"])
 def test_invalid_dates_are_problems(text):
     row = one("purchase_date", [text]).row(0, named=True)
     assert row["purchase_date"] is None and row["purchase_date_precision"] is None
     assert row["problem:purchase_date"].startswith("not a date")
+
+
+def test_an_ambiguous_day_month_date_is_refused_without_a_configured_order():
+    out = one("purchase_date", ["05/06/2024", "25/12/2024", "12/25/2024", "07/07/2024"])
+    assert out["purchase_date"].to_list() == [None, dt.date(2024, 12, 25), dt.date(2024, 12, 25), dt.date(2024, 7, 7)]
+    problem = out["problem:purchase_date"][0]
+    assert problem.startswith("ambiguous date 05/06/2024") and "[dates]" in problem
+    # a date only one order can read is accepted, and the row says which order was used
+    assert out["value_flags"].to_list()[1:] == ["purchase_date: 25/12/2024: only dmy reads as a date (2024-12-25)",
+                                                "purchase_date: 12/25/2024: only mdy reads as a date (2024-12-25)",
+                                                None]
+
+
+@pytest.mark.parametrize("order, expected", [("dmy", dt.date(2024, 6, 5)), ("mdy", dt.date(2024, 5, 6))])
+def test_a_configured_date_order_reads_day_month_dates(tmp_path, order, expected):
+    (tmp_path / "kam.toml").write_text(f'[dates]\norder = "{order}"\n', encoding="utf-8")
+    config = load_config(tmp_path / "kam.toml", get_kam().config_defaults())
+    out = one("purchase_date", ["05/06/2024", "05.06.2024 09:30", "2024-06-05"], config=config)
+    assert out["purchase_date"].to_list()[:2] == [expected, expected]
+    assert out["purchase_date_precision"].to_list() == ["day"] * 3
+    assert out["problem:purchase_date"].to_list() == [None] * 3
+    assert out["value_flags"].to_list() == [None] * 3
+    bad = one("purchase_date", ["31/31/2024"], config=config)
+    assert bad["problem:purchase_date"][0] == f"not a date: 31/31/2024 is not a valid {order} date"
+
+
+def test_an_unknown_date_order_is_a_config_error(tmp_path):
+    from kamcore.errors import ConfigError
+    (tmp_path / "kam.toml").write_text('[dates]\norder = "dd/mm"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[dates\] order"):
+        one("purchase_date", ["2024-01-01"], config=load_config(tmp_path / "kam.toml", get_kam().config_defaults()))
+
+
+def test_excel_serial_dates_are_read_and_flagged():
+    out = one("purchase_date", ["39934", "45292.5", "20090501"])
+    assert out["purchase_date"].to_list() == [dt.date(2009, 5, 1), dt.date(2024, 1, 1), dt.date(2009, 5, 1)]
+    assert out["problem:purchase_date"].to_list() == [None] * 3
+    flags = out["value_flags"].to_list()
+    assert flags[0] == ("purchase_date: 39934 looks like an Excel serial date and was read as 2009-05-01 "
+                        "(format the column as dates in Excel to avoid this)")
+    assert "2024-01-01" in flags[1] and flags[2] is None  # 20090501 is a plain compact date
+
+
+def test_full_width_digits_and_signs_are_read():
+    out = normalise({"deal_size": ["１２０万", "￥１，２００，０００", "１．２亿"],
+                     "purchase_date": ["２００９年５月", "２００９．０５", "２００９－０５－０１"],
+                     "stage": ["ｐｒｏｐｏｓａｌ", "方案", "ＮＥＧＯＴＩＡＴＩＯＮ"]})
+    assert out["deal_size"].to_list() == pytest.approx([1.2e6, 1.2e6, 1.2e8])
+    assert out["purchase_date"].to_list() == [dt.date(2009, 5, 1)] * 3
+    assert out["stage"].to_list() == ["solution", "solution", "negotiation"]
+    for name in ("deal_size", "purchase_date", "stage"):
+        assert out["problem:" + name].to_list() == [None] * 3
+
+
+@pytest.mark.parametrize("text", ["面议", "价格面议", "待定", "TBD", "to be negotiated", "Negotiable"])
+def test_to_be_negotiated_is_missing_with_a_flag_not_a_problem(text):
+    row = one("deal_size", [text]).row(0, named=True)
+    assert row["deal_size"] is None and row["deal_size_base"] is None and row["currency"] is None
+    assert row["problem:deal_size"] is None
+    assert row["value_flags"] == f"deal_size: {text}: to be negotiated (面议), no amount yet; scored as unknown"
+
+
+def test_negotiable_deal_scores_its_size_criterion_unknown():
+    result = kamcore.score_frame(pl.DataFrame({"编号": ["N-1"], "标的": ["面议"], "资金状况": ["到位"]}))
+    assert result.rejects.height == 0
+    row = result.scored.row(0, named=True)
+    assert "面议" in row["value_flags"]
+    assert row["p6_revenue"] is None  # 我们的短期销售收入 reads deal_size: unknown, not 0 points
+    assert "我们的短期销售收入：未知 / short-term revenue: unknown" in row["reasons"]
+
+
+@pytest.mark.parametrize("text, middle, currency", [
+    ("100-200万", 1.5e6, "CNY"),
+    ("100万~200万", 1.5e6, "CNY"),
+    ("100万至200万元", 1.5e6, "CNY"),
+    ("$1m–$2m", 1.5e6, "USD"),
+    ("1,000 - 3,000 USD", 2000, "USD"),
+    ("１００～２００万", 1.5e6, "CNY"),
+])
+def test_a_range_gives_its_midpoint_with_a_flag(text, middle, currency):
+    row = one("deal_size", [text]).row(0, named=True)
+    assert row["problem:deal_size"] is None
+    assert row["deal_size"] == pytest.approx(middle)
+    assert row["currency"] == currency
+    assert row["value_flags"].startswith("deal_size: a range (") and "midpoint" in row["value_flags"]
+
+
+@pytest.mark.parametrize("text", ["100万-200", "200-100万", "$1m-€2m", "1-2-3万", "-5万"])
+def test_what_is_not_a_clear_range_is_a_problem(text):
+    row = one("deal_size", [text]).row(0, named=True)
+    assert row["deal_size"] is None
+    assert row["problem:deal_size"].startswith("not an amount")
+
+
+def test_flags_of_several_columns_share_one_cell():
+    out = normalise({"deal_size": ["面议", "120万"], "purchase_date": ["39934", "2009-05"]})
+    assert out["value_flags"][0].startswith("deal_size: 面议")
+    assert "; purchase_date: 39934 looks like an Excel serial date" in out["value_flags"][0]
+    assert out["value_flags"][1] is None
+
+
+@pytest.mark.parametrize("column, yes, no", [("budget_status", "allocated", "none"), ("need_clarity", "clear", "unclear"),
+                                             ("approval_status", "approved", "not_started")])
+def test_booleans_come_from_an_explicit_table(column, yes, no):
+    assert codes(column, ["是", "Y", "true", "√", "否", "N", "false", "×"]) == [yes] * 4 + [no] * 4
+
+
+def test_ids_are_kept_as_text_byte_for_byte():
+    ids = ["00123", "0061x00000A1", "1.50", "1e5", "ＩＤ-７", "编号 7"]
+    result = kamcore.score_frame(pl.DataFrame({"编号": ids, "标的": ["120万"] * len(ids)}))
+    assert result.scored["opportunity_id"].to_list() == ids
 
 
 # -- properties ---------------------------------------------------------------------------------
@@ -288,14 +399,33 @@ def written_amounts(draw):
     return text, value, PREFIXES[prefix] or SUFFIXES[suffix] or "CNY"
 
 
+def full_width(text: str) -> str:
+    """The text as a Chinese input method in full-width mode types it."""
+    return "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in text)
+
+
 @PROPERTY
-@given(st.lists(written_amounts(), min_size=1, max_size=40))
-def test_amount_parser_round_trips_written_amounts(cases):
-    out = one("deal_size", [text for text, _, _ in cases])
+@given(st.lists(written_amounts(), min_size=1, max_size=40), st.booleans())
+def test_amount_parser_round_trips_written_amounts(cases, wide):
+    out = one("deal_size", [full_width(text) if wide else text for text, _, _ in cases])
     for (text, value, currency), row in zip(cases, out.iter_rows(named=True)):
         assert row["problem:deal_size"] is None, text
         assert row["deal_size"] == pytest.approx(value, rel=1e-9, abs=1e-6), text
         assert row["currency"] == currency, text
+        assert row["value_flags"] is None, text
+
+
+@PROPERTY
+@given(st.lists(st.tuples(written_amounts(), written_amounts()), min_size=1, max_size=20))
+def test_ranges_of_written_amounts_give_the_midpoint_or_a_problem(pairs):
+    texts = [f"{a}-{b}" for (a, _, _), (b, _, _) in pairs]
+    out = one("deal_size", texts)
+    for text, ((_, low, _), (_, high, _)), row in zip(texts, pairs, out.iter_rows(named=True)):
+        if row["problem:deal_size"] is None:  # accepted: the midpoint of two amounts, flagged
+            assert row["deal_size"] is not None and "range" in row["value_flags"], text
+            assert min(low, high) - 0.01 <= row["deal_size"] <= max(low, high) + 0.01, text
+        else:
+            assert row["deal_size"] is None and row["value_flags"] is None, text
 
 
 @st.composite
@@ -344,7 +474,8 @@ def test_random_text_is_parsed_or_reported_never_silently_dropped(texts):
                 value = value if value is not None else row["future_revenue_amount"]
             if blank:
                 continue
-            assert (value is None) != (problem is None), (name, text, value, problem)
+            flagged = row["value_flags"] is not None and f"{name}: " in row["value_flags"]
+            assert (value is None) != (problem is None) or (value is None and flagged), (name, text, value, problem)
             if isinstance(value, float):
                 assert math.isfinite(value), (name, text, value)
 

@@ -13,7 +13,8 @@
   (``kamcore.importing.find_header``); the rows skipped are reported.
 - **Values become text** as a person reads them: text byte for byte (IDs keep their zeros), integers
   without ``.0``, percentages as ``35%``, dates as ISO text (``2024-03-01``). Numbers that look like
-  Excel serial dates in a date column are kept as numbers and flagged. A formula with no cached value
+  Excel serial dates in a date column are passed on as numbers with a warning; the normaliser reads
+  them as dates and flags each row. A formula with no cached value
   (the workbook was saved by a program that does not calculate) is read as empty and reported.
 - **Totals rows** (合计, 总计, 小计, Total …) are left out with a warning; empty rows are skipped.
 - ``record_lines`` maps each record to its row number in the sheet.
@@ -350,8 +351,8 @@ def read(path: Path, options: ReadOptions) -> Source:
         for i, (count, first) in serial.items():
             day = dt.date(1899, 12, 30) + dt.timedelta(days=int(first))
             notes.append(warn(f"{where}: column {names[i]!r} has {count} number(s) that look like Excel serial "
-                              f"dates (e.g. {number_text(first)} = {day.isoformat()}); they were kept as numbers, "
-                              "not guessed: format the column as dates in Excel"))
+                              f"dates (e.g. {number_text(first)} = {day.isoformat()}); each is read as that date and "
+                              "flagged in value_flags: format the column as dates in Excel"))
         frame = builder.frame()
     except BaseException as exc:
         if builder is not None:

@@ -182,7 +182,7 @@ def load_history(paths: list[Path], *, target: str, won: tuple[str, ...], lost: 
     if expression is not None and criteria:
         scorecard = scored.select(expression.cast(pl.Float64)).to_series().fill_null(0.5).to_numpy()
     points = tuple(k.column for k in criteria if k.column in scored.columns)
-    produced = set(mapping.values()) | set(DERIVED_COLUMNS) | {"currency"}
+    produced = (set(mapping.values()) | set(DERIVED_COLUMNS) | {"currency"}) - {"value_flags"}  # notes, not data
     candidates = tuple(c for c in scored.columns if c in produced and c != TARGET)
     labels = {c: column_labels(c, criteria) for c in (*candidates, *points)}
     return History(scored=scored, won=y, scorecard=scorecard, candidates=candidates, points=points, labels=labels,

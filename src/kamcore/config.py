@@ -32,6 +32,10 @@ HKD = 0.92
 GBP = 9.1
 JPY = 0.048
 
+[dates]
+order = ""               # dates written day/month/year: "dmy" (05/06/2024 = 5 June) or "mdy" (= May 6);
+                         # "" refuses a date that reads both ways. Year-first dates never need it.
+
 [columns]                # your export's header = canonical column (docs/schema.md lists them)
 # "Kundenname" = "account"
 # "Expected budget" = "budget_status"
@@ -107,7 +111,7 @@ def load_config(path: str | os.PathLike | None, defaults: dict[str, str] | None 
         data = deep_merge(data, parse_toml(text, str(found)))
     if overrides:
         data = deep_merge(data, overrides)
-    for table in ("columns", "values", "currency"):
+    for table in ("columns", "values", "currency", "dates"):
         if not isinstance(data.get(table, {}), dict):
             raise ConfigError(f"[{table}] in kam.toml must be a table")
     return Config(data=data, path=found)

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 import polars as pl
 
-from .errors import InputError
+from .errors import ConfigError, InputError
 from .schema import (AMOUNT, CODE, COUNT_OR_NAMES, CURRENCY, DATE, ID, LEVEL_OR_AMOUNT, MISSING_TOKENS, NONE_TOKENS,
                      PERCENT, Column)
 
@@ -27,6 +28,8 @@ c = pl.col
 NORM = "__n__"  # prefix of normalised columns while both raw and normalised values are needed
 PROBLEM = "__p__"  # prefix of per-column problem columns
 OK, BLANK = "__ok", "__blank"
+FLAG, FLAGS = "__f__", "__flags"  # per-column flags, and all of a row's flags as one text
+VALUE_FLAGS = "value_flags"  # the output column: values accepted with a note (面议, a range, a serial date)
 
 CURRENCY_WORDS = {
     "CNY": ("cny", "rmb", "人民币", "元", "¥", "￥", "人民币元"),
@@ -48,6 +51,16 @@ _SPACES = re.compile(r"[\s　]+")
 _COMPETITOR_SEPARATORS = re.compile(r"[,;、，；/|]")
 AMOUNT_EXAMPLES = "1200000, 1,200,000, ¥1,200,000, 120万, 1.2亿, US$120,000"
 DATE_EXAMPLES = "2009-05-01, 2009/5/1, 2009.05, 2009-Q2, 2009年第2季度"
+# "to be negotiated": no amount yet. Missing, with a flag saying why, never a parse error or a 0.
+NEGOTIABLE_TOKENS = ("面议", "价格面议", "待议", "议价", "面谈", "待定", "待报价", "tbd", "to be negotiated", "negotiable",
+                     "poa", "price on application")
+_NEGOTIABLE_LOWER = frozenset(NEGOTIABLE_TOKENS)
+_RANGE_RE = re.compile(r"^(.+?)(?:~|～|–|—|至|到|-)(.+)$")
+_DAY_MONTH_RE = re.compile(r"^(\d{1,2})([/.\-])(\d{1,2})\2(\d{4})$")
+_SERIAL_RE = re.compile(r"^\d{5}(?:\.\d+)?$")
+SERIAL_MIN, SERIAL_MAX = 20_000, 80_000  # Excel serial days for 1954 … 2119: a plausible deal date
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+DATE_ORDERS = ("", "ymd", "dmy", "mdy")
 
 
 def variants(word: str) -> set[str]:
@@ -62,6 +75,11 @@ _NONE_LOWER = frozenset(NONE_TOKENS)
 
 def is_missing(text: str) -> bool:
     return text.strip().lower() in _MISSING_LOWER
+
+
+def fold(text: str) -> str:
+    """NFKC (full-width digits, ＄, ￥ and ideographic spaces to their plain forms), trimmed."""
+    return unicodedata.normalize("NFKC", text).strip()
 
 
 def key(expr: pl.Expr) -> pl.Expr:
@@ -109,7 +127,7 @@ _AMOUNT_RE = re.compile(AMOUNT_PATTERN)
 def parse_amount_text(text: str, default_unit: float = 1.0) -> tuple[float | None, str | None]:
     """(amount, ISO currency named in the text) for 1.2亿, ¥1,200,000, US$120,000, 12万美元 …; (None, None)
     when it is not an amount."""
-    match = _AMOUNT_RE.match(_SPACES.sub("", text))
+    match = _AMOUNT_RE.match(_SPACES.sub("", fold(text)))
     if not match:
         return None, None
     prefix, number, unit, suffix = match.groups()
@@ -117,6 +135,101 @@ def parse_amount_text(text: str, default_unit: float = 1.0) -> tuple[float | Non
     scale = _UNITS[unit.lower()] if unit else default_unit
     word = prefix or suffix
     return round(value * scale, 2), CURRENCY_TABLE.get(word) or CURRENCY_TABLE.get((word or "").lower())
+
+
+def parse_amount_range(text: str, default_unit: float = 1.0) -> tuple[float, float, str | None] | None:
+    """(low, high, currency) for 100-200万, 100万~200万, $1m–$2m, 100至200万; ``None`` when it is not a
+    range. A unit written once applies to both ends; two different currencies are not a range."""
+    match = _RANGE_RE.match(_SPACES.sub("", fold(text)))
+    if not match:
+        return None
+    left, right = _AMOUNT_RE.match(match.group(1)), _AMOUNT_RE.match(match.group(2))
+    if not (left and right):
+        return None
+    (lp, ln, lu, ls), (rp, rn, ru, rs) = left.groups(), right.groups()
+    if lu and not ru:  # 100万-200: which unit is 200 in? not a guess we make
+        return None
+    scale_right = _UNITS[ru.lower()] if ru else default_unit
+    scale_left = _UNITS[lu.lower()] if lu else scale_right
+    words = {CURRENCY_TABLE.get(w) or CURRENCY_TABLE.get(w.lower()) for w in (lp, ls, rp, rs) if w}
+    if len(words) > 1:
+        return None
+    low, high = float(ln.replace(",", "")) * scale_left, float(rn.replace(",", "")) * scale_right
+    if low > high:
+        return None
+    return round(low, 2), round(high, 2), words.pop() if words else None
+
+
+def read_amount(value: str, default_unit: float = 1.0) -> tuple[float | None, str | None, str | None, str | None]:
+    """(amount, currency named, problem, flag) for one written amount.
+
+    面议 and its kind are missing with a flag; a range gives its midpoint with a flag; anything else
+    that is not an amount is a problem.
+    """
+    text = fold(value)
+    lower = text.lower()
+    if lower in _MISSING_LOWER:
+        return None, None, None, None
+    if lower in _NEGOTIABLE_LOWER:
+        return None, None, None, f"{text}: to be negotiated (面议), no amount yet; scored as unknown"
+    amount, currency = parse_amount_text(text, default_unit)
+    if amount is not None:
+        return amount, currency, None, None
+    span = parse_amount_range(text, default_unit)
+    if span is not None:
+        low, high, currency = span
+        middle = round((low + high) / 2, 2)
+        return middle, currency, None, f"a range ({text}): its midpoint {middle:,.2f} is used".replace(".00 is", " is")
+    return None, None, f"not an amount: expected e.g. {AMOUNT_EXAMPLES}", None
+
+
+def read_date(value: str, order: str = "") -> tuple[dt.date | None, str | None, str | None, str | None]:
+    """(first day of the period, precision, problem, flag) for one written date.
+
+    Year-first dates keep their precision; ``20090501`` is a day; a 5-digit Excel serial day number is
+    read and flagged; day/month/year needs ``order`` ("dmy" or "mdy") unless only one order is valid.
+    """
+    text = fold(value)
+    if text.lower() in _MISSING_LOWER:
+        return None, None, None, None
+    date, precision = parse_date_text(text)
+    if date is not None:
+        return date, precision, None, None
+    bare = _TIME_RE.sub("", text)
+    if len(bare) == 8 and bare.isdigit():
+        try:
+            return dt.date(int(bare[:4]), int(bare[4:6]), int(bare[6:])), "day", None, None
+        except ValueError:
+            pass
+    if _SERIAL_RE.match(bare) and SERIAL_MIN <= float(bare) <= SERIAL_MAX:
+        day = _EXCEL_EPOCH + dt.timedelta(days=int(float(bare)))
+        return day, "day", None, (f"{text} looks like an Excel serial date and was read as {day.isoformat()} "
+                                  "(format the column as dates in Excel to avoid this)")
+    match = _DAY_MONTH_RE.match(bare)
+    if match:
+        first, second, year = int(match.group(1)), int(match.group(3)), int(match.group(4))
+        valid = {o: _date_or_none(year, m, d) for o, (d, m) in (("dmy", (first, second)), ("mdy", (second, first)))}
+        if order in valid:
+            if valid[order] is not None:
+                return valid[order], "day", None, None
+            return None, None, f"not a date: {text} is not a valid {order} date", None
+        if first == second or (valid["dmy"] is not None) != (valid["mdy"] is not None):
+            chosen = valid["dmy"] or valid["mdy"]
+            if chosen is None:
+                return None, None, f"not a date: expected year first, e.g. {DATE_EXAMPLES}", None
+            which = "dmy" if valid["dmy"] is not None else "mdy"
+            flag = None if first == second else f"{text}: only {which} reads as a date ({chosen.isoformat()})"
+            return chosen, "day", None, flag
+        return None, None, (f"ambiguous date {text}: day/month or month/day? set order = \"dmy\" or \"mdy\" "
+                            "under [dates] in kam.toml (or use --profile)"), None
+    return None, None, f"not a date: expected year first, e.g. {DATE_EXAMPLES}", None
+
+
+def _date_or_none(year: int, month: int, day: int) -> dt.date | None:
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
 
 
 def parse_date_text(text: str) -> tuple[dt.date | None, str | None]:
@@ -186,19 +299,6 @@ def patch(base: list[pl.Series], mask: pl.Series, series: pl.Series, parse, cach
     return [b.scatter(positions, p) for b, p in zip(base, parsed)]
 
 
-def problem_series(n: int, *checks: tuple[pl.Series, str]) -> pl.Series:
-    """The first reason whose mask is true, per row; all-null without work when nothing is wrong."""
-    live = [(mask, why) for mask, why in checks if mask is not None and mask.any()]
-    if not live:
-        return nulls(n, pl.String)
-    frame = pl.DataFrame({f"m{i}": mask for i, (mask, _) in enumerate(live)})
-    expr = None
-    for i, (_, why) in enumerate(live):
-        cond = c(f"m{i}").fill_null(False)
-        expr = pl.when(cond).then(pl.lit(why)) if expr is None else expr.when(cond).then(pl.lit(why))
-    return frame.select(expr.otherwise(pl.lit(None, pl.String))).to_series()
-
-
 class Plan:
     """How to normalise one export, built from its mapped columns and the config; applied per batch.
 
@@ -219,6 +319,10 @@ class Plan:
         self.enums: dict[str, pl.Series] = {}  # column -> codes in the order of its Enum of spellings
         self.phase1: list[pl.Expr] | None = None
         values = config.get("values", {})
+        self.date_order = str(config.get("dates", {}).get("order", "") or "").lower()
+        if self.date_order not in DATE_ORDERS:
+            raise ConfigError(f"[dates] order = {self.date_order!r}: expected one of \"dmy\", \"mdy\", \"ymd\"")
+        self.flags: list[str] = []  # flag columns: accepted values with something to say about them
         cur = config.get("currency", {})
         self.default_currency = cur.get("default", "CNY")
         self.rates = {str(k): float(v) for k, v in cur.get("rates", {}).items()}
@@ -234,6 +338,8 @@ class Plan:
                 self.columns.append((name, name))
             elif kind in (CODE, LEVEL_OR_AMOUNT, PERCENT, CURRENCY, DATE, AMOUNT):
                 self._problem(name)
+                if kind in (LEVEL_OR_AMOUNT, DATE, AMOUNT):
+                    self.flags.append(name)
                 self._output(name)
                 if kind == LEVEL_OR_AMOUNT:
                     self._output(name + "_amount")
@@ -247,6 +353,7 @@ class Plan:
                 self.columns += [(name, name), ("competitor_count", NORM + "competitor_count")]
             else:  # text, and columns kam does not know: passed through untouched
                 self.columns.append((name, name))
+        self.columns.append((VALUE_FLAGS, FLAGS))
         outputs = [out for out, _ in self.columns]
         twice = sorted({out for out in outputs if outputs.count(out) > 1})
         if twice:  # e.g. re-scoring kam's own output, which already has deal_size_base
@@ -291,6 +398,7 @@ class Plan:
                 text = raw.str.strip_chars()
                 date = pl.coalesce(text.str.to_date("%Y-%m-%d", strict=False),
                                    text.str.to_date("%Y/%m/%d", strict=False))  # 2009/5/1
+                date = pl.when(date.dt.year() >= 1000).then(date)  # %Y also reads the 5 of 5/1/09
                 exprs += [date.alias(NORM + name),
                           pl.when(date.is_not_null()).then(pl.lit("day")).alias(NORM + name + "_precision"),
                           (text.is_not_null() & date.is_null()).alias("__u__" + name)]
@@ -328,6 +436,7 @@ class Plan:
             elif kind == COUNT_OR_NAMES:
                 cache = self.caches.setdefault(name, {})
                 new[NORM + "competitor_count"], = map_distinct(batch[name], count_competitors, cache, (pl.Int32,))
+        new[FLAGS] = self._join_flags(new, n)
         blank = fast[BLANK]
         flagged = [p for p in self.problems.values() if new[p].null_count() < n]
         if flagged:
@@ -337,6 +446,16 @@ class Plan:
             ok = ~blank
         new[BLANK], new[OK] = blank, ok
         return batch.hstack([series.alias(name) for name, series in new.items()])
+
+    def _join_flags(self, new: dict, n: int) -> pl.Series:
+        """``column: note; column: note`` per row, null when nothing was flagged (usually no work)."""
+        live = [name for name in self.flags if new[FLAG + name].null_count() < n]
+        if not live:
+            return nulls(n, pl.String)
+        frame = pl.DataFrame([new[FLAG + name].alias(name) for name in live])
+        parts = [pl.format("{}: {}", pl.lit(name), c(name)) for name in live]
+        joined = pl.concat_str(parts, separator="; ", ignore_nulls=True)
+        return frame.select(pl.when(joined != "").then(joined)).to_series()
 
     def _code(self, batch, fast, name, kind, new):
         """Known spellings came from one Enum cast; anything else (spaces, odd case, missing tokens,
@@ -351,24 +470,25 @@ class Plan:
 
         def parse(value: str):
             text = value.strip()
-            if text in table or text.lower() in lower:
-                code = table[text] if text in table else lower[text.lower()]
-                return code, None, None
+            for form in (text, fold(value)):  # as written, then with full-width letters folded
+                if form in table or form.lower() in lower:
+                    return (table[form] if form in table else lower[form.lower()]), None, None, None
             if text.lower() in _MISSING_LOWER:
-                return None, None, None
+                return None, None, None, None
             if kind == LEVEL_OR_AMOUNT:
-                amount, _ = parse_amount_text(text)
-                if amount is not None:
-                    return None, amount, None
-                return None, None, f"unknown value: expected one of {known}, or an amount"
+                amount, _, problem, flag = read_amount(text)
+                if amount is not None or problem is None:
+                    return None, amount, None, flag
+                return None, None, f"unknown value: expected one of {known}, or an amount", None
             return None, None, (f"unknown value: expected one of {known} "
-                                f"(or map it under [values.{name}] in kam.toml)")
+                                f"(or map it under [values.{name}] in kam.toml)"), None
 
-        base = [self.enums[name].gather(fast["__i__" + name]), nulls(n, pl.Float64), nulls(n, pl.String)]
-        code, amount, problem = patch(base, fast["__u__" + name], batch[name], parse, cache)
+        base = [self.enums[name].gather(fast["__i__" + name]), nulls(n, pl.Float64), nulls(n, pl.String),
+                nulls(n, pl.String)]
+        code, amount, problem, flag = patch(base, fast["__u__" + name], batch[name], parse, cache)
         new[NORM + name], new[PROBLEM + name] = code, problem
         if kind == LEVEL_OR_AMOUNT:
-            new[NORM + name + "_amount"] = amount
+            new[NORM + name + "_amount"], new[FLAG + name] = amount, flag
 
     def _currency(self, batch, new):
         cache = self.caches.setdefault("currency", {})
@@ -387,14 +507,12 @@ class Plan:
         unit = self.units.get(name, 1.0)
         cache = self.caches.setdefault(name, {})
 
-        def parse(value: str):  # 1.2亿, ¥1,200,000 …
-            if is_missing(value):
-                return None, None, None
-            amount_, currency_ = parse_amount_text(value, unit)
-            return amount_, currency_, None if amount_ is not None else True
+        def parse(value: str):  # 1.2亿, ¥1,200,000, 面议, 100-200万 …
+            return read_amount(value, unit)
 
-        base = [fast[NORM + name], nulls(n, pl.String), nulls(n, pl.Boolean)]
-        amount, found, bad = patch(base, fast["__u__" + name], batch[name], parse, cache)
+        base = [fast[NORM + name], nulls(n, pl.String), nulls(n, pl.String), nulls(n, pl.String)]
+        amount, found, bad, flag = patch(base, fast["__u__" + name], batch[name], parse, cache)
+        new[FLAG + name] = flag
         given = new.get(NORM + "currency")
         frame = pl.DataFrame({"amount": amount, "found": found, "bad": bad,
                               "given": given if given is not None else nulls(n, pl.String),
@@ -411,7 +529,7 @@ class Plan:
         rate = lookup(currency, self.rates, pl.Float64)
         out = frame.select(
             currency.alias("currency"), (c("amount") * rate).alias("base"),
-            pl.when(c("bad").fill_null(False)).then(pl.lit(f"not an amount: expected e.g. {AMOUNT_EXAMPLES}"))
+            pl.when(c("bad").is_not_null()).then(c("bad"))
             .when(conflict).then(pl.lit("the amount names a currency that contradicts the currency column"))
             .alias("problem"))
         new[NORM + name], new[NORM + "currency"] = amount, out["currency"]
@@ -423,17 +541,15 @@ class Plan:
         n = batch.height
         cache = self.caches.setdefault(name, {})
 
-        def parse(value: str):
-            if is_missing(value):
-                return None, None, None
-            date_, precision_ = parse_date_text(value)
-            return date_, precision_, None if date_ is not None else True
+        order = self.date_order
 
-        base = [fast[NORM + name], fast[NORM + name + "_precision"], nulls(n, pl.Boolean)]
-        date, precision, bad = patch(base, fast["__u__" + name], batch[name], parse, cache)
+        def parse(value: str):
+            return read_date(value, order)
+
+        base = [fast[NORM + name], fast[NORM + name + "_precision"], nulls(n, pl.String), nulls(n, pl.String)]
+        date, precision, problem, flag = patch(base, fast["__u__" + name], batch[name], parse, cache)
         new[NORM + name], new[NORM + name + "_precision"] = date, precision
-        new[PROBLEM + name] = (problem_series(n, (bad, f"not a date: expected year first, e.g. {DATE_EXAMPLES}"))
-                               if bad.null_count() < n else nulls(n, pl.String))
+        new[PROBLEM + name], new[FLAG + name] = problem, flag
 
     def output(self) -> list[pl.Expr]:
         """Select expressions giving the normalised columns under their output names, in order."""

@@ -31,6 +31,10 @@ class Column:
     personal: bool = False
 
 
+# yes/no as exports write them (one table, so every yes/no column reads the same spellings)
+YES = ("是", "yes", "y", "true", "√", "✓", "对")
+NO = ("否", "no", "n", "false", "×", "✗", "不")
+
 LEVEL = {"high": ("高", "high", "h", "大", "较高"), "medium": ("中", "medium", "med", "m", "一般", "中等"),
          "low": ("低", "low", "l", "小", "较低")}
 
@@ -78,9 +82,9 @@ OPPORTUNITY_COLUMNS: tuple[Column, ...] = (
         "not_in_place": ("未到位", "not_in_place", "not in place", "没到位", "unfunded")}),
     Column("need_clarity", CODE, "客户的应用或项目", "Customer's need / project",
            ("客户的应用或项目", "客户得应用或项目", "需求", "需求清晰度", "need clarity", "need", "needs"), {
-        "clear": ("清楚", "clear", "清晰", "明确", "yes"),
+        "clear": ("清楚", "clear", "清晰", "明确", *YES),
         "partial": ("部分清楚", "partial", "partly clear", "基本清楚", "部分明确"),
-        "unclear": ("不清楚", "unclear", "不明确", "模糊", "no")}),
+        "unclear": ("不清楚", "unclear", "不明确", "模糊", *NO)}),
     Column("business_condition", CODE, "客户的业务状况", "Customer's business condition",
            ("客户的业务状况", "客户得业务状况", "业务状况", "business condition"), {
         "strong": ("强劲", "strong", "良好", "growth", "growing", "增长"),
@@ -89,14 +93,14 @@ OPPORTUNITY_COLUMNS: tuple[Column, ...] = (
     Column("approval_status", CODE, "客户的项目立项业务状况", "Project approval",
            ("客户的项目立项业务状况", "客户得项目立项业务状况", "项目立项业务状况", "立项业务状况", "立项状况", "立项状态", "立项",
             "approval status", "approval"), {
-        "approved": ("已立项", "approved", "健全", "已批复", "已审批", "立项完成"),
+        "approved": ("已立项", "approved", "健全", "已批复", "已审批", "立项完成", *YES),
         "in_progress": ("立项中", "in_progress", "in progress", "审批中", "pending"),
-        "not_started": ("未立项", "not_started", "not started", "未启动", "none")}),
+        "not_started": ("未立项", "not_started", "not started", "未启动", "none", *NO)}),
     Column("budget_status", CODE, "项目的预算", "Budget",
            ("项目的预算", "项目得预算", "预算", "预算状况", "budget status", "budget"), {
-        "allocated": ("有", "allocated", "有预算", "已落实", "yes", "已批"),
+        "allocated": ("有", "allocated", "有预算", "已落实", "已批", *YES),
         "partial": ("部分", "partial", "部分预算", "部分落实"),
-        "none": ("无", "none", "没有", "无预算", "no")}),
+        "none": ("无", "none", "没有", "无预算", *NO)}),
     Column("urgency", CODE, "项目对客户的紧迫性", "Urgency",
            ("项目对客户的紧迫性", "项目对客户得紧迫性", "紧迫性", "紧急程度", "urgency"), {
         "high": ("紧迫", "high", "清楚", "紧急", "急", "urgent"),
@@ -170,7 +174,7 @@ STAKEHOLDER_COLUMNS: tuple[Column, ...] = (
     Column("coach_potential", CODE, "是否可能成为我们的教练", "Could become our coach",
            ("是否可能成为我们的教练", "是否有可能成为我们的教练", "是否有可能成为我们得教练", "是否可能成为教练",
             "可能成为教练", "potential coach", "coach potential", "could be coach"), {
-        "yes": ("是", "yes", "y", "可能", "有可能", "true"), "no": ("否", "no", "n", "不可能", "false")}),
+        "yes": (*YES, "可能", "有可能"), "no": (*NO, "不可能")}),
     Column("focus", TEXT, "关注焦点", "Focus", ("关注焦点", "关注点", "focus", "key concerns", "concerns")),
     Column("introducer", TEXT, "介绍人", "Introduced by", ("介绍人", "introduced by", "introducer", "referrer"),
            personal=True),
@@ -198,6 +202,8 @@ DERIVED_COLUMNS = {
     "purchase_date_precision": "day, month, quarter or year: how precise purchase_date was in the input",
     "future_revenue_amount": "future revenue when given as an amount instead of a level",
     "competitor_count": "number of competitors (given as a count, or counted from the names)",
+    "value_flags": "values accepted with a note, as `column: note; …` (面议, a range's midpoint, an Excel "
+                   "serial date, a day/month order inferred); empty when nothing was flagged",
 }
 
 MISSING_TOKENS = ("", "-", "--", "—", "－", "n/a", "na", "#n/a", "null", "none given", "unknown", "未知", "不详", "?", "？")

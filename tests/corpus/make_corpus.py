@@ -377,7 +377,7 @@ def _():
 
 @case("xlsx_values.xlsx", "typed cells: IDs as text with leading zeros, amounts as numbers, a 35% margin, dates as "
       "dates, and one Excel serial number (45292) in the date column",
-      "read; IDs and numbers as written (no .0), dates as ISO text, the serial number flagged (not guessed)",
+      "read; IDs and numbers as written (no .0), dates as ISO text, the serial number read as a date and flagged",
       rows=(3, None, None), importer="xlsx", notes=("Excel serial dates",), columns=("margin",))
 def _():
     def fill(ws):
