@@ -1,7 +1,7 @@
 """``kam inspect FILE``: what kam detects in an export, before a large run.
 
 Shows the importer chosen (and how confident each one was), the encoding, the delimiter, the header
-row, the notes the importer made (rows skipped, footers and totals left out, formulas without values),
+row, the CRM profile (given or detected), the notes the importer made (rows skipped, footers and totals left out, formulas without values),
 how each header maps onto a canonical column and which headers are left over, which inputs of the
 scorecard the file lacks, and a few sample rows. Personal stakeholder fields (birthday, phone, family
 …) are masked in the sample. ``--json`` prints the same as one JSON object.
@@ -46,13 +46,14 @@ def personal_headers(headers: list[str], mapping: dict[str, str]) -> set[str]:
 
 def inspect_file(path: Path, *, config_path: Path | None = None, sheet: str | None = None,
                  encoding: str | None = None, delimiter: str | None = None, importer: str | None = None,
-                 rows: int = 5) -> dict:
+                 rows: int = 5, profile: str | None = None) -> dict:
     """Everything ``kam inspect`` shows, as a dict."""
     from kamcore.config import load_config
     from kamcore.errors import InputError
     from kamcore.headers import map_headers
     from kamcore.pipeline import choose_importer
     from kamcore.plugins import get_kam
+    from kamcore.profiles import choose_profile
     from kamcore.registry import ReadOptions
     from kamcore.schema import OPPORTUNITY_COLUMNS
 
@@ -80,7 +81,10 @@ def inspect_file(path: Path, *, config_path: Path | None = None, sheet: str | No
             sample = source.frame.head(rows).collect()
         except pl.exceptions.PolarsError as exc:
             raise InputError(f"{path}: cannot read: {str(exc).strip().splitlines()[0]}") from None
-        mapping = map_headers(headers, OPPORTUNITY_COLUMNS, user_columns, source=str(path))
+        crm, detected = choose_profile(kam.profiles(), profile, headers)
+        if crm is not None:
+            config = config.with_profile(crm.name, crm.config)
+        mapping = map_headers(headers, OPPORTUNITY_COLUMNS, config.section("columns"), source=str(path))
         canonical = {c.name for c in OPPORTUNITY_COLUMNS}
         inputs = sorted({name for criterion in kam.criteria(config) for name in criterion.inputs if name in canonical})
         masked = personal_headers(headers, mapping)
@@ -102,7 +106,9 @@ def inspect_file(path: Path, *, config_path: Path | None = None, sheet: str | No
             "encoding": source.encoding,
             "delimiter": source.delimiter,
             "header_line": source.header_line,
-            "notes": list(source.notes),
+            "profile": crm.name if crm is not None else None,
+            "profile_detected": detected is not None,
+            "notes": list(source.notes) + ([detected] if detected else []),
             "columns": [{"header": h, "column": mapping[h] if mapping[h] in canonical else None,
                          "personal": h in masked} for h in headers],
             "unmapped": [h for h in headers if mapping[h] not in canonical],
@@ -130,6 +136,8 @@ def render(report: dict) -> str:
         f"encoding    {report['encoding']}",
         f"delimiter   {shown}",
         f"header      {header} {report['header_line']}" if report["header_line"] else "header      keys of each record",
+        f"profile     {report['profile'] or 'none'}"
+        + (" (detected from the headers)" if report["profile_detected"] else ""),
     ]
     if report["notes"]:
         lines.append("notes")
@@ -163,11 +171,13 @@ def register_commands(cli):
     @click.option("--encoding", default=None, help="Input encoding, when detection is not enough.")
     @click.option("--delimiter", default=None, help="Input delimiter, when sniffing is not enough.")
     @click.option("--importer", default=None, help="Force an importer by name.")
+    @click.option("--profile", default=None,
+                  help="CRM profile: salesforce, hubspot, generic or a .toml file (default: detected).")
     @click.option("--rows", type=click.IntRange(0, 100), default=5, show_default=True, help="Sample rows to show.")
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-    def inspect(file, sheet, config_path, encoding, delimiter, importer, rows, as_json):
+    def inspect(file, sheet, config_path, encoding, delimiter, importer, profile, rows, as_json):
         """Show what kam detects in FILE: format, encoding, delimiter, header row, column mapping,
         unmapped headers and sample rows (personal fields masked)."""
         report = inspect_file(file, config_path=config_path, sheet=sheet, encoding=encoding, delimiter=delimiter,
-                              importer=importer, rows=rows)
+                              importer=importer, rows=rows, profile=profile)
         click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else render(report))

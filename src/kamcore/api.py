@@ -9,7 +9,7 @@ from attrs import frozen
 
 from .config import Config, load_config
 from .errors import DataError, KamError
-from .pipeline import explode_rejects, prepare_frames, stakeholder_frame, summarise_people
+from .pipeline import apply_profile, explode_rejects, prepare_frames, stakeholder_frame, summarise_people
 from .plugins import Kam, get_kam
 
 
@@ -53,13 +53,17 @@ def _people(stakeholders, config: Config, kam: Kam):
 
 
 def score_frame(frame, config: Config | str | None = None, *, kam: Kam | None = None,
-                stakeholders=None) -> ScoreResult:
+                stakeholders=None, profile: str | None = None) -> ScoreResult:
     """Score a data frame of opportunities (any headers the CLI accepts). Returns polars frames, or
     pandas frames when given pandas. ``line`` in the rejects is the 1-based row number in ``frame``.
     ``stakeholders``: a data frame of the people on the deals (关键人物信息表 / 角色表), as ``kam score
-    --stakeholders`` reads it; their per-opportunity coverage columns are joined onto the opportunities."""
+    --stakeholders`` reads it; their per-opportunity coverage columns are joined onto the opportunities.
+    ``profile``: a CRM profile (``"salesforce"``, ``"hubspot"``, a .toml path) or ``"auto"`` to detect
+    one from the headers as ``kam score`` does; ``None`` (the default) uses none."""
     kam, config = _session(config, kam)
     text, is_pandas = _as_text(frame)
+    if profile is not None:
+        config, _ = apply_profile(config, kam, None if profile == "auto" else profile, text.lazy())
     prepared, _ = prepare_frames([(text.lazy(), "<frame>")], config, kam, _people(stakeholders, config, kam))
     scored, rejected = pl.collect_all([prepared.scored(), prepared.rejected()])
     rejects = explode_rejects(rejected, list(prepared.plan.problems), ["<frame>"],

@@ -108,6 +108,9 @@ def _progress(path: Path):
 @click.option("--sheet", default=None,
               help="Worksheet of an .xlsx input, by name or 1-based number (default: the first sheet whose "
                    "header kam recognises).")
+@click.option("--profile", default=None,
+              help="CRM the export comes from: salesforce, hubspot, generic, or a profile .toml file "
+                   "(default: detected from the headers; generic turns detection off).")
 @click.option("--max-rejects", type=click.IntRange(min=0), default=None,
               help="Fail (exit 5, no output written) when more rows than this are rejected.")
 @click.option("--stakeholders", "people", multiple=True, type=click.Path(path_type=Path),
@@ -122,7 +125,7 @@ def _progress(path: Path):
 @click.option("--allow-version-mismatch", is_flag=True,
               help="Load a model trained with another scikit-learn version.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary line on stderr.")
-def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet, max_rejects, people,
+def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet, profile, max_rejects, people,
           stakeholder_sheet, model_path, allow_version_mismatch, quiet):
     """Score opportunity exports (CSV, XLSX, JSON Lines …) with the scorecard and plugins.
 
@@ -150,7 +153,7 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet
                         options=ReadOptions(encoding=encoding, delimiter=delimiter, sheet=sheet,
                                             columns=config.section("columns")), importer=importer,
                         max_rejects=max_rejects, on_progress=_progress(target) if target else None,
-                        stdout=sys.stdout.buffer, stakeholders=list(people) or None,
+                        stdout=sys.stdout.buffer, stakeholders=list(people) or None, profile=profile,
                         stakeholder_options=stakeholder_options(config, _stakeholder_sheet(inputs, people,
                                                                                            stakeholder_sheet)))
     if sys.stderr.isatty() and target:

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from attrs import frozen
+from attrs import field, frozen
 
 from .errors import ConfigError
 
@@ -63,10 +63,23 @@ def parse_toml(text: str, origin: str) -> dict:
 
 @frozen
 class Config:
-    """The effective configuration (read-only). ``path`` is the user's kam.toml, if any."""
+    """The effective configuration (read-only). ``path`` is the user's kam.toml, if any.
+
+    ``layers`` keeps the defaults and the user's part apart, so a CRM profile found later (from an
+    export's headers) goes between them: the user's kam.toml always wins over a profile.
+    """
 
     data: dict[str, Any]
     path: Path | None = None
+    layers: tuple[dict, dict] | None = field(default=None, eq=False, repr=False)
+    profile: str | None = None
+
+    def with_profile(self, name: str, settings: dict) -> Config:
+        """This configuration with a profile's settings under the user's own."""
+        if self.layers is None:  # built by hand, not by load_config: the profile goes on top
+            return Config(deep_merge(self.data, settings), self.path, None, name)
+        defaults, user = self.layers
+        return Config(deep_merge(deep_merge(defaults, settings), user), self.path, self.layers, name)
 
     def get(self, key: str, default=None):
         return self.data.get(key, default)
@@ -100,6 +113,7 @@ def load_config(path: str | os.PathLike | None, defaults: dict[str, str] | None 
     data = parse_toml(CORE_DEFAULTS, "core defaults")
     for section, text in (defaults or {}).items():
         data = deep_merge(data, parse_toml(text, f"defaults of [{section}]"))
+    base, user = data, {}
     found = find_config(path)
     if found is not None:
         try:
@@ -108,13 +122,14 @@ def load_config(path: str | os.PathLike | None, defaults: dict[str, str] | None 
             raise ConfigError(f"config file not found: {found}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read config file {found}: {exc}") from None
-        data = deep_merge(data, parse_toml(text, str(found)))
+        user = parse_toml(text, str(found))
     if overrides:
-        data = deep_merge(data, overrides)
+        user = deep_merge(user, overrides)
+    data = deep_merge(base, user)
     for table in ("columns", "values", "currency", "dates"):
         if not isinstance(data.get(table, {}), dict):
             raise ConfigError(f"[{table}] in kam.toml must be a table")
-    return Config(data=data, path=found)
+    return Config(data=data, path=found, layers=(base, user))
 
 
 def default_config_text(defaults: dict[str, str]) -> str:

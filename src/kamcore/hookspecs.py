@@ -41,6 +41,14 @@ def register_criteria(register, config):
 
 
 @hookspec
+def register_profiles(register):
+    """Add CRM export profiles (``kam score --profile NAME``, auto-detected from headers).
+
+    :param register: call ``register(Profile(...))`` once per CRM; a duplicate name is an error.
+    """
+
+
+@hookspec
 def register_win_models(register):
     """Add win-probability estimators that ``kam train`` can fit.
 

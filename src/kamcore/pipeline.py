@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import tempfile
@@ -32,6 +33,7 @@ from .schema import OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLD
 from .scoring import ScoringPlan
 
 c = pl.col
+log = logging.getLogger("kamcore.profiles")
 SRC, ROW = "__src", "__row"
 KEY, MATCHED = "__people_key", "__people_matched"
 REJECT_COLUMNS = ["file", "line", "column", "reason", "value", "opportunity_id"]
@@ -445,25 +447,28 @@ def _capture(fn):
 def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, fmt: str | None = None,
               options: ReadOptions = ReadOptions(), importer: str | None = None, max_rejects: int | None = None,
               on_progress: Callable[[float], None] | None = None, stdout=None,
-              stakeholders: list[Path] | None = None, stakeholder_options: ReadOptions | None = None) -> dict:
+              stakeholders: list[Path] | None = None, stakeholder_options: ReadOptions | None = None,
+              profile: str | None = None) -> dict:
     """Score export files into ``output`` (``None``: write to ``stdout``); return the run summary.
 
     ``stakeholders``: files of the people on the deals (关键人物信息表 / 角色表), read through the importers
-    with ``stakeholder_options`` (e.g. another sheet of the same workbook).
+    with ``stakeholder_options`` (e.g. another sheet of the same workbook). ``profile``: a CRM profile's
+    name or .toml file; ``None`` detects one from the first input's headers (docs/profiles.md).
     """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     writer = choose_writer(kam.writers(), fmt, output)
     fmt = writer.name
-    people = None
-    if stakeholders:
-        table = read_stakeholders(stakeholders, kam, config, stakeholder_options or options)
-        people = summarise_people(table, config, kam, [str(p) for p in stakeholders])
     opened = open_sources(inputs, kam, options, importer)
     sources = [s for s, _ in opened]
     try:
+        config, profile_notes = apply_profile(config, kam, profile, sources[0].frame)
+        people = None
+        if stakeholders:
+            table = read_stakeholders(stakeholders, kam, config, stakeholder_options or options)
+            people = summarise_people(table, config, kam, [str(p) for p in stakeholders])
         prepared, notes = prepare_frames([(s.frame, str(s.path)) for s in sources], config, kam, people)
-        notes = [n for s in sources for n in s.notes] + notes
+        notes = profile_notes + [n for s in sources for n in s.notes] + notes
         rejects_path, summary_path = side_paths(output)
         target = output if output is not None else Path(tempfile.gettempdir()) / f"kam-stdout-{os.getpid()}.{fmt}"
         tmp_out, tmp_rej = temp_path(target), temp_path(rejects_path.with_suffix(".arrow"))
@@ -523,7 +528,8 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
         "timings_s": {"stream": round(streamed - started, 3), "total": round(time.perf_counter() - started, 3)},
         "plugins": [{"name": n, "version": v} for n, v in sorted(kam.versions.items())],
         "plugins_failed": kam.failed,
-        "config": {"path": str(config.path) if config.path else None, "sha256": config.sha256},
+        "config": {"path": str(config.path) if config.path else None, "sha256": config.sha256,
+                   "profile": config.profile},
         "notes": notes + [f"no column {name!r} in the input: the criteria reading it score unknown"
                           for name in prepared.scoring.missing_inputs],
         "summary_file": str(summary_path),
@@ -532,6 +538,22 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
     tmp_sum.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     replace_atomically(tmp_sum, summary_path)
     return summary
+
+
+def apply_profile(config: Config, kam, requested: str | None, frame: pl.LazyFrame) -> tuple[Config, list[str]]:
+    """The configuration with the CRM profile asked for, or detected from the headers, under kam.toml."""
+    from .profiles import choose_profile
+
+    try:
+        headers = frame.collect_schema().names()
+    except pl.exceptions.PolarsError:
+        headers = []  # reading fails later with the importer's own message
+    chosen, note = choose_profile(kam.profiles(), requested, headers)
+    if chosen is None:
+        return config, []
+    if note:
+        log.warning("%s", note)
+    return config.with_profile(chosen.name, chosen.config), [note] if note else []
 
 
 def copy_to_stdout(path: Path, stdout) -> None:

@@ -21,7 +21,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import KamError, PluginError
-from .registry import Criterion, Importer, Registry, Writer, WinModel
+from .registry import Criterion, Importer, Profile, Registry, Writer, WinModel
 
 GROUP = "kamcore"
 log = logging.getLogger("kamcore.plugins")
@@ -149,6 +149,9 @@ class Kam:
 
     def win_models(self) -> Registry:
         return self._collect("register_win_models", WinModel)
+
+    def profiles(self) -> Registry:
+        return self._collect("register_profiles", Profile)
 
     def config_defaults(self) -> dict[str, str]:
         sections: dict[str, str] = {}

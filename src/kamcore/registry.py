@@ -118,6 +118,23 @@ class WinModel:
     description: str = ""
 
 
+@frozen
+class Profile:
+    """One CRM's export conventions, as configuration: a kam.toml-shaped ``config`` (``[columns]``,
+    ``[values.<column>]``, ``[dates]``, ``[currency]``) merged *under* the user's kam.toml.
+
+    ``detect`` lists headers that identify the CRM's exports; a file with at least ``min_matches`` of
+    them (compared as headers are, docs/schema.md) selects the profile when ``--profile`` is not given.
+    """
+
+    name: str = field(validator=_check_name)
+    label: str
+    config: dict = field(eq=False)
+    detect: tuple[str, ...] = ()
+    min_matches: int = 3
+    description: str = ""
+
+
 class Registry:
     """Collects one kind of record from plugins, refusing duplicates and remembering the owner."""
 
