@@ -22,35 +22,13 @@ SAMPLE_CHARS = 60
 MASK = "***"
 
 
-def personal_headers(headers: list[str], mapping: dict[str, str]) -> set[str]:
-    """Headers holding a personal stakeholder field (kamcore.schema.PERSONAL_FIELDS): a header named
-    like one (电话, birthday …), or one that contains such a name (联系人电话, contact phone); short
-    English names (name, age) only when they are the whole header, so "Project name" is not masked, and a
-    header kam maps to an opportunity column (人脉资源 / contacts) is that column, not a person's field."""
-    from kamcore.headers import alias_table, header_key
-    from kamcore.schema import OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLDER_COLUMNS
-
-    keys = {k for k, name in alias_table(STAKEHOLDER_COLUMNS).items() if name in PERSONAL_FIELDS}
-    parts = {k for k in keys if (not k.isascii() and len(k) >= 2) or (k.isascii() and len(k) >= 5)}
-
-    canonical = {c.name for c in OPPORTUNITY_COLUMNS}
-
-    def personal(header: str) -> bool:
-        key = header_key(header)
-        if key in keys or mapping.get(header) in PERSONAL_FIELDS:
-            return True
-        return mapping.get(header) not in canonical and any(part in key for part in parts)
-
-    return {h for h in headers if personal(h)}
-
-
 def inspect_file(path: Path, *, config_path: Path | None = None, sheet: str | None = None,
                  encoding: str | None = None, delimiter: str | None = None, importer: str | None = None,
                  rows: int = 5, profile: str | None = None) -> dict:
     """Everything ``kam inspect`` shows, as a dict."""
     from kamcore.config import load_config
     from kamcore.errors import InputError
-    from kamcore.headers import map_headers
+    from kamcore.headers import map_headers, personal_headers
     from kamcore.pipeline import choose_importer
     from kamcore.plugins import get_kam
     from kamcore.profiles import choose_profile

@@ -391,7 +391,7 @@ def register_commands(cli):
                   help="Classified table (format from the suffix: .csv, .xlsx, .jsonl, .parquet).")
     @click.option("--coverage", type=click.Path(path_type=Path), default=None,
                   help="Also write the per-opportunity coverage and red flags to this file.")
-    @click.option("--personal", is_flag=True,
+    @click.option("--include-pii", "--personal", "personal", is_flag=True,
                   help="Keep personal fields (name, birthday, hometown, family …); left out by default.")
     @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
                   help="kam.toml to use (default: $KAM_CONFIG, else ./kam.toml if present).")
@@ -401,7 +401,7 @@ def register_commands(cli):
 
         Reads 关键人物信息表 / 角色表 exports (Chinese or English headers) and writes one row per person;
         every inferred value says so in <column>_source (given or inferred). Personal fields are left
-        out unless --personal is given.
+        out unless --include-pii is given.
         """
         from kamcore.config import load_config
         from kamcore.pipeline import read_stakeholders, stakeholder_options, summarise_people, write_frame

@@ -53,18 +53,20 @@ def _people(stakeholders, config: Config, kam: Kam):
 
 
 def score_frame(frame, config: Config | str | None = None, *, kam: Kam | None = None,
-                stakeholders=None, profile: str | None = None) -> ScoreResult:
+                stakeholders=None, profile: str | None = None, include_pii: bool = False) -> ScoreResult:
     """Score a data frame of opportunities (any headers the CLI accepts). Returns polars frames, or
     pandas frames when given pandas. ``line`` in the rejects is the 1-based row number in ``frame``.
     ``stakeholders``: a data frame of the people on the deals (关键人物信息表 / 角色表), as ``kam score
     --stakeholders`` reads it; their per-opportunity coverage columns are joined onto the opportunities.
     ``profile``: a CRM profile (``"salesforce"``, ``"hubspot"``, a .toml path) or ``"auto"`` to detect
-    one from the headers as ``kam score`` does; ``None`` (the default) uses none."""
+    one from the headers as ``kam score`` does; ``None`` (the default) uses none. Columns holding a
+    person's data (联系人电话, birthday …) are left out of ``scored`` unless ``include_pii``."""
     kam, config = _session(config, kam)
     text, is_pandas = _as_text(frame)
     if profile is not None:
         config, _ = apply_profile(config, kam, None if profile == "auto" else profile, text.lazy())
-    prepared, _ = prepare_frames([(text.lazy(), "<frame>")], config, kam, _people(stakeholders, config, kam))
+    prepared, _ = prepare_frames([(text.lazy(), "<frame>")], config, kam, _people(stakeholders, config, kam),
+                                 include_pii=include_pii)
     scored, rejected = pl.collect_all([prepared.scored(), prepared.rejected()])
     rejects = explode_rejects(rejected, list(prepared.plan.problems), ["<frame>"],
                               lambda src, rows: {r: r + 1 for r in rows})

@@ -124,9 +124,12 @@ def _progress(path: Path):
                    "(sets [model] path; docs/win_model.md).")
 @click.option("--allow-version-mismatch", is_flag=True,
               help="Load a model trained with another scikit-learn version.")
+@click.option("--include-pii", is_flag=True,
+              help="Keep columns holding a person's data (联系人电话, birthday, family …) in the output; "
+                   "left out by default.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary line on stderr.")
 def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet, profile, max_rejects, people,
-          stakeholder_sheet, model_path, allow_version_mismatch, quiet):
+          stakeholder_sheet, model_path, allow_version_mismatch, include_pii, quiet):
     """Score opportunity exports (CSV, XLSX, JSON Lines …) with the scorecard and plugins.
 
     Every row ends up in the output or in <output>.rejects.csv (file, line, column, reason);
@@ -154,6 +157,7 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet
                                             columns=config.section("columns")), importer=importer,
                         max_rejects=max_rejects, on_progress=_progress(target) if target else None,
                         stdout=sys.stdout.buffer, stakeholders=list(people) or None, profile=profile,
+                        include_pii=include_pii,
                         stakeholder_options=stakeholder_options(config, _stakeholder_sheet(inputs, people,
                                                                                            stakeholder_sheet)))
     if sys.stderr.isatty() and target:

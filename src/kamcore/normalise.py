@@ -551,9 +551,10 @@ class Plan:
         new[NORM + name], new[NORM + name + "_precision"] = date, precision
         new[PROBLEM + name], new[FLAG + name] = problem, flag
 
-    def output(self) -> list[pl.Expr]:
-        """Select expressions giving the normalised columns under their output names, in order."""
-        return [c(work).alias(out) for out, work in self.columns]
+    def output(self, leave_out: frozenset[str] = frozenset()) -> list[pl.Expr]:
+        """Select expressions giving the normalised columns under their output names, in order
+        (``leave_out``: output names not to write, such as personal columns)."""
+        return [c(work).alias(out) for out, work in self.columns if out not in leave_out]
 
 
 def count_competitors(value: str) -> tuple[int | None]:

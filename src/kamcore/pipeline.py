@@ -25,7 +25,7 @@ import polars as pl
 from . import __version__
 from .config import Config
 from .errors import ConfigError, DataError, InputError, KamError, OutputError, PluginError
-from .headers import map_headers
+from .headers import map_headers, personal_headers
 from .normalise import BLANK, PROBLEM, Plan
 from .registry import ReadOptions, Source
 from .safety import neutralise_frame
@@ -44,8 +44,10 @@ class Prepared:
     """One run's query: the normalised frame (with problems), the plans, and the output frames."""
 
     def __init__(self, frames: list[pl.LazyFrame], labels: list[str], config: Config, kam,
-                 header_units: dict[str, float], made_up: frozenset[str] = frozenset(), people: People | None = None):
+                 header_units: dict[str, float], made_up: frozenset[str] = frozenset(), people: People | None = None,
+                 personal: frozenset[str] = frozenset()):
         self.config = config
+        self.personal = personal  # personal columns left out of the scored rows
         self.labels = labels
         self.people = people
         lf = pl.concat(frames, how="diagonal") if len(frames) > 1 else frames[0]
@@ -58,7 +60,7 @@ class Prepared:
         self.bad = ~self.plan.ok & ~c(BLANK)
 
     def scored(self) -> pl.LazyFrame:
-        rows = self.frame.filter(self.ok).select(self.plan.output())
+        rows = self.frame.filter(self.ok).select(self.plan.output(self.personal))
         if self.people is not None and self.people.summary is not None:
             rows = self.people.join(rows)
         return self.scoring.on_frame(rows)
@@ -94,13 +96,21 @@ def header_unit(header: str) -> float | None:
 
 
 def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam,
-                   people: People | None = None) -> tuple[Prepared, list[str]]:
-    """Map headers, number the records and build the query for raw text frames (one per input)."""
-    frames, labels, notes, units, made_up = [], [], [], {}, set()
+                   people: People | None = None, include_pii: bool = False) -> tuple[Prepared, list[str]]:
+    """Map headers, number the records and build the query for raw text frames (one per input).
+
+    Columns holding a person's data (联系人电话, birthday …: :func:`kamcore.headers.personal_headers`)
+    are read, but left out of the scored rows unless ``include_pii``."""
+    frames, labels, notes, units, made_up, personal = [], [], [], {}, set(), set()
     user_mapping = config.section("columns")
     for index, (frame, label) in enumerate(sources):
         headers = frame.collect_schema().names()
         mapping = map_headers(headers, OPPORTUNITY_COLUMNS, user_mapping, source=label)
+        found = sorted(personal_headers(headers, mapping))
+        if found and not include_pii:
+            personal.update(mapping[h] for h in found)
+            notes.append(f"{label}: personal column(s) {', '.join(found)} left out of the output "
+                         "(--include-pii keeps them)")
         for header, name in mapping.items():
             unit = header_unit(header)
             if unit and OPPORTUNITY.get(name) and OPPORTUNITY[name].kind == "amount":
@@ -113,7 +123,7 @@ def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam,
             made_up.add("opportunity_id")
         frames.append(frame)
         labels.append(label)
-    return Prepared(frames, labels, config, kam, units, frozenset(made_up), people), notes
+    return Prepared(frames, labels, config, kam, units, frozenset(made_up), people, frozenset(personal)), notes
 
 
 # -- stakeholders: a small table, read whole, classified and summed up per opportunity ----------
@@ -373,8 +383,43 @@ def side_paths(output: Path | None) -> tuple[Path, Path]:
     return output.with_name(output.name + ".rejects.csv"), output.with_name(output.name + ".summary.json")
 
 
+TEMP_MARK = ".kam-tmp-"
+
+
 def temp_path(target: Path) -> Path:
-    return target.with_name(f".{target.name}.kam-tmp-{os.getpid()}")
+    """A hidden file beside ``target``, named after this process, renamed onto ``target`` when complete."""
+    return target.with_name(f".{target.name}{TEMP_MARK}{os.getpid()}")
+
+
+def remove_stale_temps(targets: list[Path]) -> int:
+    """Delete temporary files that a killed run (SIGKILL, power loss) left beside these targets; a
+    file whose process still runs is left alone. Returns how many were removed."""
+    removed = 0
+    for target in targets:
+        for path in target.parent.glob(f".{glob_escape(target.name)}{TEMP_MARK}*"):
+            pid = path.name.rsplit(TEMP_MARK, 1)[1]
+            if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+                continue
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in name)
+
+
+def _alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there: assume it runs
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def replace_atomically(tmp: Path, target: Path) -> None:
@@ -400,27 +445,31 @@ def cleanup_on_signal(paths: list[Path]):
         yield
     finally:
         for path in paths:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # gone already, or (Windows) still open in the query's thread
                 path.unlink()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
 
 def run_query(queries: list, on_progress: Callable[[float], None] | None, errors: list) -> list:
-    """Run the lazy sinks together in the streaming engine (in a thread when progress is shown)."""
+    """Run the lazy sinks together in the streaming engine.
+
+    The query runs in a worker thread while the main thread waits in short joins: Python runs signal
+    handlers only in the main thread, so Ctrl-C and SIGTERM stop the run at once (the temporary files
+    are removed and the daemon thread dies with the process) instead of after the last row.
+    """
     def collect():
         return pl.collect_all(queries, engine="streaming")
 
     try:
-        if on_progress is None:
-            return collect()
         box: dict = {}
         worker = threading.Thread(target=lambda: box.update(result=_capture(collect)), daemon=True)
         start = time.perf_counter()
         worker.start()
         while worker.is_alive():
             worker.join(0.2)
-            on_progress(time.perf_counter() - start)
+            if on_progress is not None:
+                on_progress(time.perf_counter() - start)
         if "error" in box["result"]:
             raise box["result"]["error"]
         return box["result"]["value"]
@@ -448,7 +497,7 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
               options: ReadOptions = ReadOptions(), importer: str | None = None, max_rejects: int | None = None,
               on_progress: Callable[[float], None] | None = None, stdout=None,
               stakeholders: list[Path] | None = None, stakeholder_options: ReadOptions | None = None,
-              profile: str | None = None) -> dict:
+              profile: str | None = None, include_pii: bool = False) -> dict:
     """Score export files into ``output`` (``None``: write to ``stdout``); return the run summary.
 
     ``stakeholders``: files of the people on the deals (关键人物信息表 / 角色表), read through the importers
@@ -467,10 +516,14 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
         if stakeholders:
             table = read_stakeholders(stakeholders, kam, config, stakeholder_options or options)
             people = summarise_people(table, config, kam, [str(p) for p in stakeholders])
-        prepared, notes = prepare_frames([(s.frame, str(s.path)) for s in sources], config, kam, people)
+        prepared, notes = prepare_frames([(s.frame, str(s.path)) for s in sources], config, kam, people,
+                                         include_pii=include_pii)
         notes = profile_notes + [n for s in sources for n in s.notes] + notes
         rejects_path, summary_path = side_paths(output)
         target = output if output is not None else Path(tempfile.gettempdir()) / f"kam-stdout-{os.getpid()}.{fmt}"
+        stale = remove_stale_temps([target, rejects_path, rejects_path.with_suffix(".arrow"), summary_path])
+        if stale:
+            notes.append(f"removed {stale} temporary file(s) left beside the output by a run that was killed")
         tmp_out, tmp_rej = temp_path(target), temp_path(rejects_path.with_suffix(".arrow"))
         for folder in {target.parent, rejects_path.parent}:
             if not folder.is_dir():

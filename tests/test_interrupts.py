@@ -1,0 +1,141 @@
+"""Interrupted and blocked runs: the previous output survives, no partial file is left behind.
+
+``kam score`` runs as a real process on an export large enough to be stopped mid-stream; the test
+waits until the hidden temporary output exists (the run is writing), then kills it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import helpers  # noqa: E402
+from helpers import invoke, kam_env, read_summary  # noqa: E402,F401
+
+pytestmark = pytest.mark.usefixtures("kam_env")
+PREVIOUS = "opportunity_id,total_score\r\nOLD-1,50\r\n"
+
+
+@pytest.fixture(scope="module")
+def big_export(tmp_path_factory) -> Path:
+    """About 400,000 rows (60 MB): several seconds of work, so a signal lands mid-run."""
+    rows = helpers.table(helpers.sample_rows(200, seed=3))
+    header, body = rows[0], rows[1:]
+    block = helpers.csv_text(body)
+    path = tmp_path_factory.mktemp("big") / "big.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write(helpers.csv_text([header]))
+        for _ in range(2000):
+            handle.write(block)
+    return path
+
+
+def start_kam(export: Path, out: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAM_")}
+    env["KAM_LOAD_PLUGINS"] = helpers.builtin_plugins()
+    return subprocess.Popen(helpers.kam_command() + ["score", str(export), "-o", str(out), "-q"], cwd=out.parent,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_until_writing(proc: subprocess.Popen, out: Path, timeout: float = 60) -> Path:
+    """The hidden temporary output of ``proc`` once it exists (the run is streaming rows)."""
+    temp = out.with_name(f".{out.name}.kam-tmp-{proc.pid}")
+    deadline = time.monotonic() + timeout
+    while not temp.exists():
+        assert proc.poll() is None, f"kam ended before it was stopped: {proc.communicate()}"
+        assert time.monotonic() < deadline, "kam never started writing"
+        time.sleep(0.005)
+    return temp
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".kam-tmp-" in p.name)
+
+
+def test_sigkill_mid_run_leaves_the_previous_output_intact(big_export, tmp_path):
+    out = tmp_path / "scored.csv"
+    out.write_text(PREVIOUS, encoding="utf-8", newline="")
+    proc = start_kam(big_export, out)
+    temp = wait_until_writing(proc, out)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert out.read_bytes() == PREVIOUS.encode()  # not replaced, not truncated
+    assert not out.with_name(out.name + ".rejects.csv").exists()
+    assert temp.name in leftovers(tmp_path)  # nothing can clean up after SIGKILL ...
+
+    small = tmp_path / "small.csv"
+    helpers.write_export(small, helpers.table(helpers.sample_rows(5)))
+    result = invoke("score", small, "-o", out)  # ... so the next run into the same place does
+    assert result.exit_code == 0, result.output
+    assert leftovers(tmp_path) == []
+    assert any("left beside the output by a run that was killed" in n for n in read_summary(out)["notes"])
+    assert out.read_text(encoding="utf-8-sig").splitlines()[0].startswith("opportunity_id,")
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_ctrl_c_mid_run_exits_130_and_cleans_up(big_export, tmp_path, how):
+    out = tmp_path / "scored.csv"
+    out.write_text(PREVIOUS, encoding="utf-8", newline="")
+    proc = start_kam(big_export, out)
+    wait_until_writing(proc, out)
+    proc.send_signal(how)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert helpers.one_error_line(stderr.decode()) == "kam: interrupted; no output was replaced"
+    assert out.read_bytes() == PREVIOUS.encode()
+    assert leftovers(tmp_path) == []
+    assert not out.with_name(out.name + ".rejects.csv").exists()
+
+
+def test_a_running_kams_temporary_file_is_not_removed(tmp_path):
+    """Two runs into one folder: a temp file whose process is alive belongs to that run."""
+    from kamcore.pipeline import remove_stale_temps
+
+    target = tmp_path / "scored.csv"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        alive = tmp_path / f".scored.csv.kam-tmp-{sleeper.pid}"
+        alive.write_text("partial", encoding="utf-8")
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        gone = tmp_path / f".scored.csv.kam-tmp-{dead.stdout.strip()}"
+        gone.write_text("partial", encoding="utf-8")
+        other = tmp_path / f".other.csv.kam-tmp-{dead.stdout.strip()}"
+        other.write_text("not ours", encoding="utf-8")
+        assert remove_stale_temps([target]) == 1
+        assert alive.exists() and not gone.exists() and other.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_an_output_held_open_by_another_program_is_a_clear_error(tmp_path, monkeypatch):
+    """Excel on Windows locks an open workbook: replacing it fails with a sharing violation, which
+    Python raises as PermissionError. The run stops with exit 6 and a hint, and leaves no temp file."""
+    export = tmp_path / "export.csv"
+    helpers.write_export(export, helpers.table(helpers.sample_rows(5)))
+    out = tmp_path / "scored.xlsx"
+    out.write_bytes(b"the workbook the user has open")
+    real_replace = os.replace
+
+    def locked(src, dst, *args, **kwargs):
+        if Path(dst) == out:
+            raise PermissionError(13, "The process cannot access the file because it is being used by another "
+                                      "process", str(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", locked)
+    result = invoke("score", export, "-o", out)
+    assert result.exit_code == 6
+    line = helpers.one_error_line(result.stderr)
+    assert line.startswith(f"kam: output error: cannot replace {out}: permission denied")
+    assert "is the file open in another program (Excel locks open files)? Close it and rerun" in line
+    assert out.read_bytes() == b"the workbook the user has open"
+    assert leftovers(tmp_path) == []
