@@ -252,7 +252,7 @@ class DaskEngine:
             else:
                 cluster = stack.enter_context(LocalCluster(
                     n_workers=self.workers, threads_per_worker=1 if self.workers else None, processes=True,
-                    dashboard_address=None, silence_logs=logging.ERROR))
+                    dashboard_address=None, silence_logs=_worker_log_level()))
                 client = stack.enter_context(Client(cluster, set_as_default=False))
                 self._note(client, "local")
             yield client
@@ -262,6 +262,12 @@ class DaskEngine:
             raise EngineError(f"the Dask cluster at {where} has no workers", hint="start some with `dask worker`")
         self.info.update(cluster=where, workers=len(client.nthreads()),
                          threads=sum(client.nthreads().values()))
+
+
+def _worker_log_level() -> int:
+    """A local cluster's workers log to this terminal: only ``kam --debug`` shows their logs (a failed task's
+    traceback among them); errors reach the user as kam's one line."""
+    return logging.DEBUG if logging.getLogger().isEnabledFor(logging.DEBUG) else logging.CRITICAL
 
 
 @contextlib.contextmanager
