@@ -186,6 +186,8 @@ class DaskEngine:
                         frame = frame.filter(predicate)
                     if with_columns is not None:
                         frame = frame.select(with_columns)
+                    if n_rows is not None:  # a writer that wants the first rows only
+                        frame, n_rows = frame.head(n_rows), n_rows - min(n_rows, frame.height)
                     yield frame
 
             run_query([writer.sink(register_io_source(scored, schema=schema), tmp_out)], on_progress, [])
@@ -252,7 +254,7 @@ class DaskEngine:
             else:
                 cluster = stack.enter_context(LocalCluster(
                     n_workers=self.workers, threads_per_worker=1 if self.workers else None, processes=True,
-                    dashboard_address=None, silence_logs=_worker_log_level()))
+                    dashboard_address=":0", silence_logs=_worker_log_level()))  # any free port: no clash
                 client = stack.enter_context(Client(cluster, set_as_default=False))
                 self._note(client, "local")
             yield client
