@@ -39,6 +39,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from attrs import evolve, frozen
+
 from kamcore import hookimpl
 from kamcore.errors import InputError
 from kamcore.importing import column_names, find_header, header_table, totals_label, warn
@@ -556,10 +558,116 @@ def header_problem(text: str, delimiter: str, header_line: int, data_line: int, 
                       hint="a quoted header must be quoted whole, with the quotes inside it doubled")
 
 
+# -- pieces, for engines that read the file on other machines ----------------------------------------
+
+@frozen
+class Layout:
+    """How the data records become the source frame's columns (shared by the scan and by pieces)."""
+
+    names: tuple[str, ...]
+    delimiter: str
+    drop: tuple[str, ...] = ()
+    restore: bool = False  # kam's own output: take off the ' that neutralised formula-like cells
+
+    def finish(self, frame):
+        import polars as pl
+
+        from kamcore.injection import restore
+
+        if self.drop:
+            frame = frame.drop(list(self.drop))
+        if self.restore:
+            frame = frame.with_columns(restore(pl.col(n)).alias(n) for n in self.names if n not in self.drop)
+        return frame
+
+
+@frozen
+class Piece:
+    """Records ``start``–``end`` (bytes) of a checked UTF-8 file, parsed behind the header's bytes so polars
+    reads them exactly as it reads them in the whole file (blank lines included)."""
+
+    path: str
+    header: tuple[int, int]
+    start: int
+    end: int
+    records: int
+    layout: Layout
+    shared: bool
+    data: bytes | None = None
+
+    def _bytes(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.header[0])
+                head = handle.read(self.header[1] - self.header[0])
+                handle.seek(self.start)
+                body = handle.read(self.end - self.start)
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot read: {exc.strerror or exc}",
+                             hint="every worker must see the input at the same path (a shared folder)") from None
+        if len(body) != self.end - self.start:
+            raise InputError(f"{self.path}: the file changed while it was being scored")
+        return head + body
+
+    def inline(self) -> "Piece":
+        return evolve(self, data=self._bytes())
+
+    def read(self):
+        import polars as pl
+
+        frame = pl.read_csv(io.BytesIO(self._bytes()), infer_schema=False, separator=self.layout.delimiter,
+                            encoding="utf8", raise_if_empty=False, new_columns=list(self.layout.names))
+        return self.layout.finish(frame.lazy()).collect()
+
+
+def line_start(path: Path, line: int) -> int:
+    """Byte offset where the 1-based physical ``line`` starts (after a UTF-8 BOM on line 1)."""
+    with open(path, "rb") as handle:
+        if line == 1:
+            return 3 if handle.read(3) == codecs.BOM_UTF8 else 0
+        for _ in range(line - 1):
+            handle.readline()
+        return handle.tell()
+
+
+def split_records(path: Path, start: int, end: int, size: int) -> list[tuple[int, int, int]]:
+    """(start, end, records) of pieces of about ``size`` bytes, each ending with a record.
+
+    A record ends at a line break outside quotes (the structure check has made quote parity exact);
+    a blank line is a record, as it is for polars; so is a last line without a line break.
+    """
+    import numpy as np
+
+    ends, parity, offset = [], 0, start
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        while offset < end:
+            chunk = handle.read(min(CHUNK, end - offset))
+            if not chunk:
+                break
+            a = np.frombuffer(chunk, dtype=np.uint8)
+            breaks = a == 10
+            if parity or b'"' in chunk:
+                quotes = np.cumsum(a == 34) + parity
+                breaks &= (quotes & 1) == 0
+                parity = int(quotes[-1]) & 1
+            ends.append(np.flatnonzero(breaks) + (offset + 1))
+            offset += len(chunk)
+    found = np.concatenate(ends) if ends else np.empty(0, dtype=np.int64)
+    if end > start and (found.size == 0 or found[-1] != end):
+        found = np.append(found, end)
+    pieces, first, done = [], start, 0
+    while done < found.size:
+        k = min(int(np.searchsorted(found, first + size)), found.size - 1)
+        pieces.append((first, int(found[k]), k + 1 - done))
+        first, done = int(found[k]), k + 1
+    return pieces or [(start, start, 0)]
+
+
 def read(path: Path, options: ReadOptions) -> Source:
     import polars as pl
-
-    from kamcore.injection import restore
 
     with open(path, "rb") as handle:
         head = handle.read(1 << 20)
@@ -623,12 +731,10 @@ def read(path: Path, options: ReadOptions) -> Source:
                 notes.append(f"{path}: every line ends with a delimiter; the empty last column was left out")
             else:
                 notes.append(warn(f"{path}: the last column has no header; its values are read as {names[-1]!r}"))
-        frame = pl.scan_csv(utf8, infer_schema=False, separator=delimiter, encoding="utf8", raise_if_empty=False,
-                            skip_lines=header_line - 1, new_columns=names)
-        if drop:
-            frame = frame.drop(drop)
-        if is_kam_output(path):
-            frame = frame.with_columns(restore(pl.col(name)).alias(name) for name in names if name not in drop)
+        layout = Layout(tuple(names), delimiter, tuple(drop), is_kam_output(path))
+        frame = layout.finish(pl.scan_csv(utf8, infer_schema=False, separator=delimiter, encoding="utf8",
+                                          raise_if_empty=False, skip_lines=header_line - 1, new_columns=names))
+        if layout.restore:
             notes.append(f"{path}: kam's own output (run summary beside it): the ' that neutralised formula-like "
                          "cells was removed")
         try:
@@ -638,8 +744,17 @@ def read(path: Path, options: ReadOptions) -> Source:
     except BaseException:
         cleanup()
         raise
+    # up to the data's end, a copy that is not transcoded (a footer cut off) has the same bytes as the user's file
+    shared = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+
+    def split(size: int) -> list[Piece]:
+        header = (line_start(utf8, header_line), line_start(utf8, data_line))
+        where = str(path.resolve() if shared else utf8)
+        return [Piece(where, header, start, end, records, layout, shared)
+                for start, end, records in split_records(utf8, header[1], utf8.stat().st_size, size)]
+
     return Source(path=path, frame=frame, record_lines=record_lines(utf8, delimiter, header_line), encoding=encoding,
-                  delimiter=delimiter, header_line=header_line, notes=tuple(notes), cleanup=cleanup)
+                  delimiter=delimiter, header_line=header_line, notes=tuple(notes), cleanup=cleanup, split=split)
 
 
 def sniff(head: bytes, suffix: str) -> int:

@@ -128,8 +128,19 @@ def _progress(path: Path):
               help="Keep columns holding a person's data (联系人电话, birthday, family …) in the output; "
                    "left out by default.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary line on stderr.")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="Where to score: in this process, or on a Dask cluster with identical output (docs/dask.md; "
+                   "needs pip install \"kamcore[dask]\").")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="With --engine dask: the scheduler of an existing cluster (tcp://host:8786). Default: start "
+                   "a local cluster.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="With --engine dask: worker processes of the local cluster (default: Dask's choice).")
+@click.option("--partition-size", default=None, metavar="SIZE",
+              help="With --engine dask: input bytes per piece sent to a worker, e.g. 64MB (default: 32MiB).")
 def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet, profile, max_rejects, people,
-          stakeholder_sheet, model_path, allow_version_mismatch, include_pii, quiet):
+          stakeholder_sheet, model_path, allow_version_mismatch, include_pii, quiet, engine, scheduler, workers,
+          partition_size):
     """Score opportunity exports (CSV, XLSX, JSON Lines …) with the scorecard and plugins.
 
     Every row ends up in the output or in <output>.rejects.csv (file, line, column, reason);
@@ -140,6 +151,7 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet
     from .plugins import get_kam
     from .registry import ReadOptions
 
+    runner = _engine(engine, scheduler, workers, partition_size)
     kam = get_kam()
     model = {"path": str(model_path)} if model_path else {}
     if allow_version_mismatch:
@@ -159,7 +171,8 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet
                         stdout=sys.stdout.buffer, stakeholders=list(people) or None, profile=profile,
                         include_pii=include_pii,
                         stakeholder_options=stakeholder_options(config, _stakeholder_sheet(inputs, people,
-                                                                                           stakeholder_sheet)))
+                                                                                           stakeholder_sheet)),
+                        engine=runner)
     if sys.stderr.isatty() and target:
         sys.stderr.write("\r" + " " * 60 + "\r")
     if not quiet:
@@ -167,6 +180,33 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet
         where = f" -> {summary['output']}" if target else ""
         click.echo(f"kam: {rows['in']} rows: {rows['scored']} scored, {rows['rejected']} rejected{where} "
                    f"({summary['timings_s']['total']:.1f} s); rejects: {summary['rejects_file']}", err=True)
+
+
+def _engine(name: str, scheduler: str | None, workers: int | None, partition_size: str | None):
+    """None for the local engine, else a DaskEngine (dask itself is imported only when it runs)."""
+    given = [flag for flag, value in (("--scheduler", scheduler), ("--workers", workers),
+                                      ("--partition-size", partition_size)) if value is not None]
+    if name != "dask":
+        if given:
+            raise click.UsageError(f"{given[0]} needs --engine dask")
+        return None
+    if scheduler is not None and workers is not None:
+        raise click.UsageError("--workers starts a local cluster; it cannot be combined with --scheduler")
+    from .dask_engine import DEFAULT_PIECE_BYTES, DaskEngine
+
+    size = DEFAULT_PIECE_BYTES if partition_size is None else _bytes(partition_size)
+    return DaskEngine(scheduler=scheduler, workers=workers, piece_bytes=size)
+
+
+def _bytes(text: str) -> int:
+    """``32MB``, ``512kB``, ``1GiB`` or a number of bytes."""
+    import re
+
+    units = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
+    found = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)\s*", text.lower())
+    if not found or found.group(2) not in units or float(found.group(1)) * units[found.group(2)] < 1:
+        raise click.BadParameter(f"{text!r} is not a size such as 32MB", param_hint="--partition-size")
+    return int(float(found.group(1)) * units[found.group(2)])
 
 
 def _stakeholder_sheet(inputs, people, sheet: str | None) -> str | None:

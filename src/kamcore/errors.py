@@ -19,6 +19,14 @@ class KamError(Exception):
     def __str__(self) -> str:
         return f"{self.message} (hint: {self.hint})" if self.hint else self.message
 
+    def __reduce__(self):
+        # keeps the hint when the error travels back from a Dask worker (pickling passes args only)
+        return _rebuild, (type(self), self.message, self.hint)
+
+
+def _rebuild(kind: type, message: str, hint: str | None) -> "KamError":
+    return kind(message, hint=hint)
+
 
 class ConfigError(KamError):
     """kam.toml or an option is invalid."""
@@ -55,6 +63,13 @@ class PluginError(KamError):
     kind = "plugin error"
 
 
+class EngineError(KamError):
+    """The Dask engine cannot run: dask is not installed, the scheduler cannot be reached, or workers were lost."""
+
+    exit_code = 8
+    kind = "engine error"
+
+
 EXIT_CODES = {
     0: "success: every row was scored or written to the rejects file",
     1: "internal error: a bug in kam (run with --debug and report the traceback)",
@@ -65,5 +80,7 @@ EXIT_CODES = {
     DataError.exit_code: "data error: more rejected rows than --max-rejects allows (no output written)",
     OutputError.exit_code: "output error: the output or rejects file cannot be written",
     PluginError.exit_code: "plugin error: a plugin failed to load (strict mode) or raised inside a hook",
+    EngineError.exit_code: "engine error: --engine dask cannot run (dask not installed, scheduler unreachable, "
+                           "workers lost); no output written",
     130: "interrupted (Ctrl-C): the previous output, if any, is left untouched",
 }

@@ -45,16 +45,19 @@ class Prepared:
 
     def __init__(self, frames: list[pl.LazyFrame], labels: list[str], config: Config, kam,
                  header_units: dict[str, float], made_up: frozenset[str] = frozenset(), people: People | None = None,
-                 personal: frozenset[str] = frozenset()):
+                 personal: frozenset[str] = frozenset(), *, mappings: list[dict[str, str]] | None = None,
+                 plan: Plan | None = None, scoring: ScoringPlan | None = None):
         self.config = config
         self.personal = personal  # personal columns left out of the scored rows
         self.labels = labels
         self.people = people
+        self.header_units, self.made_up, self.mappings = header_units, made_up, mappings or []
         lf = pl.concat(frames, how="diagonal") if len(frames) > 1 else frames[0]
-        names = [n for n in lf.collect_schema().names() if n not in (SRC, ROW)]
+        self.schema = lf.collect_schema()  # every input's numbered columns: what a piece of any input is widened to
+        names = [n for n in self.schema.names() if n not in (SRC, ROW)]
         # a blank line (every field empty) is not a row: skipped and counted, never rejected
-        self.plan = Plan(names, OPPORTUNITY, config, header_units, not_read=made_up)
-        self.scoring = ScoringPlan(kam, config)
+        self.plan = plan or Plan(names, OPPORTUNITY, config, header_units, not_read=made_up)
+        self.scoring = scoring or ScoringPlan(kam, config)
         self.frame = self.plan.on_frame(lf)
         self.ok = self.plan.ok
         self.bad = ~self.plan.ok & ~c(BLANK)
@@ -101,7 +104,7 @@ def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam,
 
     Columns holding a person's data (联系人电话, birthday …: :func:`kamcore.headers.personal_headers`)
     are read, but left out of the scored rows unless ``include_pii``."""
-    frames, labels, notes, units, made_up, personal = [], [], [], {}, set(), set()
+    frames, labels, notes, units, made_up, personal, mappings = [], [], [], {}, set(), set(), []
     user_mapping = config.section("columns")
     for index, (frame, label) in enumerate(sources):
         headers = frame.collect_schema().names()
@@ -115,15 +118,25 @@ def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam,
             unit = header_unit(header)
             if unit and OPPORTUNITY.get(name) and OPPORTUNITY[name].kind == "amount":
                 units[name] = unit
-        frame = frame.rename(mapping).with_row_index(ROW).with_columns(pl.lit(index, pl.UInt32).alias(SRC))
         if "opportunity_id" not in mapping.values():
-            stem = Path(label).stem
-            frame = frame.select(pl.format("{}-{}", pl.lit(stem), c(ROW) + 1).alias("opportunity_id"), pl.all())
             notes.append(f"{label}: no opportunity_id column; ids were made from the file name and row number")
             made_up.add("opportunity_id")
-        frames.append(frame)
+        frames.append(number_records(frame, index, label, mapping))
         labels.append(label)
-    return Prepared(frames, labels, config, kam, units, frozenset(made_up), people, frozenset(personal)), notes
+        mappings.append(mapping)
+    return Prepared(frames, labels, config, kam, units, frozenset(made_up), people, frozenset(personal),
+                    mappings=mappings), notes
+
+
+def number_records(frame: pl.LazyFrame, index: int, label: str, mapping: dict[str, str],
+                   first: int = 0) -> pl.LazyFrame:
+    """Canonical names, the record index (from ``first``: a piece of a file knows where it starts) and the
+    input's number; an input without ids gets them from its file name and record number."""
+    frame = frame.rename(mapping).with_row_index(ROW, offset=first).with_columns(pl.lit(index, pl.UInt32).alias(SRC))
+    if "opportunity_id" not in mapping.values():
+        stem = Path(label).stem
+        frame = frame.select(pl.format("{}-{}", pl.lit(stem), c(ROW) + 1).alias("opportunity_id"), pl.all())
+    return frame
 
 
 # -- stakeholders: a small table, read whole, classified and summed up per opportunity ----------
@@ -486,6 +499,15 @@ def run_query(queries: list, on_progress: Callable[[float], None] | None, errors
                               "rows are reported here") from None
 
 
+def stream_local(prepared: Prepared, writer, tmp_out: Path, tmp_rej: Path,
+                 on_progress: Callable[[float], None] | None) -> tuple[dict, pl.DataFrame]:
+    """The local engine: one streaming pass with three sinks; (column sums, rejected rows)."""
+    queries = [writer.sink(prepared.scored(), tmp_out),
+               prepared.rejected().sink_ipc(tmp_rej, lazy=True), prepared.counts()]
+    results = run_query(queries, on_progress, prepared.scoring.errors)
+    return results[-1].row(0, named=True), pl.read_ipc(tmp_rej)
+
+
 def _capture(fn):
     try:
         return {"value": fn()}
@@ -497,12 +519,15 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
               options: ReadOptions = ReadOptions(), importer: str | None = None, max_rejects: int | None = None,
               on_progress: Callable[[float], None] | None = None, stdout=None,
               stakeholders: list[Path] | None = None, stakeholder_options: ReadOptions | None = None,
-              profile: str | None = None, include_pii: bool = False) -> dict:
+              profile: str | None = None, include_pii: bool = False, engine=None) -> dict:
     """Score export files into ``output`` (``None``: write to ``stdout``); return the run summary.
 
     ``stakeholders``: files of the people on the deals (关键人物信息表 / 角色表), read through the importers
     with ``stakeholder_options`` (e.g. another sheet of the same workbook). ``profile``: a CRM profile's
     name or .toml file; ``None`` detects one from the first input's headers (docs/profiles.md).
+    ``engine``: ``None`` streams in this process; an engine such as :class:`kamcore.dask_engine.DaskEngine`
+    runs the same query on a cluster (``stream`` gives the column sums and the rejected rows; ``describe``
+    a dict for the summary).
     """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -529,15 +554,13 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
             if not folder.is_dir():
                 raise OutputError(f"output folder {folder} does not exist")
         with cleanup_on_signal([tmp_out, tmp_rej] + ([target] if output is None else [])):
-            queries = [writer.sink(prepared.scored(), tmp_out),
-                       prepared.rejected().sink_ipc(tmp_rej, lazy=True), prepared.counts()]
-            errors = prepared.scoring.errors
-            results = run_query(queries, on_progress, errors)
+            if engine is None:
+                sums, rejected = stream_local(prepared, writer, tmp_out, tmp_rej, on_progress)
+            else:
+                sums, rejected = engine.stream(prepared, sources, writer, tmp_out, on_progress)
             streamed = time.perf_counter()
-            sums = results[-1].row(0, named=True)
             counts = pl.DataFrame({key: [sums[f"{key}_{i}"] - (sums[f"blank_{i}"] if key == "rows" else 0)
                                          for i in range(len(sources))] for key in ("rows", "ok", "blank")})
-            rejected = pl.read_ipc(tmp_rej)
             reject_rows = explode_rejects(
                 rejected, list(prepared.plan.problems), prepared.labels,
                 lambda src, rows: sources[src].record_lines(rows))
@@ -569,6 +592,7 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
                    for (s, name), row in zip(opened, counts.iter_rows(named=True))],  # per-row ok: one per file
         "output": str(output) if output is not None else "-",
         "format": fmt,
+        "engine": engine.describe() if engine is not None else {"name": "local"},
         "rejects_file": str(rejects_path),
         "rows": {"in": rows_in, "scored": rows_ok, "rejected": rejected.height},
         "blank_lines_skipped": int(counts["blank"].sum() or 0),

@@ -7,6 +7,9 @@ Each entry point is loaded on its own: one that fails to import is reported by n
 - ``KAM_LOAD_PLUGINS=a,b``: load only these entry points (set but empty: load none);
 - ``KAM_DISABLE_PLUGINS=a,b``: skip these;
 - ``KAM_TRACE_PLUGINS=1``: log every hook call with its plugin and duration to stderr.
+
+``Kam(env=...)`` reads the switches from another mapping than ``os.environ``: a Dask worker loads its
+own plugins under the switches of the ``kam score`` that sent it work (:data:`SWITCHES`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -27,8 +31,16 @@ GROUP = "kamcore"
 log = logging.getLogger("kamcore.plugins")
 
 
-def _names(variable: str) -> set[str] | None:
-    value = os.environ.get(variable)
+SWITCHES = ("KAM_LOAD_PLUGINS", "KAM_DISABLE_PLUGINS", "KAM_STRICT_PLUGINS", "KAM_TRACE_PLUGINS")
+
+
+def switches() -> dict[str, str]:
+    """This process's plugin switches (only those set), to load the same plugins in another process."""
+    return {name: os.environ[name] for name in SWITCHES if name in os.environ}
+
+
+def _names(env: Mapping[str, str], variable: str) -> set[str] | None:
+    value = env.get(variable)
     if value is None:
         return None
     return {name.strip() for name in value.split(",") if name.strip()}
@@ -37,11 +49,13 @@ def _names(variable: str) -> set[str] | None:
 class Kam:
     """The plugin manager of one kamcore session, with one typed method per hook."""
 
-    def __init__(self, *, strict: bool | None = None, load_entry_points: bool = True):
+    def __init__(self, *, strict: bool | None = None, load_entry_points: bool = True,
+                 env: Mapping[str, str] | None = None):
+        self.env = os.environ if env is None else env
         self.pm = pluggy.PluginManager(GROUP)
         self.pm.add_hookspecs(hookspecs)
-        self.strict = strict if strict is not None else os.environ.get("KAM_STRICT_PLUGINS") == "1"
-        self.trace = os.environ.get("KAM_TRACE_PLUGINS") == "1"
+        self.strict = strict if strict is not None else self.env.get("KAM_STRICT_PLUGINS") == "1"
+        self.trace = self.env.get("KAM_TRACE_PLUGINS") == "1"
         self.failed: dict[str, str] = {}  # entry point name -> why it was not loaded
         self.versions: dict[str, str | None] = {}  # plugin name -> distribution version
         if load_entry_points:
@@ -50,7 +64,7 @@ class Kam:
     # -- loading ----------------------------------------------------------------------------
 
     def _load_entry_points(self) -> None:
-        allow, deny = _names("KAM_LOAD_PLUGINS"), _names("KAM_DISABLE_PLUGINS") or set()
+        allow, deny = _names(self.env, "KAM_LOAD_PLUGINS"), _names(self.env, "KAM_DISABLE_PLUGINS") or set()
         for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
             if (allow is not None and ep.name not in allow) or ep.name in deny:
                 continue

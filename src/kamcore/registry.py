@@ -32,6 +32,14 @@ class Source:
     ``frame`` has one ``String`` column per input column, named as in the file (whitespace cleaned),
     one row per record. ``record_lines(indexes)`` maps 0-based record indexes to 1-based physical
     lines of the file; it is only called for rejected rows, so it may re-read the file.
+
+    ``split(size)`` is optional, for engines that read the input on other machines (``--engine dask``):
+    it cuts the records of ``frame`` into pieces of about ``size`` bytes, in order. Each piece is a
+    picklable object with ``records`` (how many records it holds), ``shared`` (true when it reads the
+    user's file, so a worker can open the same path; false when it reads a temporary file of this
+    process) and ``read()`` (a ``polars.DataFrame`` of its records, exactly as ``frame`` has them),
+    and ``inline()`` (the same piece with its bytes carried along). Without ``split`` the engine reads
+    ``frame`` itself and hands the rows over.
     """
 
     path: Path
@@ -42,6 +50,7 @@ class Source:
     header_line: int = 1
     notes: tuple[str, ...] = ()
     cleanup: Callable[[], None] = lambda: None
+    split: Callable[[int], list] | None = None
 
 
 @frozen

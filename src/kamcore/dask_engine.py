@@ -1,0 +1,286 @@
+"""``kam score --engine dask``: the local engine's query, run piece by piece on a dask.distributed cluster.
+
+This process (the client) opens and checks every input with the importers and builds the query once,
+so a bad file, a bad kam.toml or a column clash fails before any cluster is touched. It then cuts each
+input into pieces on record boundaries (the importer's ``Source.split``; other inputs are read here
+and their rows handed over) and sends them to the workers. A worker loads its own plugins through the
+``kamcore`` entry points, under this process's ``KAM_*`` plugin switches, and refuses to work when
+they differ from the ones loaded here. It numbers the piece's records from the piece's first record,
+runs the same normalise/qualify/score query as the local engine and returns the scored rows, the
+rejected rows and the counts, as Arrow-backed polars frames. The client writes the scored rows in
+input order through the same writer plugin, and the rejects, counts and summary through the same code
+as the local engine, so every file is the one the local engine writes.
+
+dask and distributed are imported only here, and only when the engine runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import uuid
+from collections import Counter, deque
+from typing import Any
+
+import polars as pl
+from attrs import frozen
+
+from . import __version__
+from .config import Config
+from .errors import EngineError, InputError, KamError, PluginError
+from .pipeline import Prepared, number_records, run_query
+
+DEFAULT_PIECE_BYTES = 32 << 20  # about 130,000 rows of a typical export: batches big enough for polars
+log = logging.getLogger("kamcore.dask")
+
+
+@frozen
+class Run:
+    """What a worker needs to score any piece of one run; sent to each worker once."""
+
+    token: str
+    config: Config
+    switches: dict[str, str]  # the client's KAM_* plugin switches
+    plugins: dict[str, str | None]  # plugin name -> version, as loaded by the client
+    labels: list[str]
+    mappings: list[dict[str, str]]
+    schema: dict[str, Any]  # every input's numbered columns, in the order the local engine has them
+    units: dict[str, float]
+    made_up: frozenset[str]
+    people: Any  # kamcore.pipeline.People | None
+    personal: frozenset[str] = frozenset()  # personal columns left out of the scored rows
+
+
+@frozen
+class Rows:
+    """A piece of an input whose importer cannot split it: its rows, read by the client."""
+
+    frame: pl.DataFrame
+    shared: bool = True
+
+    @property
+    def records(self) -> int:
+        return self.frame.height
+
+    def read(self) -> pl.DataFrame:
+        return self.frame
+
+    def inline(self) -> Rows:
+        return self
+
+
+def pieces(source, size: int) -> list:
+    """The source's pieces of about ``size`` bytes, in order."""
+    if source.split is not None:
+        return source.split(size)
+    frame = source.frame.collect()
+    step = max(1, int(frame.height * size / max(frame.estimated_size(), 1)))
+    return [Rows(frame.slice(start, step)) for start in range(0, frame.height, step)] or [Rows(frame)]
+
+
+# -- on a worker --------------------------------------------------------------------------------
+
+_runs: dict[str, tuple] = {}  # run token -> (kam, plan, scoring): built once per run and worker process
+_lock = threading.Lock()
+
+
+def _prepared_for(run: Run):
+    """This worker's plugins and plans for ``run``, checked against the client's plugins."""
+    from .plugins import Kam
+
+    with _lock:
+        if run.token not in _runs:
+            kam = Kam(env=run.switches)
+            mine = {"kamcore": __version__, **kam.versions}
+            if mine != run.plugins:
+                raise PluginError(f"the plugins on Dask worker {_worker_name()} differ from this machine's: "
+                                  f"{_difference(run.plugins, mine)}",
+                                  hint="install the same kamcore and plugin packages on the workers "
+                                       "(docs/dask.md), or disable the plugin with KAM_DISABLE_PLUGINS")
+            empty = pl.LazyFrame(schema=run.schema)
+            first = Prepared([empty], run.labels, run.config, kam, run.units, run.made_up, run.people, run.personal)
+            while len(_runs) >= 2:  # a worker outlives runs: keep the latest only
+                _runs.pop(next(iter(_runs)))
+            _runs[run.token] = (kam, first.plan, first.scoring)
+        return _runs[run.token]
+
+
+def score_piece(piece, src: int, first: int, run: Run) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """Score one piece: (scored rows, rejected rows, counts), numbered as in the whole input."""
+    kam, plan, scoring = _prepared_for(run)
+    try:
+        raw = piece.read()
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"{run.labels[src]}: cannot read the input: {str(exc).strip().splitlines()[0]}") from None
+    if raw.height != piece.records:
+        raise KamError(f"{run.labels[src]}: a piece from record {first} has {raw.height} records, "
+                       f"expected {piece.records}")
+    frame = number_records(raw.lazy(), src, run.labels[src], run.mappings[src], first)
+    have = set(frame.collect_schema().names())
+    frame = frame.select(pl.col(n) if n in have else pl.lit(None, dtype).alias(n) for n, dtype in run.schema.items())
+    prepared = Prepared([frame], run.labels, run.config, kam, run.units, run.made_up, run.people, run.personal,
+                        plan=plan, scoring=scoring)
+    scored, rejected, counts = run_query([prepared.scored(), prepared.rejected(), prepared.counts()], None,
+                                         scoring.errors)
+    return scored, rejected, counts.row(0, named=True)
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return "(unknown)"
+
+
+def _difference(client: dict, worker: dict) -> str:
+    parts = [f"{n} is not loaded on the worker" for n in sorted(set(client) - set(worker))]
+    parts += [f"{n} is loaded on the worker only" for n in sorted(set(worker) - set(client))]
+    parts += [f"{n} is {worker[n]} on the worker, {client[n]} here" for n in sorted(set(client) & set(worker))
+              if client[n] != worker[n]]
+    return "; ".join(parts)
+
+
+# -- on the client ------------------------------------------------------------------------------
+
+
+class DaskEngine:
+    """Runs ``run_score``'s query on a Dask cluster: an existing one (``scheduler``), a ``LocalCluster``
+    with ``workers`` processes, or one with Dask's defaults; ``client`` reuses a connected client."""
+
+    def __init__(self, scheduler: str | None = None, workers: int | None = None,
+                 piece_bytes: int = DEFAULT_PIECE_BYTES, client=None):
+        self.scheduler, self.workers, self.piece_bytes, self.client = scheduler, workers, piece_bytes, client
+        self.info: dict[str, Any] = {"name": "dask"}
+
+    def describe(self) -> dict:
+        return dict(self.info)
+
+    def stream(self, prepared: Prepared, sources, writer, tmp_out, on_progress) -> tuple[dict, pl.DataFrame]:
+        """Score every piece on the cluster and write the scored rows in order; (column sums, rejected rows)."""
+        from polars.io.plugins import register_io_source
+
+        from .plugins import switches
+
+        schema = prepared.scored().collect_schema()  # builds the plans here: clashes fail before the cluster
+        kam = prepared.scoring.kam
+        run = Run(token=uuid.uuid4().hex, config=prepared.config, switches=switches(),
+                  plugins={"kamcore": __version__, **kam.versions}, labels=prepared.labels,
+                  mappings=prepared.mappings, schema=dict(prepared.schema), units=prepared.header_units,
+                  made_up=prepared.made_up, people=prepared.people, personal=prepared.personal)
+        work = [(src, piece) for src, source in enumerate(sources) for piece in pieces(source, self.piece_bytes)]
+        sums: Counter = Counter()
+        rejected: list[pl.DataFrame] = []
+        with self._connect() as client:
+            results = self._results(client, run, work)
+
+            def scored(with_columns, predicate, n_rows, batch_size):
+                for frame, rejects, counts in results:
+                    if frame.schema != schema:
+                        raise PluginError("the workers' plugins give other score columns than this machine's",
+                                          hint="install the same plugin versions on the workers (docs/dask.md)")
+                    rejected.append(rejects)
+                    sums.update(counts)
+                    if predicate is not None:
+                        frame = frame.filter(predicate)
+                    if with_columns is not None:
+                        frame = frame.select(with_columns)
+                    if n_rows is not None:  # a writer that wants the first rows only
+                        frame, n_rows = frame.head(n_rows), n_rows - min(n_rows, frame.height)
+                    yield frame
+
+            run_query([writer.sink(register_io_source(scored, schema=schema), tmp_out)], on_progress, [])
+        self.info["partitions"] = len(work)
+        return dict(sums), pl.concat(rejected) if rejected else prepared.rejected().head(0).collect()
+
+    def _results(self, client, run: Run, work: list):
+        """The pieces' results in input order, with a few pieces in flight per worker thread."""
+        from distributed import CancelledError, KilledWorker
+
+        ahead = 2 * max(1, sum(client.nthreads().values())) + 1
+        todo, flight = iter(work), deque()
+        first = Counter()  # records before each piece, per input
+        try:
+            shared = client.scatter(run, broadcast=True, hash=False)
+
+            def submit():
+                item = next(todo, None)
+                if item is not None:
+                    src, piece = item
+                    flight.append(client.submit(score_piece, piece if piece.shared else piece.inline(), src,
+                                                first[src], shared, pure=False))
+                    first[src] += piece.records
+
+            for _ in range(ahead):
+                submit()
+            while flight:
+                future = flight.popleft()
+                result = future.result()
+                future.release()
+                submit()
+                yield result
+        except KamError:
+            raise
+        except KilledWorker as exc:
+            raise EngineError(f"a Dask worker died while scoring: {exc}",
+                              hint="check the workers' memory and logs; smaller pieces need less memory") from None
+        except (CancelledError, OSError, TimeoutError) as exc:
+            raise EngineError(f"lost the Dask cluster while scoring: {type(exc).__name__}: {exc}") from None
+
+    @contextlib.contextmanager
+    def _connect(self):
+        """A client for the cluster to use; a cluster started here is closed on the way out."""
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise EngineError("--engine dask needs dask.distributed, which is not installed",
+                              hint='pip install "kamcore[dask]"') from None
+        if self.client is not None:
+            self._note(self.client, self.client.scheduler.address)
+            yield self.client
+            return
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(_quiet_logs())
+            if self.scheduler:
+                try:
+                    client = stack.enter_context(Client(self.scheduler, set_as_default=False))
+                except (OSError, TimeoutError, ValueError, TypeError) as exc:
+                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    raise EngineError(f"cannot reach the Dask scheduler at {self.scheduler}: {reason}",
+                                      hint="is `dask scheduler` running there? An address looks like "
+                                           "tcp://host:8786") from None
+                self._note(client, self.scheduler)
+            else:
+                cluster = stack.enter_context(LocalCluster(
+                    n_workers=self.workers, threads_per_worker=1 if self.workers else None, processes=True,
+                    dashboard_address=":0", silence_logs=_worker_log_level()))  # any free port: no clash
+                client = stack.enter_context(Client(cluster, set_as_default=False))
+                self._note(client, "local")
+            yield client
+
+    def _note(self, client, where: str) -> None:
+        if not client.nthreads():
+            raise EngineError(f"the Dask cluster at {where} has no workers", hint="start some with `dask worker`")
+        self.info.update(cluster=where, workers=len(client.nthreads()),
+                         threads=sum(client.nthreads().values()))
+
+
+def _worker_log_level() -> int:
+    """A local cluster's workers log to this terminal: only ``kam --debug`` shows their logs (a failed task's
+    traceback among them); errors reach the user as kam's one line."""
+    return logging.DEBUG if logging.getLogger().isEnabledFor(logging.DEBUG) else logging.CRITICAL
+
+
+@contextlib.contextmanager
+def _quiet_logs():
+    """Dask's INFO chatter (cluster start and stop) off stderr, unless ``kam --debug`` asked for logs."""
+    logger = logging.getLogger("distributed")
+    old = logger.level
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)

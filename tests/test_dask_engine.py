@@ -1,0 +1,325 @@
+"""``kam score --engine dask`` writes exactly what the local engine writes, on a real cluster of worker processes.
+
+One LocalCluster (2 worker processes, 1 thread each) serves the whole module. Inputs are cut into small
+pieces so that every run spreads over both workers and over many pieces; each test scores the same
+inputs with the local engine and the Dask engine and compares the files byte for byte, and the run
+summaries key by key (all but paths, timings and the engine's own description).
+
+The plugin tests "install" a small plugin package (a module and its ``*.dist-info`` with a ``kamcore``
+entry point) by putting its folder on ``sys.path`` of the workers and/or of this process: workers find it
+through the entry points exactly as an installed package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import helpers  # noqa: E402
+from helpers import kam_env, run_kam, one_error_line  # noqa: E402,F401
+
+distributed = pytest.importorskip("distributed")
+
+from kamcore.config import load_config  # noqa: E402
+from kamcore.dask_engine import DaskEngine, pieces  # noqa: E402
+from kamcore.errors import DataError, PluginError  # noqa: E402
+from kamcore.pipeline import open_sources, run_score  # noqa: E402
+from kamcore.plugins import Kam  # noqa: E402
+from kamcore.registry import ReadOptions  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("kam_env")
+ROOT = Path(__file__).parent.parent
+EXAMPLES, CORPUS = ROOT / "examples", Path(__file__).parent / "corpus"
+VOLATILE = {"started_at", "output", "rejects_file", "summary_file", "timings_s", "engine"}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = distributed.Client(cluster, set_as_default=False)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def score_both(tmp_path: Path, inputs: list[Path], client, piece_bytes: int = 64, differ: tuple[str, ...] = (),
+               **options) -> tuple[dict, dict]:
+    """Score ``inputs`` with both engines; assert identical files and summaries; (local, dask) summaries.
+
+    ``differ``: output columns expected to differ (then the rest of the scored file is compared as a table)."""
+    kam = Kam()
+    config = load_config(None, kam.config_defaults())
+    outputs = {}
+    for name in ("local", "dask"):
+        folder = tmp_path / name
+        folder.mkdir()
+        engine = DaskEngine(client=client, piece_bytes=piece_bytes) if name == "dask" else None
+        outputs[name] = folder / "scored.csv"
+        run_score(inputs, outputs[name], kam=kam, config=config, engine=engine, **options)
+    local, dask = outputs["local"], outputs["dask"]
+    if differ:
+        assert helpers.read_csv(dask).drop(differ).equals(helpers.read_csv(local).drop(differ))
+    else:
+        assert dask.read_bytes() == local.read_bytes()
+    for side in (".rejects.csv",):
+        assert dask.with_name(dask.name + side).read_bytes() == local.with_name(local.name + side).read_bytes()
+    summaries = [helpers.read_summary(out) for out in (local, dask)]
+    assert {k: v for k, v in summaries[1].items() if k not in VOLATILE} == \
+           {k: v for k, v in summaries[0].items() if k not in VOLATILE}
+    assert summaries[0]["engine"] == {"name": "local"}
+    assert summaries[1]["engine"]["name"] == "dask" and summaries[1]["engine"]["workers"] == 2
+    return summaries[0], summaries[1]
+
+
+# -- identical output -------------------------------------------------------------------------------
+
+
+def test_personal_columns_are_left_out_on_the_workers_too(tmp_path, cluster):
+    export = tmp_path / "export.csv"
+    export.write_text("编号,标的,联系人电话,项目的预算\r\nP-1,120万,13912345678,有\r\nP-2,一百万,13912345678,无\r\n"
+                      "P-3,30万,13800000000,部分\r\n", encoding="utf-8")
+    local, _ = score_both(tmp_path, [export], cluster)
+    assert "联系人电话" not in (tmp_path / "dask" / "scored.csv").read_text("utf-8-sig")
+    assert local["rows"] == {"in": 3, "scored": 2, "rejected": 1}
+
+
+@pytest.mark.parametrize("name", [
+    "examples/opportunities_en.csv", "examples/opportunities_zh.csv",  # zh: GB18030, transcoded: pieces sent inline
+    "corpus/blank_lines.csv", "corpus/embedded_newlines.csv", "corpus/preamble.csv", "corpus/salesforce_report.csv",
+    "corpus/totals_row.csv", "corpus/utf16_tab.txt", "corpus/trailing_delimiter.csv", "corpus/all_quoted_crlf.csv",
+    "corpus/mixed_values.csv", "corpus/utf8_bom_semicolon.csv", "corpus/header_only.csv",
+    "corpus/api_export.jsonl", "corpus/xlsx_values.xlsx",  # no Source.split: rows read here, handed over
+    "corpus/hubspot_deals.csv", "corpus/flagged_values.csv",  # a detected CRM profile; flagged values
+])
+def test_same_output_as_the_local_engine(tmp_path, cluster, name):
+    path = (EXAMPLES if name.startswith("examples/") else CORPUS) / name.split("/", 1)[1]
+    local, dask = score_both(tmp_path, [path], cluster)
+    if local["rows"]["in"] > 1:  # one record per piece: the run really was spread out
+        assert dask["engine"]["partitions"] > 1
+
+
+def test_examples_with_rejects_and_stakeholders_and_two_inputs(tmp_path, cluster):
+    """Two inputs in one run (their columns united as the local engine unites them), people joined on."""
+    local, _ = score_both(tmp_path, [EXAMPLES / "opportunities_en.csv", EXAMPLES / "opportunities_zh.csv"], cluster,
+                          piece_bytes=700, stakeholders=[EXAMPLES / "stakeholders_en.csv"])
+    assert local["rows"]["rejected"] > 0 and local["stakeholders"]["people"] > 0
+    assert len(local["inputs"]) == 2
+
+
+def generated_export(path: Path, n: int = 3000) -> tuple[Path, int]:
+    """A few thousand rows with rejects, blank lines and multi-line quoted notes; (path, byte offset of a
+    line break inside a quoted note, a tenth into the file)."""
+    rows = helpers.sample_rows(n, seed=11)
+    for i in range(0, n, 97):
+        rows[i]["deal_size"] = "about a million"  # rejected: not an amount
+    for i in range(5, n, 211):
+        rows[i]["purchase_date"] = "next spring"  # rejected: not a date
+    lines = helpers.csv_text(helpers.table(rows, helpers.ZH)).split("\r\n")
+    for i in range(40, len(lines), 500):
+        lines[i] = lines[i] + "\r\n"  # a blank line after the record: skipped and counted, never rejected
+    data = "\r\n".join(lines).encode("utf-8")
+    path.write_bytes(data)
+    inside = data.index("第二次".encode(), len(data) // 10) - 1  # the line break before 第二次, inside quotes
+    assert data[inside:inside + 1] == b"\n" and data[inside - 1:inside] != b"\r"
+    return path, inside
+
+
+def test_generated_export_cut_inside_a_quoted_value(tmp_path, cluster):
+    """The pieces' nominal boundary falls inside a multi-line quoted note: the cut moves to the record's end,
+    and rows, scores, rejects (physical lines), blank lines and counts are unchanged."""
+    path, inside = generated_export(tmp_path / "export.csv")
+    source = open_sources([path], Kam(), ReadOptions())[0][0]
+    data_start = len(path.read_bytes().split(b"\r\n", 1)[0]) + 2
+    size = inside - data_start  # the first piece would end inside the quoted note
+    cuts = [p.end for p in pieces(source, size)]
+    assert inside < cuts[0] < inside + 400  # it ends after that record instead
+    assert sum(p.records for p in pieces(source, size)) == source.frame.collect().height
+    local, dask = score_both(tmp_path, [path], cluster, piece_bytes=size)
+    assert dask["engine"]["partitions"] >= 4
+    assert local["rows"]["rejected"] > 40 and local["blank_lines_skipped"] >= 6
+    rejects = helpers.read_rejects(tmp_path / "dask" / "scored.csv")
+    assert rejects.filter(pl.col("reason").str.contains("amount")).height >= 30
+    physical = path.read_bytes().split(b"\n")  # each reject's line holds its record's first values
+    for line, oid in rejects.select("line", "opportunity_id").rows()[:50]:
+        assert physical[line - 1].startswith(oid.encode())
+
+
+def test_made_up_ids_continue_across_pieces(tmp_path, cluster):
+    """An export without ids gets <file>-<record number>: a piece numbers from its first record."""
+    rows = helpers.sample_rows(300, seed=3)
+    for row in rows:
+        del row["opportunity_id"]
+    path = helpers.write_export(tmp_path / "noids.csv", helpers.table(rows))
+    score_both(tmp_path, [path], cluster, piece_bytes=2000)
+    ids = helpers.read_csv(tmp_path / "dask" / "scored.csv")["opportunity_id"].to_list()
+    assert ids == [f"noids-{i}" for i in range(1, 301)]
+
+
+def test_max_rejects_fails_the_same_way(tmp_path, cluster):
+    path, _ = generated_export(tmp_path / "export.csv", n=400)
+    kam = Kam()
+    config = load_config(None, kam.config_defaults())
+    errors = []
+    for name, engine in (("local", None), ("dask", DaskEngine(client=cluster, piece_bytes=4096))):
+        out = tmp_path / f"{name}.csv"
+        with pytest.raises(DataError) as caught:
+            run_score([path], out, kam=kam, config=config, max_rejects=1, engine=engine)
+        assert not out.exists() and not list(tmp_path.glob(f".{name}.csv*"))
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1]
+
+
+# -- plugins on the workers -------------------------------------------------------------------------
+
+PROBE = '''
+import os
+import polars as pl
+from kamcore import hookimpl
+
+
+@hookimpl
+def score(batch, config):
+    """The process that scored each row, and a column value the plugin computes."""
+    if batch.height and os.environ.get("PROBE_FAIL"):
+        raise RuntimeError("probe failed on purpose")
+    return pl.DataFrame({"probe_pid": [os.getpid()] * batch.height,
+                         "probe_len": batch.get_column("opportunity_id").str.len_chars().cast(pl.Int64)},
+                        schema={"probe_pid": pl.Int64, "probe_len": pl.Int64})
+'''
+
+
+@pytest.fixture(scope="module")
+def probe_package(tmp_path_factory) -> Path:
+    """A plugin package as pip lays it out: the module and its dist-info with the ``kamcore`` entry point."""
+    root = tmp_path_factory.mktemp("probe-site")
+    (root / "kam_probe").mkdir()
+    (root / "kam_probe" / "__init__.py").write_text(PROBE, encoding="utf-8")
+    info = root / "kam_probe-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: kam-probe\nVersion: 1.0\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[kamcore]\nprobe = kam_probe\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def installed(cluster, probe_package, monkeypatch):
+    """Install the probe plugin on the workers, here, or both; allow it with KAM_LOAD_PLUGINS."""
+    monkeypatch.setenv("KAM_LOAD_PLUGINS", helpers.builtin_plugins() + ",probe")
+    where = set()
+
+    def install(*places: str):
+        if "workers" in places:  # exec: a builtin, so the statement runs there (sys.path.insert would pickle a copy)
+            cluster.run(exec, f"import sys; sys.path.insert(0, {str(probe_package)!r})")
+        if "client" in places:
+            monkeypatch.syspath_prepend(str(probe_package))
+        where.update(places)
+
+    yield install
+    if "workers" in where:
+        cluster.run(exec, f"import sys; sys.path.remove({str(probe_package)!r})")
+
+
+def test_a_plugin_installed_on_the_workers_runs_there(tmp_path, cluster, installed):
+    installed("workers", "client")
+    score_both(tmp_path, [EXAMPLES / "opportunities_en.csv"], cluster, piece_bytes=512, differ=("probe_pid",))
+    local = helpers.read_csv(tmp_path / "local" / "scored.csv")
+    dask = helpers.read_csv(tmp_path / "dask" / "scored.csv")
+    # score_both compared the files without probe_pid, which must differ: the worker processes scored the rows
+    workers = set(cluster.run(os.getpid).values())
+    assert set(local["probe_pid"].cast(pl.Int64)) == {os.getpid()}
+    assert set(dask["probe_pid"].cast(pl.Int64)) == workers  # both workers scored, with their own copy
+
+
+def test_client_switches_apply_on_the_workers(tmp_path, cluster, installed, monkeypatch):
+    """KAM_DISABLE_PLUGINS here disables the plugin on the workers too (they would load it otherwise)."""
+    installed("workers", "client")
+    monkeypatch.setenv("KAM_DISABLE_PLUGINS", "probe")
+    score_both(tmp_path, [EXAMPLES / "opportunities_en.csv"], cluster, piece_bytes=512)
+    assert "probe_pid" not in helpers.read_csv(tmp_path / "dask" / "scored.csv").columns
+
+
+@pytest.mark.parametrize("place, says", [("client", "probe is not loaded on the worker"),
+                                         ("workers", "probe is loaded on the worker only")])
+def test_plugins_that_differ_between_client_and_workers_are_refused(tmp_path, cluster, installed, place, says):
+    installed(place)
+    kam = Kam()
+    out = tmp_path / "scored.csv"
+    with pytest.raises(PluginError, match=says) as caught:
+        run_score([EXAMPLES / "opportunities_en.csv"], out, kam=kam, config=load_config(None, kam.config_defaults()),
+                  engine=DaskEngine(client=cluster, piece_bytes=512))
+    assert "docs/dask.md" in str(caught.value) and not out.exists()
+
+
+# -- the command line -----------------------------------------------------------------------------
+
+
+def test_cli_on_an_existing_cluster_writes_the_local_engines_files(tmp_path, cluster):
+    source = tmp_path / "export.csv"
+    generated_export(source, n=500)
+    local = run_kam("score", source, "-o", "local.csv", "-q", cwd=tmp_path)
+    dask = run_kam("score", source, "-o", "dask.csv", "-q", "--engine", "dask", "--scheduler",
+                   cluster.scheduler.address, "--partition-size", "20kB", cwd=tmp_path)
+    assert local.returncode == 0 and dask.returncode == 0, dask.stderr.decode()
+    assert dask.stderr == b""
+    for suffix in ("", ".rejects.csv"):
+        assert (tmp_path / f"dask.csv{suffix}").read_bytes() == (tmp_path / f"local.csv{suffix}").read_bytes()
+    summary = json.loads((tmp_path / "dask.csv.summary.json").read_text(encoding="utf-8"))
+    assert summary["engine"]["cluster"] == cluster.scheduler.address and summary["engine"]["partitions"] > 2
+
+
+def test_cli_unreachable_scheduler_is_one_line_and_exit_8(tmp_path):
+    done = run_kam("score", EXAMPLES / "opportunities_en.csv", "-o", "out.csv", "--engine", "dask", "--scheduler",
+                   "tcp://127.0.0.1:9", cwd=tmp_path, env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"})
+    assert done.returncode == 8
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in one_error_line(done.stderr.decode())
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_cli_without_dask_installed_says_how_to_install_it(tmp_path):
+    """Run kam in a process where importing distributed fails, as it does when the extra is not installed."""
+    code = "import sys; sys.modules['distributed'] = None; from kamcore.cli import main; main()"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAM_")}
+    env["KAM_LOAD_PLUGINS"] = helpers.builtin_plugins()
+    done = subprocess.run([sys.executable, "-c", code, "score", str(EXAMPLES / "opportunities_en.csv"), "-o", "o.csv",
+                           "--engine", "dask"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 8
+    assert 'pip install "kamcore[dask]"' in one_error_line(done.stderr)
+
+
+def test_cli_does_not_import_dask_for_help_or_the_local_engine(tmp_path):
+    code = ("import atexit, sys\n"
+            "atexit.register(lambda: print('IMPORTED' if {'dask', 'distributed'} & set(sys.modules) else 'NOT',"
+            " file=sys.stderr))\n"
+            "from kamcore.cli import main; main()\n")
+    for args in (["--help"], ["score", str(EXAMPLES / "opportunities_en.csv"), "-o", "o.csv", "-q"]):
+        done = subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120)
+        assert done.stderr.strip().splitlines()[-1] == "NOT", done.stderr
+
+
+def test_cli_local_cluster_plugin_failure_on_a_worker_is_one_line(tmp_path, probe_package):
+    """A plugin raising on a worker of the cluster kam started: kam's one line and exit 7, no worker log or
+    traceback on the terminal (the workers inherit the terminal's stderr)."""
+    done = run_kam("score", EXAMPLES / "opportunities_en.csv", "-o", "out.csv", "--engine", "dask", "--workers", "2",
+                   cwd=tmp_path, env={"PYTHONPATH": str(probe_package), "PROBE_FAIL": "1",
+                                      "KAM_LOAD_PLUGINS": helpers.builtin_plugins() + ",probe"})
+    assert done.returncode == 7, done.stderr.decode()
+    line = one_error_line(done.stderr.decode())
+    assert "probe" in line and "probe failed on purpose" in line
+    assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize("args, says", [(["--workers", "2"], "--workers needs --engine dask"),
+                                        (["--engine", "dask", "--workers", "2", "--scheduler", "tcp://x:1"],
+                                         "cannot be combined with --scheduler"),
+                                        (["--engine", "dask", "--partition-size", "lots"], "not a size")])
+def test_cli_engine_options_are_checked(tmp_path, args, says):
+    result = helpers.invoke("score", EXAMPLES / "opportunities_en.csv", "-o", tmp_path / "o.csv", *args)
+    assert result.exit_code == 2 and says in result.output
