@@ -75,7 +75,7 @@ def test_corpus_file_gives_its_documented_outcome(case, tmp_path, monkeypatch):
         assert column in header
 
 
-@pytest.mark.parametrize("name", ["ragged_short.csv", "zip_bomb.xlsx", "html_table.xls", "jsonl_nan.jsonl"])
+@pytest.mark.parametrize("name", ["ragged_many.csv", "zip_bomb.xlsx", "html_table.xls", "jsonl_nan.jsonl"])
 def test_refused_corpus_files_through_a_real_process(name, tmp_path):
     """The CLI's real stderr: one line, no traceback, exit 4, and an existing output left untouched."""
     out = tmp_path / "scored.csv"

@@ -100,8 +100,9 @@ def test_property_what_csv_writes_passes_and_a_dropped_delimiter_is_caught(tmp_p
 # -- the careful pass: one message naming file, line, column, expected, found, hint ------------------
 
 @pytest.mark.parametrize("content, words", [
-    (text([HEADER] + GOOD[:2]) + "A-9,x,1\r\n", ["line 4", "expected 4 fields", "found 3", "'标的'"]),
-    (text([HEADER]) + "A-9,x,1,2,extra\r\n", ["line 2", "found 5", "'extra'", "after column 4 ('备注')"]),
+    (text([HEADER]) + "A-9,x,1\r\n" * 11 + text(GOOD[:1]),
+     ["line 2", "expected 4 fields", "found 3", "'标的'", "11 of 12 records have the wrong number of fields"]),
+    (text([HEADER]) + "A-9,x,1,2,extra\r\n" * 12, ["line 2", "found 5", "'extra'", "after column 4 ('备注')"]),
     (text([HEADER]) + 'A-9,"never closed,1,2\r\nA-10,y,1,2\r\n', ["line 2", "column 2 ('客户名称')", "never closed"]),
     (text([HEADER]) + 'A-9,12" monitor,1,2\r\n', ["line 2", "column 2", "double quote"]),
     (text([HEADER]) + "A-9,x\x00,1,2\r\n", ["line 2", "NUL"]),
@@ -116,8 +117,40 @@ def test_refusals_name_the_line_column_and_what_was_found(tmp_path, content, wor
         assert word in message, message
 
 
+def test_a_few_ragged_records_are_quarantined_not_refused(tmp_path):
+    path = write(tmp_path, text([HEADER] + GOOD[:2]) + "A-9,x,1\r\n" + "A-10,y,1,2,extra\r\n" + text(GOOD[2:]))
+    source = read(path, ReadOptions())
+    frame = source.frame.collect()
+    assert frame.height == len(GOOD) + 2  # every record is still a row, so nothing is lost
+    short, long = source.quarantined[2], source.quarantined[3]
+    assert short[0] == "备注" and "expected 4 fields as in the header (line 1), found 3" in short[1]
+    assert short[2] == "编号=A-9; 客户名称=x; 标的=1"
+    assert long[2] == "编号=A-10; 客户名称=y; 标的=1; 备注=2; … (5 fields)"
+    assert long[0] == "column 5" and "found 5: an extra value after column 4 ('备注')" in long[1]
+    assert set(source.quarantined) == {2, 3}
+    assert any("2 record(s) with the wrong number of fields go to the rejects file" in n for n in source.notes)
+
+
+def test_quarantined_records_are_rejected_with_line_column_and_a_masked_preview(tmp_path, kam_env):
+    header = ["编号", "客户名称", "电话", "标的", "备注"]
+    rows = [["A-1", "华能", "13900000001", "120万", "ok"], ["A-2", "申通", "13900000002", "1.5亿", "ok"]]
+    broken = "A-3,Acme\r\nCorp,13900000003,30万,ok\r\n"  # an unquoted line break: two short records
+    path = write(tmp_path, text([header] + rows[:1]) + broken + text(rows[1:]))
+    out = tmp_path / "scored.csv"
+    result = invoke("score", path, "-o", out)
+    assert result.exit_code == 0, result.output
+    rejects = helpers.read_rejects(out)
+    assert rejects.select("line", "column").rows() == [(3, "电话"), (4, "备注")]
+    assert rejects["value"].to_list() == ["编号=A-3; 客户名称=Acme",
+                                          "编号=Corp; 客户名称=***; 电话=***; 标的=ok"]  # shifted: masked by look
+    assert "13900000003" not in out.with_name("scored.csv.rejects.csv").read_text("utf-8-sig")
+    summary = helpers.read_summary(out)
+    assert summary["rows"] == {"in": 4, "scored": 2, "rejected": 2}
+    assert helpers.read_csv(out)["opportunity_id"].to_list() == ["A-1", "A-2"]
+
+
 def test_a_refused_file_leaves_no_output_and_exits_4(tmp_path, kam_env):
-    path = write(tmp_path, text([HEADER] + GOOD) + "A-9,x\r\n")
+    path = write(tmp_path, text([HEADER] + GOOD) + 'A-9,"x\r\n')
     out = tmp_path / "scored.csv"
     result = invoke("score", path, "-o", out)
     assert result.exit_code == 4

@@ -16,7 +16,9 @@ Shapes kam reads, and what it refuses (docs/inputs.md has the whole table):
   raw bytes (numpy, quote-aware: :func:`check_structure`) runs before the scan; when it finds anything
   odd, a careful pass with Python's csv module (:func:`find_problem`) names the file, the physical
   line, the column, what was expected and what was found, and the file is refused (exit 4, nothing
-  written). Refused: ragged rows, a quote that is never closed, a double quote inside an unquoted
+  written). A few ragged rows (too many or too few fields) are quarantined instead
+  (``Source.quarantined``: the core rejects them with a masked preview); many are refused. Refused: a
+  quote that is never closed, a double quote inside an unquoted
   value or text after a closing one, a CR alone outside quotes, NUL bytes, a value longer than
   :data:`MAX_FIELD_BYTES`, two columns with the same name. Polars would fail on, or silently pad,
   each of these; what passes the check, polars reads (a fuzz test holds it to that).
@@ -444,11 +446,53 @@ def _quote_column(line: str, delimiter: str) -> int:
     return opened
 
 
-def find_problem(path: Path, delimiter: str, header_line: int, names: list[str], display: Path) -> InputError | None:
-    """The careful pass: read the records with Python's csv module and return an :class:`InputError`
-    for the first one that is wrong (None when all are right)."""
+_PERSONAL_LOOKING = re.compile(r"\d{7,}|[^\s@;=]+@[^\s@;=]+")  # phone and id numbers, e-mail addresses
+
+
+def ragged_preview(row: list[str], names: list[str], preview) -> str:
+    """The first values of a record that has the wrong number of fields, masked. Its values may sit
+    under the wrong header, so masking by header is not enough: anything that looks like a phone
+    number, an id number or an e-mail address is masked too."""
+    parts = []
+    for i, value in enumerate(row[:4]):
+        name = names[i] if i < len(names) else f"column {i + 1}"
+        parts.append(f"{name}={_PERSONAL_LOOKING.sub('***', preview(names[i] if i < len(names) else None, value))}")
+    more = f"; … ({len(row)} fields)" if len(row) > 4 else ""
+    return "; ".join(parts) + more
+
+
+def quarantine_limit(records: int) -> int:
+    """How many ragged records a file may have and still be read: a few broken rows are quarantined,
+    many mean the delimiter or the quoting is wrong, and the file is refused."""
+    return max(10, records // 100)
+
+
+def find_problem(path: Path, delimiter: str, header_line: int, names: list[str],
+                 display: Path) -> tuple[InputError | None, dict[int, tuple[str, str, str]]]:
+    """The careful pass: read the records with Python's csv module.
+
+    Returns an :class:`InputError` for the first record that breaks the file (a quote, a NUL byte, a
+    value too long), and the records with too many or too few fields: ``{record index: (column, reason,
+    masked preview)}``, to be quarantined when they are few (:func:`quarantine_limit`), else the error
+    for the first of them."""
     from kamcore.importing import preview
 
+    ragged: dict[int, tuple[str, str, str]] = {}
+    first_ragged: list[InputError] = []
+    records = 0
+    outcome = _careful_pass(path, delimiter, header_line, names, display, preview, ragged, first_ragged)
+    if isinstance(outcome, InputError):
+        return outcome, {}
+    records = outcome
+    if ragged and len(ragged) > quarantine_limit(records):
+        error = first_ragged[0]
+        return InputError(f"{error.message} ({len(ragged)} of {records} records have the wrong number of fields)",
+                          hint=error.hint), {}
+    return None, ragged
+
+
+def _careful_pass(path, delimiter, header_line, names, display, preview, ragged, first_ragged):
+    """The records one by one: an InputError for a broken file, else the number of records read."""
     n = len(names)
     limit = max_field_bytes()
     d = re.escape(delimiter)
@@ -481,14 +525,16 @@ def find_problem(path: Path, delimiter: str, header_line: int, names: list[str],
             try:
                 next(reader)  # the header: checked by header_problem
             except (StopIteration, csv.Error):
-                return None
+                return 0
+            record = -1
             while True:
                 current.clear()
                 start = number + 1
+                record += 1
                 try:
                     row = next(reader)  # per-row ok: the careful pass runs only when the fast check found a problem
                 except StopIteration:
-                    return None
+                    return record
                 except csv.Error as exc:
                     message = str(exc)
                     if "end of data" in message:
@@ -525,21 +571,29 @@ def find_problem(path: Path, delimiter: str, header_line: int, names: list[str],
                     if len(value.encode("utf-8")) > limit:
                         return error(start, f"{column(i)}: a value longer than {_bytes(limit)}",
                                      "kam refuses values this long; check the quotes before it")
-                if len(row) > n:
-                    return error(start, f"expected {n} fields as in the header (line {header_line}), found "
-                                 f"{len(row)}: an extra value {preview(None, row[n])!r} after {column(n)}{span}",
-                                 "a value that contains the delimiter must be in double quotes")
-                if len(row) < n:
-                    return error(start, f"expected {n} fields as in the header (line {header_line}), found "
-                                 f"{len(row)}: the record ends after {column(len(row))}{span}",
-                                 "a line break inside a value must be in double quotes; a section, total or "
-                                 "footer line must be deleted from the export")
                 raw = "".join(current)
                 if '"' in raw and not record_re.match(raw):
                     col = next((i for i, v in enumerate(row, start=1) if '"' in v), 0)
                     return error(start, f"{column(col) if col else 'a value'}: a double quote inside a value "
                                  f"that is not quoted, or text around a quoted value{span}",
                                  "quote the whole value and double the quotes inside it (\"12\"\" monitor\")")
+                if len(row) != n:
+                    if len(row) > n:
+                        where, what = f"column {n + 1}", (f"expected {n} fields as in the header (line {header_line}), "
+                                                          f"found {len(row)}: an extra value after {column(n)}{span}")
+                        hint = "a value that contains the delimiter must be in double quotes"
+                    else:
+                        where = names[len(row)] if len(row) < n else f"column {n}"
+                        what = (f"expected {n} fields as in the header (line {header_line}), found {len(row)}: "
+                                f"the record ends after {column(len(row))}{span}")
+                        hint = ("a line break inside a value must be in double quotes; a section, total or footer "
+                                "line must be deleted from the export")
+                    if not first_ragged:
+                        extra = f" {preview(None, row[n])!r}" if len(row) > n else ""
+                        first_ragged.append(error(start, what.replace(": an extra value", f": an extra value{extra}"),
+                                                  hint))
+                    ragged[record] = (where, what, ragged_preview(row, names, preview))
+                    continue
     finally:
         csv.field_size_limit(old)
 
@@ -568,6 +622,7 @@ class Layout:
     delimiter: str
     drop: tuple[str, ...] = ()
     restore: bool = False  # kam's own output: take off the ' that neutralised formula-like cells
+    ragged: bool = False  # quarantined records: read them padded or cut, the core rejects them
 
     def finish(self, frame):
         import polars as pl
@@ -618,7 +673,8 @@ class Piece:
         import polars as pl
 
         frame = pl.read_csv(io.BytesIO(self._bytes()), infer_schema=False, separator=self.layout.delimiter,
-                            encoding="utf8", raise_if_empty=False, new_columns=list(self.layout.names))
+                            encoding="utf8", raise_if_empty=False, new_columns=list(self.layout.names),
+                            truncate_ragged_lines=self.layout.ragged)
         return self.layout.finish(frame.lazy()).collect()
 
 
@@ -720,10 +776,15 @@ def read(path: Path, options: ReadOptions) -> Source:
         if problem is not None:
             raise problem
         stats = check_structure(utf8, delimiter, data_line, len(header))
+        quarantined: dict[int, tuple[str, str, str]] = {}
         if stats["suspect"]:
-            problem = find_problem(utf8, delimiter, header_line, names, path)
+            problem, quarantined = find_problem(utf8, delimiter, header_line, names, path)
             if problem is not None:
                 raise problem
+            if quarantined:
+                first = min(quarantined)
+                notes.append(warn(f"{path}: {len(quarantined)} record(s) with the wrong number of fields go to the "
+                                  f"rejects file (the first is record {first + 1}: {quarantined[first][1]})"))
         drop = []
         if len(header) > 1 and not header[-1].strip():
             if stats["last_filled"] == 0:
@@ -731,9 +792,10 @@ def read(path: Path, options: ReadOptions) -> Source:
                 notes.append(f"{path}: every line ends with a delimiter; the empty last column was left out")
             else:
                 notes.append(warn(f"{path}: the last column has no header; its values are read as {names[-1]!r}"))
-        layout = Layout(tuple(names), delimiter, tuple(drop), is_kam_output(path))
+        layout = Layout(tuple(names), delimiter, tuple(drop), is_kam_output(path), ragged=bool(quarantined))
         frame = layout.finish(pl.scan_csv(utf8, infer_schema=False, separator=delimiter, encoding="utf8",
-                                          raise_if_empty=False, skip_lines=header_line - 1, new_columns=names))
+                                          raise_if_empty=False, skip_lines=header_line - 1, new_columns=names,
+                                          truncate_ragged_lines=layout.ragged))
         if layout.restore:
             notes.append(f"{path}: kam's own output (run summary beside it): the ' that neutralised formula-like "
                          "cells was removed")
@@ -754,7 +816,8 @@ def read(path: Path, options: ReadOptions) -> Source:
                 for start, end, records in split_records(utf8, header[1], utf8.stat().st_size, size)]
 
     return Source(path=path, frame=frame, record_lines=record_lines(utf8, delimiter, header_line), encoding=encoding,
-                  delimiter=delimiter, header_line=header_line, notes=tuple(notes), cleanup=cleanup, split=split)
+                  delimiter=delimiter, header_line=header_line, notes=tuple(notes), cleanup=cleanup, split=split,
+                  quarantined=quarantined)
 
 
 def sniff(head: bytes, suffix: str) -> int:

@@ -50,6 +50,7 @@ class Run:
     made_up: frozenset[str]
     people: Any  # kamcore.pipeline.People | None
     personal: frozenset[str] = frozenset()  # personal columns left out of the scored rows
+    quarantined: tuple = ()  # per input: record index -> (column, reason, preview) (Source.quarantined)
 
 
 @frozen
@@ -116,7 +117,8 @@ def score_piece(piece, src: int, first: int, run: Run) -> tuple[pl.DataFrame, pl
     if raw.height != piece.records:
         raise KamError(f"{run.labels[src]}: a piece from record {first} has {raw.height} records, "
                        f"expected {piece.records}")
-    frame = number_records(raw.lazy(), src, run.labels[src], run.mappings[src], first)
+    frame = number_records(raw.lazy(), src, run.labels[src], run.mappings[src], first,
+                           run.quarantined[src] if run.quarantined else None)
     have = set(frame.collect_schema().names())
     frame = frame.select(pl.col(n) if n in have else pl.lit(None, dtype).alias(n) for n, dtype in run.schema.items())
     prepared = Prepared([frame], run.labels, run.config, kam, run.units, run.made_up, run.people, run.personal,
@@ -169,7 +171,8 @@ class DaskEngine:
         run = Run(token=uuid.uuid4().hex, config=prepared.config, switches=switches(),
                   plugins={"kamcore": __version__, **kam.versions}, labels=prepared.labels,
                   mappings=prepared.mappings, schema=dict(prepared.schema), units=prepared.header_units,
-                  made_up=prepared.made_up, people=prepared.people, personal=prepared.personal)
+                  made_up=prepared.made_up, people=prepared.people, personal=prepared.personal,
+                  quarantined=tuple(s.quarantined for s in sources))
         work = [(src, piece) for src, source in enumerate(sources) for piece in pieces(source, self.piece_bytes)]
         sums: Counter = Counter()
         rejected: list[pl.DataFrame] = []

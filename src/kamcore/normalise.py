@@ -29,6 +29,7 @@ NORM = "__n__"  # prefix of normalised columns while both raw and normalised val
 PROBLEM = "__p__"  # prefix of per-column problem columns
 OK, BLANK = "__ok", "__blank"
 FLAG, FLAGS = "__f__", "__flags"  # per-column flags, and all of a row's flags as one text
+RECORD = "(record)"  # the problem of a record an importer could only half read (kamcore.pipeline)
 VALUE_FLAGS = "value_flags"  # the output column: values accepted with a note (面议, a range, a serial date)
 
 CURRENCY_WORDS = {
@@ -309,8 +310,9 @@ class Plan:
     """
 
     def __init__(self, columns: list[str], schema: dict[str, Column], config, header_units: dict[str, float],
-                 not_read: frozenset[str] = frozenset()):
+                 not_read: frozenset[str] = frozenset(), quarantine: str | None = None):
         self.names = list(columns)
+        self.quarantine = quarantine  # the column giving why a record an importer half read is rejected
         self.schema = schema
         self.read = [n for n in columns if n not in not_read]
         self.problems: dict[str, str] = {}
@@ -354,6 +356,8 @@ class Plan:
             else:  # text, and columns kam does not know: passed through untouched
                 self.columns.append((name, name))
         self.columns.append((VALUE_FLAGS, FLAGS))
+        if quarantine is not None:
+            self.problems[RECORD] = PROBLEM + RECORD
         outputs = [out for out, _ in self.columns]
         twice = sorted({out for out in outputs if outputs.count(out) > 1})
         if twice:  # e.g. re-scoring kam's own output, which already has deal_size_base
@@ -437,6 +441,8 @@ class Plan:
                 cache = self.caches.setdefault(name, {})
                 new[NORM + "competitor_count"], = map_distinct(batch[name], count_competitors, cache, (pl.Int32,))
         new[FLAGS] = self._join_flags(new, n)
+        if self.quarantine is not None:
+            new[PROBLEM + RECORD] = batch[self.quarantine]
         blank = fast[BLANK]
         flagged = [p for p in self.problems.values() if new[p].null_count() < n]
         if flagged:

@@ -26,7 +26,7 @@ from . import __version__
 from .config import Config
 from .errors import ConfigError, DataError, InputError, KamError, OutputError, PluginError
 from .headers import map_headers, personal_headers
-from .normalise import BLANK, PROBLEM, Plan
+from .normalise import BLANK, PROBLEM, RECORD, Plan
 from .registry import ReadOptions, Source
 from .safety import neutralise_frame
 from .schema import OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLDER_COLUMNS
@@ -35,6 +35,7 @@ from .scoring import ScoringPlan
 c = pl.col
 log = logging.getLogger("kamcore.profiles")
 SRC, ROW = "__src", "__row"
+QUARANTINE_COLUMNS = ("__q_column", "__q_reason", "__q_value")  # a quarantined record: where, why, preview
 KEY, MATCHED = "__people_key", "__people_matched"
 REJECT_COLUMNS = ["file", "line", "column", "reason", "value", "opportunity_id"]
 PREVIEW_CHARS = 60
@@ -54,9 +55,10 @@ class Prepared:
         self.header_units, self.made_up, self.mappings = header_units, made_up, mappings or []
         lf = pl.concat(frames, how="diagonal") if len(frames) > 1 else frames[0]
         self.schema = lf.collect_schema()  # every input's numbered columns: what a piece of any input is widened to
-        names = [n for n in self.schema.names() if n not in (SRC, ROW)]
+        names = [n for n in self.schema.names() if n not in (SRC, ROW, *QUARANTINE_COLUMNS)]
+        quarantine = QUARANTINE_COLUMNS[1] if QUARANTINE_COLUMNS[1] in self.schema else None
         # a blank line (every field empty) is not a row: skipped and counted, never rejected
-        self.plan = plan or Plan(names, OPPORTUNITY, config, header_units, not_read=made_up)
+        self.plan = plan or Plan(names, OPPORTUNITY, config, header_units, not_read=made_up, quarantine=quarantine)
         self.scoring = scoring or ScoringPlan(kam, config)
         self.frame = self.plan.on_frame(lf)
         self.ok = self.plan.ok
@@ -71,9 +73,11 @@ class Prepared:
     def rejected(self) -> pl.LazyFrame:
         """One row per rejected record: where it is, the raw values of its failing columns, the problems."""
         columns = list(self.plan.problems)
-        raw = [c(name).cast(pl.String).alias("__v__" + name) for name in columns]
+        raw = [(c(QUARANTINE_COLUMNS[2]) if name == RECORD else c(name)).cast(pl.String).alias("__v__" + name)
+               for name in columns]
+        where = [c(QUARANTINE_COLUMNS[0])] if RECORD in columns else []
         ident = c("opportunity_id") if "opportunity_id" in columns else pl.lit(None, pl.String)
-        return self.frame.filter(self.bad).select(SRC, ROW, ident.alias("__id"), *raw,
+        return self.frame.filter(self.bad).select(SRC, ROW, ident.alias("__id"), *raw, *where,
                                                   *[c(PROBLEM + n) for n in columns])
 
     def counts(self) -> pl.LazyFrame:
@@ -99,7 +103,8 @@ def header_unit(header: str) -> float | None:
 
 
 def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam,
-                   people: People | None = None, include_pii: bool = False) -> tuple[Prepared, list[str]]:
+                   people: People | None = None, include_pii: bool = False,
+                   quarantined: list[dict] | None = None) -> tuple[Prepared, list[str]]:
     """Map headers, number the records and build the query for raw text frames (one per input).
 
     Columns holding a person's data (联系人电话, birthday …: :func:`kamcore.headers.personal_headers`)
@@ -121,7 +126,8 @@ def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam,
         if "opportunity_id" not in mapping.values():
             notes.append(f"{label}: no opportunity_id column; ids were made from the file name and row number")
             made_up.add("opportunity_id")
-        frames.append(number_records(frame, index, label, mapping))
+        frames.append(number_records(frame, index, label, mapping,
+                                     quarantined=quarantined[index] if quarantined else None))
         labels.append(label)
         mappings.append(mapping)
     return Prepared(frames, labels, config, kam, units, frozenset(made_up), people, frozenset(personal),
@@ -129,13 +135,20 @@ def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam,
 
 
 def number_records(frame: pl.LazyFrame, index: int, label: str, mapping: dict[str, str],
-                   first: int = 0) -> pl.LazyFrame:
+                   first: int = 0, quarantined: dict[int, tuple[str, str, str]] | None = None) -> pl.LazyFrame:
     """Canonical names, the record index (from ``first``: a piece of a file knows where it starts) and the
-    input's number; an input without ids gets them from its file name and record number."""
+    input's number; an input without ids gets them from its file name and record number. Records the
+    importer quarantined (``Source.quarantined``) get their column, reason and preview, so they are
+    rejected, never scored."""
     frame = frame.rename(mapping).with_row_index(ROW, offset=first).with_columns(pl.lit(index, pl.UInt32).alias(SRC))
     if "opportunity_id" not in mapping.values():
         stem = Path(label).stem
         frame = frame.select(pl.format("{}-{}", pl.lit(stem), c(ROW) + 1).alias("opportunity_id"), pl.all())
+    if quarantined:
+        rows = list(quarantined)
+        frame = frame.with_columns(
+            c(ROW).replace_strict(rows, [quarantined[r][i] for r in rows], default=None, return_dtype=pl.String)
+            .alias(name) for i, name in enumerate(QUARANTINE_COLUMNS))
     return frame
 
 
@@ -375,15 +388,16 @@ def explode_rejects(frame: pl.DataFrame, columns: list[str], labels: list[str],
     for src in frame.get_column(SRC).unique().to_list():
         where[src] = lines(src, frame.filter(c(SRC) == src).get_column(ROW).to_list())
     for record in frame.iter_rows(named=True):  # per-row ok: rejected rows only, after the streaming pass
+        broken = record.get(PROBLEM + RECORD) is not None  # a half-read record: its values mean nothing
         for name in columns:
             reason = record[PROBLEM + name]
-            if reason is None:
+            if reason is None or (broken and name != RECORD):
                 continue
             out["file"].append(labels[record[SRC]])
             out["line"].append(where[record[SRC]].get(record[ROW]))
-            out["column"].append(name)
+            out["column"].append(record[QUARANTINE_COLUMNS[0]] if name == RECORD else name)
             out["reason"].append(reason)
-            out["value"].append(mask(name, record["__v__" + name]))
+            out["value"].append(record["__v__" + name] if name == RECORD else mask(name, record["__v__" + name]))
             out["opportunity_id"].append(record["__id"])
     return pl.DataFrame(out, schema={"file": pl.String, "line": pl.Int64, "column": pl.String, "reason": pl.String,
                                      "value": pl.String, "opportunity_id": pl.String})
@@ -542,7 +556,7 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
             table = read_stakeholders(stakeholders, kam, config, stakeholder_options or options)
             people = summarise_people(table, config, kam, [str(p) for p in stakeholders])
         prepared, notes = prepare_frames([(s.frame, str(s.path)) for s in sources], config, kam, people,
-                                         include_pii=include_pii)
+                                         include_pii=include_pii, quarantined=[s.quarantined for s in sources])
         notes = profile_notes + [n for s in sources for n in s.notes] + notes
         rejects_path, summary_path = side_paths(output)
         target = output if output is not None else Path(tempfile.gettempdir()) / f"kam-stdout-{os.getpid()}.{fmt}"

@@ -40,6 +40,10 @@ class Source:
     process) and ``read()`` (a ``polars.DataFrame`` of its records, exactly as ``frame`` has them),
     and ``inline()`` (the same piece with its bytes carried along). Without ``split`` the engine reads
     ``frame`` itself and hands the rows over.
+
+    ``quarantined`` maps a record index to ``(column, reason, preview)`` for records the importer could
+    only half read (a row with too many or too few fields): ``frame`` still has a row for each, and the
+    core sends those rows to the rejects file instead of scoring them. The preview is already masked.
     """
 
     path: Path
@@ -51,6 +55,7 @@ class Source:
     notes: tuple[str, ...] = ()
     cleanup: Callable[[], None] = lambda: None
     split: Callable[[int], list] | None = None
+    quarantined: dict[int, tuple[str, str, str]] = field(factory=dict, eq=False)
 
 
 @frozen

@@ -148,8 +148,10 @@ def _():
 # -- structure ------------------------------------------------------------------------------------
 
 
-@case("ragged_short.csv", "a row with fewer fields than the header (a line break inside a value, not quoted)",
-      "refused: the line, the fields expected and found", exit=4, error=("line 4", "expected 11 fields", "found"))
+@case("ragged_short.csv", "a row with fewer fields than the header (cut short)",
+      "the row is quarantined: rejected with its line, the first missing column, the fields expected and found, "
+      "and a masked preview; the others are scored", rows=(N, N - 1, 1), rejects=((4, "采购时间"),),
+      notes=("1 record(s) with the wrong number of fields",))
 def _():
     rows = table()
     text = csv_text(rows[:3]) + "OPP-003,Acme Corp,ERP upgrade,意向,$250\r\n" + csv_text(rows[4:])
@@ -157,11 +159,25 @@ def _():
 
 
 @case("ragged_long.csv", "a row with more fields than the header (an unquoted comma in a note)",
-      "refused: the line and the extra value", exit=4, error=("line 3", "found 12", "extra value"))
+      "the row is quarantined (line 3, column 12: the extra value); the others are scored", rows=(N, N - 1, 1),
+      rejects=((3, "column 12"),))
 def _():
     rows = table()
     rows[2][10] = "招标中"
     return (csv_text(rows[:2]) + ",".join(rows[2]) + ",下周开标\r\n" + csv_text(rows[3:])).encode()
+
+
+@case("ragged_many.csv", "an export written without quoting: commas in notes and amounts split 28 of 40 rows",
+      "refused: more than a few ragged rows means the file, not the rows, is broken; the first line and the count",
+      exit=4, error=("line 3", "found 12", "28 of 40 records have the wrong number of fields"))
+def _():
+    lines = [",".join(HEADERS)]
+    for i in range(40):
+        row = list(ROWS[i % N])
+        row[0] = f"OPP-{i + 1:03d}"
+        row[10] = "招标中,下周开标" if i % 2 else "首次拜访"
+        lines.append(",".join(row))
+    return ("\r\n".join(lines) + "\r\n").encode()
 
 
 @case("unterminated_quote.csv", "a quote that is never closed", "refused: the line and column where it opens",
