@@ -11,8 +11,6 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-
 
 class KamGroup(click.Group):
     """Adds plugin commands, and turns kamcore errors into one clear line and an exit code."""
@@ -63,7 +61,8 @@ class KamGroup(click.Group):
 
 
 @click.group(cls=KamGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="kam")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=lambda ctx, _, value:
+              _print_version(ctx) if value else None, help="Show the version and exit.")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 def cli(debug):
     """kam: score key-account opportunities (是不是虚的? 值得赢吗?).
@@ -75,6 +74,14 @@ def cli(debug):
       kam plugins --all   # what is installed
     """
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="kam: %(levelname)s: %(message)s")
+
+
+def _print_version(ctx) -> None:
+    """``kam --version`` without loading plugins or the data libraries."""
+    from . import __version__
+
+    click.echo(f"kam, version {__version__}")
+    ctx.exit()
 
 
 def _progress(path: Path):
