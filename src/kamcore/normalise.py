@@ -148,8 +148,15 @@ def parse_currency_text(text: str) -> str | None:
 
 # -- batch helpers -----------------------------------------------------------------------------
 
+_NULLS: dict = {}  # dtype -> an all-null Series at least as long as any batch so far
+
+
 def nulls(n: int, dtype) -> pl.Series:
-    return pl.repeat(None, n, dtype=dtype, eager=True)
+    """``n`` nulls of ``dtype``: a zero-copy slice of a cached column (building one costs a query per call)."""
+    cached = _NULLS.get(dtype)
+    if cached is None or len(cached) < n:
+        cached = _NULLS[dtype] = pl.Series(dtype=dtype).extend_constant(None, max(n, 1 << 16))
+    return cached.slice(0, n)
 
 
 def map_distinct(series: pl.Series, parse, cache: dict, dtypes: tuple) -> list[pl.Series]:
@@ -217,6 +224,7 @@ class Plan:
         self.columns: list[tuple[str, str]] = []  # (output name, working column)
         self.caches: dict[str, dict] = {}  # distinct raw value -> parsed result, per column, across batches
         self.enums: dict[str, pl.Series] = {}  # column -> codes in the order of its Enum of spellings
+        self.lowers: dict[str, dict] = {}  # column -> lower-case spelling -> code
         self.phase1: list[pl.Expr] | None = None
         values = config.get("values", {})
         cur = config.get("currency", {})
@@ -288,28 +296,42 @@ class Plan:
                 exprs += [pl.when(plain).then((number * self.units.get(name, 1.0)).round(2)).alias(NORM + name),
                           (text.is_not_null() & ~plain).alias("__u__" + name)]
             elif kind == DATE:
+                # 2009-05-01 and 2009/5/1 in one parse; precision and mask are derived in a second step
+                # (_derived), so the parse runs once per cell rather than once per output column
                 text = raw.str.strip_chars()
-                date = pl.coalesce(text.str.to_date("%Y-%m-%d", strict=False),
-                                   text.str.to_date("%Y/%m/%d", strict=False))  # 2009/5/1
-                exprs += [date.alias(NORM + name),
-                          pl.when(date.is_not_null()).then(pl.lit("day")).alias(NORM + name + "_precision"),
-                          (text.is_not_null() & date.is_null()).alias("__u__" + name)]
+                exprs.append(text.str.replace_all("/", "-", literal=True).str.to_date("%Y-%m-%d", strict=False)
+                             .alias(NORM + name))
             elif kind == PERCENT:
                 text = raw.str.strip_chars()
                 number = text.str.strip_chars_end("%％ ").cast(pl.Float64, strict=False)
-                number = pl.when(number.is_finite()).then(number)
-                exprs += [number.alias(NORM + name),
-                          pl.when(text.is_not_null() & number.is_null() & ~text.is_in(MISSING))
-                          .then(pl.lit("not a percentage: expected e.g. 35%, 35.5")).alias(PROBLEM + name)]
+                exprs.append(pl.when(number.is_finite()).then(number).alias(NORM + name))
         read = [c(x).is_null() for x in self.read]
         exprs.append((pl.all_horizontal(read) if read else pl.lit(False)).alias(BLANK))
+        return exprs
+
+    def _derived(self) -> list[pl.Expr]:
+        """Phase one, second step: the columns that read a parsed value of the first step."""
+        exprs = []
+        for name in self.names:
+            kind = self.schema[name].kind if name in self.schema else None
+            if kind == DATE:
+                date, text = c(NORM + name), c(name).str.strip_chars()
+                exprs += [pl.when(date.is_not_null()).then(pl.lit("day")).alias(NORM + name + "_precision"),
+                          (text.is_not_null() & date.is_null()).alias("__u__" + name)]
+            elif kind == PERCENT:
+                text = c(name).str.strip_chars()
+                exprs.append(pl.when(c(NORM + name).is_null() & text.is_not_null() & ~text.is_in(MISSING))
+                             .then(pl.lit("not a percentage: expected e.g. 35%, 35.5")).alias(PROBLEM + name))
         return exprs
 
     def normalise_batch(self, batch: pl.DataFrame) -> pl.DataFrame:
         n = batch.height
         if self.phase1 is None:
             self.phase1 = self._fast_paths()
+            self.phase1b = self._derived()
         fast = batch.select(self.phase1)
+        if self.phase1b:
+            fast = fast.hstack(pl.concat([batch, fast], how="horizontal").select(self.phase1b))
         new: dict[str, pl.Series] = {}
         kinds = {name: (self.schema[name].kind if name in self.schema else None) for name in self.names}
         if "currency" in kinds:  # amounts read the currency column, so it goes first
@@ -345,7 +367,8 @@ class Plan:
         table = self.tables[name]
         if name not in self.enums:
             self.enums[name] = pl.Series(list(table.values()), dtype=pl.String)
-        lower = {k.lower(): v for k, v in table.items()}
+            self.lowers[name] = {k.lower(): v for k, v in table.items()}
+        lower = self.lowers[name]
         known = ", ".join(sorted(self.schema[name].vocab))
         cache = self.caches.setdefault(name, {})
 

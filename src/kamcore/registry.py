@@ -32,6 +32,8 @@ class Source:
     ``frame`` has one ``String`` column per input column, named as in the file (whitespace cleaned),
     one row per record. ``record_lines(indexes)`` maps 0-based record indexes to 1-based physical
     lines of the file; it is only called for rejected rows, so it may re-read the file.
+    ``verify()`` raises the importer's error when a check it runs beside the scan (``defer_checks``)
+    found the file unreadable; callers run it before trusting what the frame gave, and after a read error.
     """
 
     path: Path
@@ -42,6 +44,7 @@ class Source:
     header_line: int = 1
     notes: tuple[str, ...] = ()
     cleanup: Callable[[], None] = lambda: None
+    verify: Callable[[], None] = lambda: None
 
 
 @frozen
@@ -58,6 +61,9 @@ class ReadOptions:
     delimiter: str | None = None
     sheet: str | None = None
     columns: dict[str, str] | None = field(default=None, eq=False)
+    # an importer may run a whole-file check beside the scan instead of before it, reporting through
+    # Source.verify(): the CSV structure check then costs no wall time of its own
+    defer_checks: bool = False
 
 
 @frozen
