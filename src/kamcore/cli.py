@@ -128,9 +128,13 @@ def _progress(path: Path):
                    "(sets [model] path; docs/win_model.md).")
 @click.option("--allow-version-mismatch", is_flag=True,
               help="Load a model trained with another scikit-learn version.")
+@click.option("--scores-only", is_flag=True,
+              help="Write opportunity_id and the score columns only (criterion points, block scores, total_score, "
+                   "unknown_criteria, band, quadrant, win_probability), for joining back into a CRM; no input "
+                   "columns, no reasons or other text. Rejects and summary as usual.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary line on stderr.")
 def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet, max_rejects, people,
-          stakeholder_sheet, model_path, allow_version_mismatch, quiet):
+          stakeholder_sheet, model_path, allow_version_mismatch, scores_only, quiet):
     """Score opportunity exports (CSV, XLSX, JSON Lines …) with the scorecard and plugins.
 
     Every row ends up in the output or in <output>.rejects.csv (file, line, column, reason);
@@ -159,7 +163,8 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet
                         max_rejects=max_rejects, on_progress=_progress(target) if target else None,
                         stdout=sys.stdout.buffer, stakeholders=list(people) or None,
                         stakeholder_options=stakeholder_options(config, _stakeholder_sheet(inputs, people,
-                                                                                           stakeholder_sheet)))
+                                                                                           stakeholder_sheet)),
+                        scores_only=scores_only)
     if sys.stderr.isatty() and target:
         sys.stderr.write("\r" + " " * 60 + "\r")
     if not quiet:

@@ -223,9 +223,10 @@ class Plan:
         self.problems: dict[str, str] = {}
         self.columns: list[tuple[str, str]] = []  # (output name, working column)
         self.caches: dict[str, dict] = {}  # distinct raw value -> parsed result, per column, across batches
-        self.enums: dict[str, pl.Series] = {}  # column -> codes in the order of its Enum of spellings
         self.lowers: dict[str, dict] = {}  # column -> lower-case spelling -> code
         self.phase1: list[pl.Expr] | None = None
+        self.phase1b: list[pl.Expr] = []
+        self.inputs: list[str] = list(columns)  # the columns of the frame given to on_frame
         values = config.get("values", {})
         cur = config.get("currency", {})
         self.default_currency = cur.get("default", "CNY")
@@ -271,9 +272,23 @@ class Plan:
     # -- applying ---------------------------------------------------------------------------
 
     def on_frame(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        """Add the normalised, problem, ``__ok`` and ``__blank`` columns, batch by batch."""
-        probe = self.normalise_batch(frame.head(0).collect())
-        return frame.map_batches(self.normalise_batch, schema=probe.schema, streamable=True)
+        """Add the normalised, problem, ``__ok`` and ``__blank`` columns.
+
+        Phase one (the fast paths) runs as expressions inside the streaming engine, on every core and
+        without the GIL; phase two, the Python that parses what the fast paths left and assembles the
+        columns, runs batch by batch.
+        """
+        self.inputs = frame.collect_schema().names()
+        fast = self._with_fast_paths(frame)
+        probe = self.normalise_batch(fast.head(0).collect())
+        return fast.map_batches(self.normalise_batch, schema=probe.schema, streamable=True)
+
+    def _with_fast_paths(self, frame):
+        if self.phase1 is None:
+            self.phase1 = self._fast_paths()
+            self.phase1b = self._derived()
+        frame = frame.with_columns(self.phase1)
+        return frame.with_columns(self.phase1b) if self.phase1b else frame
 
     def _fast_paths(self) -> list[pl.Expr]:
         """Phase one, one vectorised select per batch: known codes, plain numbers, ISO dates, and a
@@ -288,7 +303,27 @@ class Plan:
             elif kind in (CODE, LEVEL_OR_AMOUNT):
                 table = self.tables[name]
                 index = raw.cast(pl.Enum(list(table)), strict=False).to_physical()
-                exprs += [index.alias("__i__" + name), (raw.is_not_null() & index.is_null()).alias("__u__" + name)]
+                codes = pl.Series(list(table.values()), dtype=pl.String)
+                exprs += [pl.lit(codes).gather(index).alias(NORM + name),
+                          (raw.is_not_null() & index.is_null()).alias("__u__" + name)]
+            elif kind == CURRENCY and name == "currency":
+                index = raw.cast(pl.Enum(list(CURRENCY_TABLE)), strict=False).to_physical()
+                codes = pl.Series(list(CURRENCY_TABLE.values()), dtype=pl.String)
+                exprs += [pl.lit(codes).gather(index).alias(NORM + name),
+                          (raw.is_not_null() & index.is_null()).alias("__u__" + name)]
+            elif kind == COUNT_OR_NAMES:
+                # count_competitors for the common shapes: plain digits, none / missing words, a list of names;
+                # anything its Python might read otherwise (other digits, odd whitespace) is left to it
+                text = raw.str.strip_chars()
+                lower = text.str.to_lowercase()
+                plain = text.str.contains(r"^[0-9]{1,9}$")
+                exprs += [pl.when(plain).then(text.cast(pl.Int32, strict=False))
+                          .when(lower.is_in(list(_NONE_LOWER))).then(pl.lit(0, pl.Int32))
+                          .when(lower.is_in(list(_MISSING_LOWER))).then(pl.lit(None, pl.Int32))
+                          .otherwise((text.str.count_matches(_COMPETITOR_SEPARATORS.pattern) + 1).cast(pl.Int32))
+                          .alias(NORM + "competitor_count"),
+                          (raw.is_not_null() & ~plain & (text.str.contains(r"^\d+$")
+                                                         | raw.str.contains("[\x1c-\x1f\x85]"))).alias("__u__" + name)]
             elif kind == AMOUNT:
                 text = raw.str.strip_chars()
                 number = text.cast(pl.Float64, strict=False)
@@ -325,13 +360,12 @@ class Plan:
         return exprs
 
     def normalise_batch(self, batch: pl.DataFrame) -> pl.DataFrame:
+        """Phase two for one batch of :meth:`on_frame` (a raw batch gets its fast paths here)."""
+        if BLANK not in batch.columns:
+            self.inputs = batch.columns
+            batch = self._with_fast_paths(batch.lazy()).collect()
         n = batch.height
-        if self.phase1 is None:
-            self.phase1 = self._fast_paths()
-            self.phase1b = self._derived()
-        fast = batch.select(self.phase1)
-        if self.phase1b:
-            fast = fast.hstack(pl.concat([batch, fast], how="horizontal").select(self.phase1b))
+        fast = batch
         new: dict[str, pl.Series] = {}
         kinds = {name: (self.schema[name].kind if name in self.schema else None) for name in self.names}
         if "currency" in kinds:  # amounts read the currency column, so it goes first
@@ -349,7 +383,8 @@ class Plan:
                 self._date(batch, fast, name, new)
             elif kind == COUNT_OR_NAMES:
                 cache = self.caches.setdefault(name, {})
-                new[NORM + "competitor_count"], = map_distinct(batch[name], count_competitors, cache, (pl.Int32,))
+                new[NORM + "competitor_count"], = patch([fast[NORM + "competitor_count"]], fast["__u__" + name],
+                                                        batch[name], count_competitors, cache)
         blank = fast[BLANK]
         flagged = [p for p in self.problems.values() if new[p].null_count() < n]
         if flagged:
@@ -358,15 +393,14 @@ class Plan:
         else:
             ok = ~blank
         new[BLANK], new[OK] = blank, ok
-        return batch.hstack([series.alias(name) for name, series in new.items()])
+        return batch.select(self.inputs).hstack([series.alias(name) for name, series in new.items()])
 
     def _code(self, batch, fast, name, kind, new):
         """Known spellings came from one Enum cast; anything else (spaces, odd case, missing tokens,
         amounts for a level column, unknown values) is parsed once per distinct value."""
         n = batch.height
         table = self.tables[name]
-        if name not in self.enums:
-            self.enums[name] = pl.Series(list(table.values()), dtype=pl.String)
+        if name not in self.lowers:
             self.lowers[name] = {k.lower(): v for k, v in table.items()}
         lower = self.lowers[name]
         known = ", ".join(sorted(self.schema[name].vocab))
@@ -387,7 +421,7 @@ class Plan:
             return None, None, (f"unknown value: expected one of {known} "
                                 f"(or map it under [values.{name}] in kam.toml)")
 
-        base = [self.enums[name].gather(fast["__i__" + name]), nulls(n, pl.Float64), nulls(n, pl.String)]
+        base = [fast[NORM + name], nulls(n, pl.Float64), nulls(n, pl.String)]
         code, amount, problem = patch(base, fast["__u__" + name], batch[name], parse, cache)
         new[NORM + name], new[PROBLEM + name] = code, problem
         if kind == LEVEL_OR_AMOUNT:
@@ -402,8 +436,9 @@ class Plan:
             code = parse_currency_text(value)
             return code, None if code else "not a currency: expected CNY, USD, 人民币, 美元 …"
 
-        new[NORM + "currency"], new[PROBLEM + "currency"] = map_distinct(
-            batch["currency"], parse, cache, (pl.String, pl.String))
+        base = [batch[NORM + "currency"], nulls(batch.height, pl.String)]
+        new[NORM + "currency"], new[PROBLEM + "currency"] = patch(base, batch["__u__currency"], batch["currency"],
+                                                                  parse, cache)
 
     def _amount(self, batch, fast, name, new):
         n = batch.height

@@ -30,12 +30,13 @@ from .headers import map_headers
 from .normalise import BLANK, PROBLEM, Plan
 from .registry import ReadOptions, Source
 from .safety import neutralise_frame
-from .schema import OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLDER_COLUMNS
-from .scoring import ScoringPlan
+from .schema import OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLDER_COLUMNS, TEXT
+from .scoring import ScoringPlan, read_columns
 
 c = pl.col
 SRC, ROW = "__src", "__row"
 KEY, MATCHED = "__people_key", "__people_matched"
+FILLED = "__filled"  # scores only: true when a dropped pass-through field of the record is filled
 REJECT_COLUMNS = ["file", "line", "column", "reason", "value", "opportunity_id"]
 PREVIEW_CHARS = 60
 
@@ -44,18 +45,34 @@ class Prepared:
     """One run's query: the normalised frame (with problems), the plans, and the output frames."""
 
     def __init__(self, frames: list[pl.LazyFrame], labels: list[str], config: Config, kam,
-                 header_units: dict[str, float], made_up: frozenset[str] = frozenset(), people: People | None = None):
+                 header_units: dict[str, float], made_up: frozenset[str] = frozenset(), people: People | None = None,
+                 scores_only: bool = False):
         self.config = config
         self.labels = labels
         self.people = people
         lf = pl.concat(frames, how="diagonal") if len(frames) > 1 else frames[0]
         names = [n for n in lf.collect_schema().names() if n not in (SRC, ROW)]
+        self.scoring = ScoringPlan(kam, config, scores_only=scores_only)
+        if scores_only:
+            lf, names = self._project(lf, names, made_up)
         # a blank line (every field empty) is not a row: skipped and counted, never rejected
         self.plan = Plan(names, OPPORTUNITY, config, header_units, not_read=made_up)
-        self.scoring = ScoringPlan(kam, config)
         self.frame = self.plan.on_frame(lf)
         self.ok = self.plan.ok
         self.bad = ~self.plan.ok & ~c(BLANK)
+
+    def _project(self, lf: pl.LazyFrame, names: list[str], made_up: frozenset[str]):
+        """Scores only: drop the pass-through columns (text, and columns kam does not know) that nothing
+        written reads, right after the scan, so they are never carried through the batch steps. Which rows
+        are blank, scored or rejected does not change: one flag column says whether a dropped field was filled.
+        """
+        passing = [n for n in names if OPPORTUNITY.get(n) is None or OPPORTUNITY[n].kind == TEXT]
+        read = read_columns(self.scoring.expressions())
+        dropped = [n for n in passing if read is not None and n not in read and n not in made_up]
+        if not dropped:
+            return lf, names
+        filled = pl.when(pl.any_horizontal(c(n).is_not_null() for n in dropped)).then(pl.lit(True)).alias(FILLED)
+        return lf.with_columns(filled).drop(dropped), [n for n in names if n not in dropped] + [FILLED]
 
     def scored(self) -> pl.LazyFrame:
         rows = self.frame.filter(self.ok).select(self.plan.output())
@@ -94,7 +111,7 @@ def header_unit(header: str) -> float | None:
 
 
 def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam,
-                   people: People | None = None) -> tuple[Prepared, list[str]]:
+                   people: People | None = None, scores_only: bool = False) -> tuple[Prepared, list[str]]:
     """Map headers, number the records and build the query for raw text frames (one per input)."""
     frames, labels, notes, units, made_up = [], [], [], {}, set()
     user_mapping = config.section("columns")
@@ -113,7 +130,7 @@ def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam,
             made_up.add("opportunity_id")
         frames.append(frame)
         labels.append(label)
-    return Prepared(frames, labels, config, kam, units, frozenset(made_up), people), notes
+    return Prepared(frames, labels, config, kam, units, frozenset(made_up), people, scores_only), notes
 
 
 # -- stakeholders: a small table, read whole, classified and summed up per opportunity ----------
@@ -455,11 +472,13 @@ def _capture(fn):
 def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, fmt: str | None = None,
               options: ReadOptions = ReadOptions(), importer: str | None = None, max_rejects: int | None = None,
               on_progress: Callable[[float], None] | None = None, stdout=None,
-              stakeholders: list[Path] | None = None, stakeholder_options: ReadOptions | None = None) -> dict:
+              stakeholders: list[Path] | None = None, stakeholder_options: ReadOptions | None = None,
+              scores_only: bool = False) -> dict:
     """Score export files into ``output`` (``None``: write to ``stdout``); return the run summary.
 
     ``stakeholders``: files of the people on the deals (关键人物信息表 / 角色表), read through the importers
-    with ``stakeholder_options`` (e.g. another sheet of the same workbook).
+    with ``stakeholder_options`` (e.g. another sheet of the same workbook). ``scores_only``: write the
+    opportunity id and the score columns only (rows, rejects and summary as in a full run).
     """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -473,7 +492,8 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
     opened = open_sources(inputs, kam, evolve(options, defer_checks=True), importer)
     sources = [s for s, _ in opened]
     try:
-        prepared, notes = prepare_frames([(s.frame, str(s.path)) for s in sources], config, kam, people)
+        prepared, notes = prepare_frames([(s.frame, str(s.path)) for s in sources], config, kam, people,
+                                         scores_only=scores_only)
         notes = [n for s in sources for n in s.notes] + notes
         rejects_path, summary_path = side_paths(output)
         target = output if output is not None else Path(tempfile.gettempdir()) / f"kam-stdout-{os.getpid()}.{fmt}"
@@ -534,6 +554,7 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
         "blank_lines_skipped": int(counts["blank"].sum() or 0),
         "rejects_by_reason": dict(zip(by_reason["reason"], by_reason["len"])),
         "rejects_by_column": dict(zip(by_column["column"], by_column["len"])),
+        "scores_only": scores_only,
         "columns": {"criteria": [k.column for k in prepared.scoring.criteria],
                     "scores": prepared.scoring.output_columns()},
         "win_probability_from": prepared.scoring.probability_plugin,
