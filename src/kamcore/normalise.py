@@ -281,7 +281,34 @@ class Plan:
         self.inputs = frame.collect_schema().names()
         fast = self._with_fast_paths(frame)
         probe = self.normalise_batch(fast.head(0).collect())
-        return fast.map_batches(self.normalise_batch, schema=probe.schema, streamable=True)
+        return self._finish(fast.map_batches(self.normalise_batch, schema=probe.schema, streamable=True))
+
+    def _finish(self, frame):
+        """Phase three, expressions again: amounts get their currency, base amount and problem, rows their
+        ``__ok`` (none of it needs Python once the leftovers are parsed)."""
+        for name in self.names:
+            if name in self.schema and self.schema[name].kind == AMOUNT:
+                frame = frame.with_columns(self._amount_columns(name)).drop("__found__" + name, "__bad__" + name)
+        problems = [c(p).is_null() for p in self.problems.values()]
+        return frame.with_columns(pl.all_horizontal([~c(BLANK), *problems]).alias(OK))
+
+    def _amount_columns(self, name: str) -> list[pl.Expr]:
+        amount, found, bad = c(NORM + name), c("__found__" + name), c("__bad__" + name)
+        default = pl.lit(self.default_currency)
+        if "currency" not in self.names:
+            currency = pl.when(amount.is_not_null()).then(pl.coalesce(found, default))
+            conflict = pl.lit(False)
+        else:
+            given, written = c(NORM + "currency"), c("currency")
+            unreadable = written.str.strip_chars().is_not_null() & given.is_null()
+            currency = (pl.when(unreadable).then(None).when(amount.is_not_null())
+                        .then(pl.coalesce(found, given, default)).otherwise(given))
+            conflict = found.is_not_null() & given.is_not_null() & (found != given)
+        rate = lookup(currency, self.rates, pl.Float64)
+        return [currency.alias(NORM + "currency"), (amount * rate).alias(NORM + name + "_base"),
+                pl.when(bad.fill_null(False)).then(pl.lit(f"not an amount: expected e.g. {AMOUNT_EXAMPLES}"))
+                .when(conflict).then(pl.lit("the amount names a currency that contradicts the currency column"))
+                .alias(PROBLEM + name)]
 
     def _with_fast_paths(self, frame):
         if self.phase1 is None:
@@ -304,8 +331,15 @@ class Plan:
                 table = self.tables[name]
                 index = raw.cast(pl.Enum(list(table)), strict=False).to_physical()
                 codes = pl.Series(list(table.values()), dtype=pl.String)
-                exprs += [pl.lit(codes).gather(index).alias(NORM + name),
-                          (raw.is_not_null() & index.is_null()).alias("__u__" + name)]
+                unknown = raw.is_not_null() & index.is_null()
+                exprs.append(pl.lit(codes).gather(index).alias(NORM + name))
+                if kind == LEVEL_OR_AMOUNT:  # a plain amount (1200000, 35.5) instead of a level
+                    text = raw.str.strip_chars()
+                    plain = unknown & text.str.contains(r"^[0-9]{1,15}(\.[0-9]{1,2})?$").fill_null(False)
+                    exprs.append(pl.when(plain).then(text.cast(pl.Float64, strict=False))
+                                 .alias(NORM + name + "_amount"))
+                    unknown = unknown & ~plain
+                exprs.append(unknown.alias("__u__" + name))
             elif kind == CURRENCY and name == "currency":
                 index = raw.cast(pl.Enum(list(CURRENCY_TABLE)), strict=False).to_physical()
                 codes = pl.Series(list(CURRENCY_TABLE.values()), dtype=pl.String)
@@ -361,7 +395,8 @@ class Plan:
 
     def normalise_batch(self, batch: pl.DataFrame) -> pl.DataFrame:
         """Phase two for one batch of :meth:`on_frame` (a raw batch gets its fast paths here)."""
-        if BLANK not in batch.columns:
+        raw = BLANK not in batch.columns
+        if raw:
             self.inputs = batch.columns
             batch = self._with_fast_paths(batch.lazy()).collect()
         n = batch.height
@@ -385,15 +420,9 @@ class Plan:
                 cache = self.caches.setdefault(name, {})
                 new[NORM + "competitor_count"], = patch([fast[NORM + "competitor_count"]], fast["__u__" + name],
                                                         batch[name], count_competitors, cache)
-        blank = fast[BLANK]
-        flagged = [p for p in self.problems.values() if new[p].null_count() < n]
-        if flagged:
-            ok = pl.DataFrame([blank.alias(BLANK)] + [new[p].alias(p) for p in flagged]).select(
-                pl.all_horizontal([~c(BLANK)] + [c(p).is_null() for p in flagged])).to_series()
-        else:
-            ok = ~blank
-        new[BLANK], new[OK] = blank, ok
-        return batch.select(self.inputs).hstack([series.alias(name) for name, series in new.items()])
+        new[BLANK] = fast[BLANK]
+        out = batch.select(self.inputs).hstack([series.alias(name) for name, series in new.items()])
+        return self._finish(out.lazy()).collect() if raw else out
 
     def _code(self, batch, fast, name, kind, new):
         """Known spellings came from one Enum cast; anything else (spaces, odd case, missing tokens,
@@ -421,7 +450,8 @@ class Plan:
             return None, None, (f"unknown value: expected one of {known} "
                                 f"(or map it under [values.{name}] in kam.toml)")
 
-        base = [fast[NORM + name], nulls(n, pl.Float64), nulls(n, pl.String)]
+        amounts = fast[NORM + name + "_amount"] if kind == LEVEL_OR_AMOUNT else nulls(n, pl.Float64)
+        base = [fast[NORM + name], amounts, nulls(n, pl.String)]
         code, amount, problem = patch(base, fast["__u__" + name], batch[name], parse, cache)
         new[NORM + name], new[PROBLEM + name] = code, problem
         if kind == LEVEL_OR_AMOUNT:
@@ -452,28 +482,8 @@ class Plan:
             return amount_, currency_, None if amount_ is not None else True
 
         base = [fast[NORM + name], nulls(n, pl.String), nulls(n, pl.Boolean)]
-        amount, found, bad = patch(base, fast["__u__" + name], batch[name], parse, cache)
-        given = new.get(NORM + "currency")
-        frame = pl.DataFrame({"amount": amount, "found": found, "bad": bad,
-                              "given": given if given is not None else nulls(n, pl.String),
-                              "written": batch["currency"] if given is not None else nulls(n, pl.String)})
-        default = pl.lit(self.default_currency)
-        if given is None:
-            currency = pl.when(c("amount").is_not_null()).then(pl.coalesce("found", default))
-            conflict = pl.lit(False)
-        else:
-            unreadable = c("written").str.strip_chars().is_not_null() & c("given").is_null()
-            currency = (pl.when(unreadable).then(None).when(c("amount").is_not_null())
-                        .then(pl.coalesce("found", "given", default)).otherwise(c("given")))
-            conflict = c("found").is_not_null() & c("given").is_not_null() & (c("found") != c("given"))
-        rate = lookup(currency, self.rates, pl.Float64)
-        out = frame.select(
-            currency.alias("currency"), (c("amount") * rate).alias("base"),
-            pl.when(c("bad").fill_null(False)).then(pl.lit(f"not an amount: expected e.g. {AMOUNT_EXAMPLES}"))
-            .when(conflict).then(pl.lit("the amount names a currency that contradicts the currency column"))
-            .alias("problem"))
-        new[NORM + name], new[NORM + "currency"] = amount, out["currency"]
-        new[NORM + name + "_base"], new[PROBLEM + name] = out["base"], out["problem"]
+        new[NORM + name], new["__found__" + name], new["__bad__" + name] = patch(
+            base, fast["__u__" + name], batch[name], parse, cache)  # the rest is phase three (_finish)
 
     def _date(self, batch, fast, name, new):
         """ISO and slash days came from the fast path; 2009.05, 2009-Q2, 2009年第2季度 … are parsed once
