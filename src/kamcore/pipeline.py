@@ -80,16 +80,34 @@ class Prepared:
             rows = self.people.join(rows)
         return self.scoring.on_frame(rows)
 
+    def streamed(self) -> tuple[pl.LazyFrame, Split]:
+        """The scored rows as one chain from the scan, with the rejected rows and the counts gathered on the way.
+
+        Three sinks fed by one scan (scored, rejected, counts) made the streaming engine buffer the normalised
+        rows for the slowest branch, the scored one, so memory grew with the file; a single chain lets the
+        slow end hold the reader back.
+        """
+        split = Split(self)
+        rows = self.frame.map_batches(split, schema=split.schema, streamable=True)
+        if self.people is not None and self.people.summary is not None:
+            rows = self.people.join(rows)
+        return self.scoring.on_frame(rows), split
+
     def rejected(self) -> pl.LazyFrame:
         """One row per rejected record: where it is, the raw values of its failing columns, the problems."""
+        return self.frame.filter(self.bad).select(self.reject_columns())
+
+    def reject_columns(self) -> list[pl.Expr]:
         columns = list(self.plan.problems)
         raw = [c(name).cast(pl.String).alias("__v__" + name) for name in columns]
         ident = c("opportunity_id") if "opportunity_id" in columns else pl.lit(None, pl.String)
-        return self.frame.filter(self.bad).select(SRC, ROW, ident.alias("__id"), *raw,
-                                                  *[c(PROBLEM + n) for n in columns])
+        return [c(SRC), c(ROW), ident.alias("__id"), *raw, *[c(PROBLEM + n) for n in columns]]
 
     def counts(self) -> pl.LazyFrame:
         """Rows and accepted rows per input file, as plain sums (a group_by would hold rows in memory)."""
+        return self.frame.select(self.count_columns())
+
+    def count_columns(self) -> list[pl.Expr]:
         sums = []
         for src in range(len(self.labels)):
             mine = c(SRC) == src
@@ -98,7 +116,38 @@ class Prepared:
         if self.people is not None:  # scored opportunities that have people in the stakeholder table
             ids = self.people.ids()
             sums.append((self.ok & c("opportunity_id").str.strip_chars().is_in(ids)).sum().alias("with_people"))
-        return self.frame.select(sums)
+        return sums
+
+
+class Split:
+    """The batch step of :meth:`Prepared.streamed`: passes the accepted rows on, keeps the per-batch counts
+    and the rejected rows (few, and read whole after the pass anyway)."""
+
+    def __init__(self, prepared: Prepared):
+        self.ok, self.bad = prepared.ok, prepared.bad
+        self.output = prepared.plan.output()
+        self.reject_exprs, self.count_exprs = prepared.reject_columns(), prepared.count_columns()
+        probe = prepared.frame.head(0).collect()
+        self.schema = probe.select(self.output).schema
+        self.empty_rejects = probe.select(self.reject_exprs)
+        self.empty_counts = probe.select(self.count_exprs)
+        self.rejects: list[pl.DataFrame] = []
+        self.counts: list[pl.DataFrame] = []
+
+    def __call__(self, batch: pl.DataFrame) -> pl.DataFrame:
+        self.counts.append(batch.select(self.count_exprs))
+        rejected = batch.filter(self.bad)
+        if rejected.height:
+            self.rejects.append(rejected.select(self.reject_exprs))
+        return batch.filter(self.ok).select(self.output)
+
+    def totals(self) -> dict:
+        """The counts of every batch, summed (batches may arrive in any order)."""
+        return pl.concat([self.empty_counts, *self.counts]).sum().row(0, named=True)
+
+    def rejected(self) -> pl.DataFrame:
+        """The rejected rows in file order, as :meth:`Prepared.rejected` gives them."""
+        return pl.concat([self.empty_rejects, *self.rejects]).sort(SRC, ROW)
 
 
 def header_unit(header: str) -> float | None:
@@ -497,16 +546,16 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
         notes = [n for s in sources for n in s.notes] + notes
         rejects_path, summary_path = side_paths(output)
         target = output if output is not None else Path(tempfile.gettempdir()) / f"kam-stdout-{os.getpid()}.{fmt}"
-        tmp_out, tmp_rej = temp_path(target), temp_path(rejects_path.with_suffix(".arrow"))
+        tmp_out = temp_path(target)
         for folder in {target.parent, rejects_path.parent}:
             if not folder.is_dir():
                 raise OutputError(f"output folder {folder} does not exist")
-        with cleanup_on_signal([tmp_out, tmp_rej] + ([target] if output is None else [])):
-            queries = [writer.sink(prepared.scored(), tmp_out),
-                       prepared.rejected().sink_ipc(tmp_rej, lazy=True), prepared.counts()]
+        with cleanup_on_signal([tmp_out] + ([target] if output is None else [])):
+            scored, split = prepared.streamed()
+            queries = [writer.sink(scored, tmp_out)]
             errors = prepared.scoring.errors
             try:
-                results = run_query(queries, on_progress, errors)
+                run_query(queries, on_progress, errors)
             except KamError:
                 for source in sources:  # a file the check refuses explains a read error best
                     source.verify()
@@ -514,10 +563,10 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
             for source in sources:
                 source.verify()
             streamed = time.perf_counter()
-            sums = results[-1].row(0, named=True)
+            sums = split.totals()
             counts = pl.DataFrame({key: [sums[f"{key}_{i}"] - (sums[f"blank_{i}"] if key == "rows" else 0)
                                          for i in range(len(sources))] for key in ("rows", "ok", "blank")})
-            rejected = pl.read_ipc(tmp_rej)
+            rejected = split.rejected()
             reject_rows = explode_rejects(
                 rejected, list(prepared.plan.problems), prepared.labels,
                 lambda src, rows: sources[src].record_lines(rows))
