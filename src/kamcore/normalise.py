@@ -356,8 +356,7 @@ class Plan:
                           .when(lower.is_in(list(_MISSING_LOWER))).then(pl.lit(None, pl.Int32))
                           .otherwise((text.str.count_matches(_COMPETITOR_SEPARATORS.pattern) + 1).cast(pl.Int32))
                           .alias(NORM + "competitor_count"),
-                          (raw.is_not_null() & ~plain & (text.str.contains(r"^\d+$")
-                                                         | raw.str.contains("[\x1c-\x1f\x85]"))).alias("__u__" + name)]
+                          (~plain & raw.str.contains(r"^\s*\d+\s*$|[\x1c-\x1f\x85]")).alias("__u__" + name)]
             elif kind == AMOUNT:
                 text = raw.str.strip_chars()
                 number = text.cast(pl.Float64, strict=False)
