@@ -279,3 +279,23 @@ def test_other_formats_are_named_and_refused(tmp_path, head, words):
     with pytest.raises(InputError, match=words):
         other_formats.read(path, ReadOptions())
     assert other_formats.identify(text([HEADER] + GOOD).encode()) is None
+
+
+@pytest.mark.parametrize("tail, words", [
+    ("A-9,x,1\r\n", ["line 7", "expected 4 fields", "found 3"]),       # polars would pad it silently
+    ("A-9,x,1,2,extra\r\n", ["line 7", "found 5", "'extra'"]),          # polars fails on it
+    ('A-9,12" monitor,1,2\r\n', ["line 7", "double quote"]),
+])
+def test_kam_score_checks_beside_the_scan_and_replaces_nothing(tmp_path, kam_env, tail, words):
+    # kam score runs the structure check beside the stream: the refusal and its words are the same, and
+    # an existing output is left as it was, whether or not polars could read the file
+    path = write(tmp_path, text([HEADER] + GOOD) + tail)
+    out = tmp_path / "scored.csv"
+    out.write_text("previous run\n", encoding="utf-8")
+    result = invoke("score", path, "-o", out)
+    assert result.exit_code == 4
+    line = helpers.one_error_line(result.stderr)
+    for word in words:
+        assert word in line, line
+    assert out.read_text(encoding="utf-8") == "previous run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv", "scored.csv"]
