@@ -1,14 +1,23 @@
 #!/usr/bin/env python3
-"""Reproduce kamcore's performance figures with the shared benchmark harness; print a Markdown table.
+"""Reproduce kamcore's performance figures with the shared benchmark harness; write a Markdown table.
 
     python benchmarks/run.py [--harness ../shared/bench] [--rows 1000000] [--runs 5] [--out benchmarks/RESULTS.md]
+                             [--skip-full] [--skip-scores-only] [--skip-model] [--skip-memory] [--skip-startup]
                              [--dask 1,2]
 
-Runs, with the harness's own scripts (ratios measured in the same run, never absolute seconds):
-1. `kam score` vs the hand-written polars reference doing the same job (`compare.py --baseline reference`);
-2. `kam score` vs the parse-only floor (`compare.py --baseline parse`);
-3. peak memory on 1M and 4M rows (`memory_flat.py`);
-4. with ``--dask 1,2``: `kam score --engine dask --workers N` vs the parse-only floor, one row per N
+Every ratio is measured in one run, the two commands alternating in fresh processes (never absolute
+seconds, which drift on a shared machine):
+1. `kam score` vs the hand-written polars reference doing the same job (`compare.py --baseline reference`)
+   and vs the parse-only floor (`--baseline parse`);
+2. `kam score --scores-only` vs the parse-only floor and vs the reference writing scores only
+   (`--baseline reference-scores`);
+3. `kam score --model` vs `benchmarks/model_floor.py` (the parse floor plus the model's bare
+   `predict_proba` on the same rows), with a model trained here on a generated history;
+4. peak memory on 1M and 4M rows (`memory_flat.py`);
+5. start-up: the median wall time of `kam --help` and `kam --version` over several fresh processes
+   (the only absolute figure: the target is in seconds). Source files are byte-compiled first, as an
+   installed package is.
+6. with ``--dask 1,2``: `kam score --engine dask --workers N` vs the parse-only floor, one row per N
    (needs the dask extra; a local cluster of N worker processes starts in every timed run).
 Needs GNU time at /usr/bin/time and the `kam` of this environment on PATH.
 """
@@ -18,9 +27,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import date
 from pathlib import Path
 
@@ -44,43 +55,123 @@ def run(argv: list[str]) -> str:
     return proc.stdout
 
 
+def pairs_note(out: str) -> str:
+    found = re.search(r"pairs: ([\d. ]+)\)", out)
+    return f"pairs {found.group(1).strip()}" if found else ""
+
+
+def alternate(harness: Path, floor: list[str], command: list[str], runs: int) -> dict:
+    """compare.py's method for a baseline it does not know: one warm-up each, then ``runs`` pairs."""
+    sys.path.insert(0, str(harness))
+    from compare import measure  # the harness's own timing: /usr/bin/time -v in a fresh process
+
+    print("$ alternate:", " ".join(floor), "<->", " ".join(command), flush=True)
+    measure(floor), measure(command)
+    results = {"floor": [], "cmd": []}
+    for _ in range(runs):
+        results["floor"].append(measure(floor))
+        results["cmd"].append(measure(command))
+    ratios = [c[0] / f[0] for f, c in zip(results["floor"], results["cmd"])]
+    out = {"ratio": statistics.median(ratios), "ratios": ratios,
+           "floor_s": statistics.median(r[0] for r in results["floor"]),
+           "cmd_s": statistics.median(r[0] for r in results["cmd"]),
+           "cmd_rss_mb": max(r[1] for r in results["cmd"])}
+    print(f"  floor {out['floor_s']:.2f} s, cmd {out['cmd_s']:.2f} s, ratio {out['ratio']:.2f} "
+          f"(pairs: {' '.join(f'{r:.2f}' for r in ratios)})", flush=True)
+    return out
+
+
+def startup(kam: str, args: list[str], runs: int) -> float:
+    """Median wall seconds of ``kam ARGS`` in fresh processes (after one warm-up)."""
+    times = []
+    for i in range(runs + 1):
+        start = time.perf_counter()
+        subprocess.run([kam, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        if i:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--harness", default=str(ROOT.parent / "shared" / "bench"))
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"))
+    ap.add_argument("--skip-full", action="store_true", help="skip kam score (every column) vs reference and floor")
+    ap.add_argument("--skip-scores-only", action="store_true", help="skip kam score --scores-only")
+    ap.add_argument("--skip-model", action="store_true", help="skip kam score --model (slow: predict_proba)")
+    ap.add_argument("--model-runs", type=int, default=None, help="pairs for the model path (default: --runs)")
     ap.add_argument("--skip-memory", action="store_true", help="skip the 1M/4M memory run (slow)")
+    ap.add_argument("--skip-startup", action="store_true", help="skip the kam --help / --version start-up times")
+    ap.add_argument("--startup-runs", type=int, default=15)
     ap.add_argument("--dask", default="", metavar="N,N",
                     help="also time --engine dask with a local cluster of each number of workers (e.g. 1,2)")
     args = ap.parse_args()
     dask_workers = [int(n) for n in args.dask.split(",") if n.strip()]
     harness = Path(args.harness)
     py = sys.executable
-    kam = ["kam", "score", "{file}", "-o", "{out}", "-q"]
-    rows = []
+    kam_exe = str(Path(py).with_name("kam")) if Path(py).with_name("kam").exists() else "kam"
+    kam = [kam_exe, "score", "{file}", "-o", "{out}", "-q"]
+    rows: list[tuple[str, str, str, str, str]] = []  # measure, ratio, target, peak memory, note
+    size = f"{args.rows:,} rows, en, UTF-8"
+
+    def compare(baseline: str, command: list[str]) -> dict:
+        out = run([py, str(harness / "compare.py"), "--file", export, "--runs", str(args.runs),
+                   "--baseline", baseline, "--", *command])
+        result = last_line(out, r"^ratio=")
+        result["note"] = pairs_note(out)
+        return result
+
     with tempfile.TemporaryDirectory(prefix="kam-bench-") as tmp:
         export = os.path.join(tmp, "export.csv")
         run([py, str(harness / "gen_export.py"), "--rows", str(args.rows), "--out", export])
-        for baseline in ("reference", "parse"):
-            out = run([py, str(harness / "compare.py"), "--file", export, "--runs", str(args.runs),
-                       "--baseline", baseline, "--", *kam])
-            r = last_line(out, r"^ratio=")
-            rows.append((f"`kam score` / {baseline} ({args.rows:,} rows, en, UTF-8)", f"{float(r['ratio']):.2f}×",
-                         f"{r['cmd_rss_mb']} MB"))
+        if not args.skip_full:
+            for baseline, target in (("reference", "≤ 1.25×"), ("parse", "")):
+                r = compare(baseline, kam)
+                rows.append((f"`kam score` / {baseline} ({size})", f"{float(r['ratio']):.2f}×", target,
+                             f"{r['cmd_rss_mb']} MB", f"{float(r['cmd_s']):.2f} s vs {float(r['floor_s']):.2f} s; "
+                             + r["note"]))
+        if not args.skip_scores_only:
+            for baseline, target in (("parse", "≤ 1.5×"), ("reference-scores", "")):
+                r = compare(baseline, kam + ["--scores-only"])
+                rows.append((f"`kam score --scores-only` / {baseline} ({size})", f"{float(r['ratio']):.2f}×", target,
+                             f"{r['cmd_rss_mb']} MB", f"{float(r['cmd_s']):.2f} s vs {float(r['floor_s']):.2f} s; "
+                             + r["note"]))
+        if not args.skip_model:
+            history = os.path.join(tmp, "history.csv")
+            model = os.path.join(tmp, "model")
+            run([py, str(harness / "gen_export.py"), "--rows", "8000", "--seed", "3", "--out", history])
+            run([kam_exe, "train", history, "--target", "stage", "--won", "won", "--lost", "lost", "--folds", "3",
+                 "--repeats", "1", "-o", model])
+            out_csv = os.path.join(tmp, "model-out.csv")
+            r = alternate(harness, [py, str(ROOT / "benchmarks" / "model_floor.py"), export, model + ".joblib"],
+                          [kam_exe, "score", export, "-o", out_csv, "-q", "--model", model + ".joblib"],
+                          args.model_runs or args.runs)
+            rows.append((f"`kam score --model` / (parse floor + bare `predict_proba`) ({size})",
+                         f"{r['ratio']:.2f}×", "≤ 1.3×", f"{r['cmd_rss_mb']:.0f} MB",
+                         f"{r['cmd_s']:.2f} s vs {r['floor_s']:.2f} s; pairs "
+                         + " ".join(f"{x:.2f}" for x in r["ratios"])))
         for n in dask_workers:  # the client's memory only: the workers are other processes
-            out = run([py, str(harness / "compare.py"), "--file", export, "--runs", str(args.runs), "--baseline",
-                       "parse", "--", *kam, "--engine", "dask", "--workers", str(n)])
-            r = last_line(out, r"^ratio=")
-            rows.append((f"`kam score --engine dask --workers {n}` / parse ({args.rows:,} rows)",
-                         f"{float(r['ratio']):.2f}×", f"{r['cmd_rss_mb']} MB (client)"))
+            r = compare("parse", kam + ["--engine", "dask", "--workers", str(n)])
+            rows.append((f"`kam score --engine dask --workers {n}` / parse ({size})", f"{float(r['ratio']):.2f}×", "",
+                         f"{r['cmd_rss_mb']} MB (client)", f"{float(r['cmd_s']):.2f} s vs {float(r['floor_s']):.2f} s; "
+                         + r["note"]))
     if not args.skip_memory:
         out = run([py, str(harness / "memory_flat.py"), "--", *kam])
         r = last_line(out, r"^rss_1m_mb=")
-        rows.append(("peak RSS 4M rows / 1M rows", f"{float(r['ratio']):.2f}",
-                     f"{r['rss_1m_mb']} MB → {r['rss_4m_mb']} MB"))
-    table = ["| measure | ratio | peak memory |", "|---|---:|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    text = f"# Benchmark results\n\nMeasured {date.today()} with `python benchmarks/run.py`.\n\n" + "\n".join(table) + "\n"
+        rows.append(("peak RSS, 4M rows / 1M rows (`kam score`)", f"{float(r['ratio']):.2f}", "≤ 1.2, < 600 MB",
+                     f"{r['rss_1m_mb']} MB → {r['rss_4m_mb']} MB", ""))
+    if not args.skip_startup:
+        run([py, "-m", "compileall", "-q", str(ROOT / "src"), str(ROOT / "plugins")])
+        for flag in ("--help", "--version"):
+            seconds = startup(kam_exe, [flag], args.startup_runs)
+            rows.append((f"`kam {flag}` start-up, median of {args.startup_runs} fresh processes", f"{seconds:.3f} s",
+                         "≤ 0.3 s", "", f"`python -c pass`: {startup(py, ['-c', 'pass'], args.startup_runs):.3f} s"))
+    table = ["| measure | result | target | peak memory | detail |", "|---|---:|---|---|---|"]
+    table += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
+    text = (f"# Benchmark results\n\nMeasured {date.today()} with `python benchmarks/run.py "
+            + " ".join(sys.argv[1:]) + "`.\n\n" + "\n".join(table) + "\n")
     Path(args.out).write_text(text, encoding="utf-8")
     print(text)
 

@@ -312,3 +312,38 @@ def test_other_formats_are_named_and_refused(tmp_path, head, words):
     with pytest.raises(InputError, match=words):
         other_formats.read(path, ReadOptions())
     assert other_formats.identify(text([HEADER] + GOOD).encode()) is None
+
+
+@pytest.mark.parametrize("tail, column", [
+    ("A-9,x,1\r\n", "备注"),             # polars would pad it silently
+    ("A-9,x,1,2,extra\r\n", "column 5"),  # polars fails on it
+])
+def test_kam_score_quarantines_what_the_check_beside_the_scan_finds(tmp_path, kam_env, tail, column):
+    # the stream read the ragged record as a row (or failed on it) before the check found it: the run
+    # starts over with the check done first, and the record is rejected, not scored and not padded
+    path = write(tmp_path, text([HEADER] + GOOD) + tail)
+    out = tmp_path / "scored.csv"
+    result = invoke("score", path, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert helpers.read_rejects(out).select("line", "column").rows() == [(7, column)]
+    assert helpers.read_summary(out)["rows"] == {"in": len(GOOD) + 1, "scored": len(GOOD), "rejected": 1}
+    assert "A-9" not in helpers.read_csv(out)["opportunity_id"].to_list()
+
+
+@pytest.mark.parametrize("tail, words", [
+    ("A-9,x,1\r\n" * 12, ["line 7", "expected 4 fields", "found 3", "12 of 16 records"]),
+    ('A-9,12" monitor,1,2\r\n', ["line 7", "double quote"]),
+])
+def test_kam_score_checks_beside_the_scan_and_replaces_nothing(tmp_path, kam_env, tail, words):
+    # kam score runs the structure check beside the stream: the refusal and its words are the same, and
+    # an existing output is left as it was, whether or not polars could read the file
+    path = write(tmp_path, text([HEADER] + GOOD) + tail)
+    out = tmp_path / "scored.csv"
+    out.write_text("previous run\n", encoding="utf-8")
+    result = invoke("score", path, "-o", out)
+    assert result.exit_code == 4
+    line = helpers.one_error_line(result.stderr)
+    for word in words:
+        assert word in line, line
+    assert out.read_text(encoding="utf-8") == "previous run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv", "scored.csv"]

@@ -81,6 +81,13 @@ def score_both(tmp_path: Path, inputs: list[Path], client, piece_bytes: int = 64
 # -- identical output -------------------------------------------------------------------------------
 
 
+def test_scores_only_is_the_same_on_both_engines(tmp_path, cluster):
+    local, _ = score_both(tmp_path, [EXAMPLES / "opportunities_en.csv"], cluster, scores_only=True)
+    header = (tmp_path / "dask" / "scored.csv").read_text("utf-8-sig").splitlines()[0].split(",")
+    assert header[0] == "opportunity_id" and "reasons" not in header and "total_score" in header
+    assert local["rows"]["rejected"] == 2
+
+
 def test_personal_columns_are_left_out_on_the_workers_too(tmp_path, cluster):
     export = tmp_path / "export.csv"
     export.write_text("编号,标的,联系人电话,项目的预算\r\nP-1,120万,13912345678,有\r\nP-2,一百万,13912345678,无\r\n"

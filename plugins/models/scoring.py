@@ -158,7 +158,12 @@ class ModelScorer:
             empty = pl.Series([], dtype=pl.String)
             return {"model_probability": pl.Series([], dtype=pl.Float64), "factors_raising": empty,
                     "factors_lowering": empty}
-        p = pl.Series(won_probability(self.pipeline, x), dtype=pl.Float64).round(4)
+        from threadpoolctl import threadpool_limits
+
+        # the streaming engine already runs a batch per core: OpenMP threads inside each predict would
+        # oversubscribe the cores and spin-wait (more CPU, no less wall time)
+        with threadpool_limits(limits=1, user_api="openmp"):
+            p = pl.Series(won_probability(self.pipeline, x), dtype=pl.Float64).round(4)
         moved = x.select(effect(f, x).alias(f"d{i}") for i, f in enumerate(self.features)).to_numpy()
         # every feature's value as written, one long column per language (feature i's rows at i * n ...)
         n = raw.height

@@ -247,9 +247,10 @@ def qualify_frame(batch, config):
     import polars as pl
 
     plan = _plan(config, frozenset(batch.columns))
-    frame = batch
+    frame = batch.lazy()
     for kind, exprs in plan["steps"]:
         frame = frame.select(exprs) if kind == "select" else frame.with_columns(exprs)
+    frame = frame.collect()  # one query per batch: each eager step would cost a round trip of its own
     names, words, tracks = plan["names"], plan["words"], plan["tracks"]
     combos = frame.select(names).unique()
     texts_by_combo = []

@@ -160,6 +160,8 @@ def reasons(criteria, settings: dict):
         return cache[bits]
 
     def explain(masks):
+        if masks.is_empty():  # an empty batch: no mask to look up, and the words are still text
+            return pl.Series(masks.name, [], dtype=pl.String)
         distinct = masks.unique().to_list()
         return masks.replace_strict(distinct, [text_of(m) for m in distinct], return_dtype=pl.String)
 

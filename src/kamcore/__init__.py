@@ -9,14 +9,7 @@ The public API is small and imported lazily, so ``import kamcore`` (and ``kam --
 - :data:`hookimpl` marks plugin hook implementations.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from pluggy import HookimplMarker
-
-try:
-    __version__ = version("kamcore")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
 
 hookimpl = HookimplMarker("kamcore")
 
@@ -25,7 +18,20 @@ _RECORDS = ("Opportunity", "Stakeholder", "Problem")
 __all__ = ["__version__", "hookimpl", *_API, *_RECORDS]
 
 
+def _version() -> str:
+    """The installed distribution's version, looked up on first use (importlib.metadata costs start-up)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kamcore")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
 def __getattr__(name):
+    if name == "__version__":
+        value = globals()["__version__"] = _version()
+        return value
     if name in _API:
         from . import api
 

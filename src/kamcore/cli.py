@@ -11,8 +11,6 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-
 
 class KamGroup(click.Group):
     """Adds plugin commands, and turns kamcore errors into one clear line and an exit code."""
@@ -63,7 +61,8 @@ class KamGroup(click.Group):
 
 
 @click.group(cls=KamGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="kam")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=lambda ctx, _, value:
+              _print_version(ctx) if value else None, help="Show the version and exit.")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 def cli(debug):
     """kam: score key-account opportunities (是不是虚的? 值得赢吗?).
@@ -75,6 +74,14 @@ def cli(debug):
       kam plugins --all   # what is installed
     """
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="kam: %(levelname)s: %(message)s")
+
+
+def _print_version(ctx) -> None:
+    """``kam --version`` without loading plugins or the data libraries."""
+    from . import __version__
+
+    click.echo(f"kam, version {__version__}")
+    ctx.exit()
 
 
 def _progress(path: Path):
@@ -127,6 +134,10 @@ def _progress(path: Path):
 @click.option("--include-pii", is_flag=True,
               help="Keep columns holding a person's data (联系人电话, birthday, family …) in the output; "
                    "left out by default.")
+@click.option("--scores-only", is_flag=True,
+              help="Write opportunity_id and the score columns only (criterion points, block scores, total_score, "
+                   "unknown_criteria, band, quadrant, win_probability), for joining back into a CRM; no input "
+                   "columns, no reasons or other text. Rejects and summary as usual.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary line on stderr.")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
               help="Where to score: in this process, or on a Dask cluster with identical output (docs/dask.md; "
@@ -139,7 +150,7 @@ def _progress(path: Path):
 @click.option("--partition-size", default=None, metavar="SIZE",
               help="With --engine dask: input bytes per piece sent to a worker, e.g. 64MB (default: 32MiB).")
 def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet, profile, max_rejects, people,
-          stakeholder_sheet, model_path, allow_version_mismatch, include_pii, quiet, engine, scheduler, workers,
+          stakeholder_sheet, model_path, allow_version_mismatch, include_pii, scores_only, quiet, engine, scheduler, workers,
           partition_size):
     """Score opportunity exports (CSV, XLSX, JSON Lines …) with the scorecard and plugins.
 
@@ -172,7 +183,7 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet
                         include_pii=include_pii,
                         stakeholder_options=stakeholder_options(config, _stakeholder_sheet(inputs, people,
                                                                                            stakeholder_sheet)),
-                        engine=runner)
+                        engine=runner, scores_only=scores_only)
     if sys.stderr.isatty() and target:
         sys.stderr.write("\r" + " " * 60 + "\r")
     if not quiet:

@@ -51,6 +51,7 @@ class Run:
     people: Any  # kamcore.pipeline.People | None
     personal: frozenset[str] = frozenset()  # personal columns left out of the scored rows
     quarantined: tuple = ()  # per input: record index -> (column, reason, preview) (Source.quarantined)
+    scores_only: bool = False  # kam score --scores-only: the id and the score columns
 
 
 @frozen
@@ -100,7 +101,8 @@ def _prepared_for(run: Run):
                                   hint="install the same kamcore and plugin packages on the workers "
                                        "(docs/dask.md), or disable the plugin with KAM_DISABLE_PLUGINS")
             empty = pl.LazyFrame(schema=run.schema)
-            first = Prepared([empty], run.labels, run.config, kam, run.units, run.made_up, run.people, run.personal)
+            first = Prepared([empty], run.labels, run.config, kam, run.units, run.made_up, run.people, run.personal,
+                             scores_only=run.scores_only)
             while len(_runs) >= 2:  # a worker outlives runs: keep the latest only
                 _runs.pop(next(iter(_runs)))
             _runs[run.token] = (kam, first.plan, first.scoring)
@@ -122,7 +124,7 @@ def score_piece(piece, src: int, first: int, run: Run) -> tuple[pl.DataFrame, pl
     have = set(frame.collect_schema().names())
     frame = frame.select(pl.col(n) if n in have else pl.lit(None, dtype).alias(n) for n, dtype in run.schema.items())
     prepared = Prepared([frame], run.labels, run.config, kam, run.units, run.made_up, run.people, run.personal,
-                        plan=plan, scoring=scoring)
+                        plan=plan, scoring=scoring, scores_only=run.scores_only)
     scored, rejected, counts = run_query([prepared.scored(), prepared.rejected(), prepared.counts()], None,
                                          scoring.errors)
     return scored, rejected, counts.row(0, named=True)
@@ -172,7 +174,7 @@ class DaskEngine:
                   plugins={"kamcore": __version__, **kam.versions}, labels=prepared.labels,
                   mappings=prepared.mappings, schema=dict(prepared.schema), units=prepared.header_units,
                   made_up=prepared.made_up, people=prepared.people, personal=prepared.personal,
-                  quarantined=tuple(s.quarantined for s in sources))
+                  quarantined=tuple(s.quarantined for s in sources), scores_only=prepared.scores_only)
         work = [(src, piece) for src, source in enumerate(sources) for piece in pieces(source, self.piece_bytes)]
         sums: Counter = Counter()
         rejected: list[pl.DataFrame] = []

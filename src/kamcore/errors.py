@@ -70,6 +70,11 @@ class EngineError(KamError):
     kind = "engine error"
 
 
+class ReadAgain(KamError):
+    """An importer's deferred whole-file check (``Source.verify``) found records to quarantine, which the
+    stream had already read as rows: the run starts over with the checks done first. Never reaches a user."""
+
+
 EXIT_CODES = {
     0: "success: every row was scored or written to the rejects file",
     1: "internal error: a bug in kam (run with --debug and report the traceback)",

@@ -262,8 +262,15 @@ def parse_currency_text(text: str) -> str | None:
 
 # -- batch helpers -----------------------------------------------------------------------------
 
+_NULLS: dict = {}  # dtype -> an all-null Series at least as long as any batch so far
+
+
 def nulls(n: int, dtype) -> pl.Series:
-    return pl.repeat(None, n, dtype=dtype, eager=True)
+    """``n`` nulls of ``dtype``: a zero-copy slice of a cached column (building one costs a query per call)."""
+    cached = _NULLS.get(dtype)
+    if cached is None or len(cached) < n:
+        cached = _NULLS[dtype] = pl.Series(dtype=dtype).extend_constant(None, max(n, 1 << 16))
+    return cached.slice(0, n)
 
 
 def map_distinct(series: pl.Series, parse, cache: dict, dtypes: tuple) -> list[pl.Series]:
@@ -318,8 +325,10 @@ class Plan:
         self.problems: dict[str, str] = {}
         self.columns: list[tuple[str, str]] = []  # (output name, working column)
         self.caches: dict[str, dict] = {}  # distinct raw value -> parsed result, per column, across batches
-        self.enums: dict[str, pl.Series] = {}  # column -> codes in the order of its Enum of spellings
+        self.lowers: dict[str, dict] = {}  # column -> lower-case spelling -> code
         self.phase1: list[pl.Expr] | None = None
+        self.phase1b: list[pl.Expr] = []
+        self.inputs: list[str] = list(columns)  # the columns of the frame given to on_frame
         values = config.get("values", {})
         self.date_order = str(config.get("dates", {}).get("order", "") or "").lower()
         if self.date_order not in DATE_ORDERS:
@@ -374,9 +383,50 @@ class Plan:
     # -- applying ---------------------------------------------------------------------------
 
     def on_frame(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        """Add the normalised, problem, ``__ok`` and ``__blank`` columns, batch by batch."""
-        probe = self.normalise_batch(frame.head(0).collect())
-        return frame.map_batches(self.normalise_batch, schema=probe.schema, streamable=True)
+        """Add the normalised, problem, ``__ok`` and ``__blank`` columns.
+
+        Phase one (the fast paths) runs as expressions inside the streaming engine, on every core and
+        without the GIL; phase two, the Python that parses what the fast paths left and assembles the
+        columns, runs batch by batch.
+        """
+        self.inputs = frame.collect_schema().names()
+        fast = self._with_fast_paths(frame)
+        probe = self.normalise_batch(fast.head(0).collect())
+        return self._finish(fast.map_batches(self.normalise_batch, schema=probe.schema, streamable=True))
+
+    def _finish(self, frame):
+        """Phase three, expressions again: amounts get their currency, base amount and problem, rows their
+        ``__ok`` (none of it needs Python once the leftovers are parsed)."""
+        for name in self.names:
+            if name in self.schema and self.schema[name].kind == AMOUNT:
+                frame = frame.with_columns(self._amount_columns(name)).drop("__found__" + name, "__bad__" + name)
+        problems = [c(p).is_null() for p in self.problems.values()]
+        return frame.with_columns(pl.all_horizontal([~c(BLANK), *problems]).alias(OK))
+
+    def _amount_columns(self, name: str) -> list[pl.Expr]:
+        amount, found, bad = c(NORM + name), c("__found__" + name), c("__bad__" + name)
+        default = pl.lit(self.default_currency)
+        if "currency" not in self.names:
+            currency = pl.when(amount.is_not_null()).then(pl.coalesce(found, default))
+            conflict = pl.lit(False)
+        else:
+            given, written = c(NORM + "currency"), c("currency")
+            unreadable = written.str.strip_chars().is_not_null() & given.is_null()
+            currency = (pl.when(unreadable).then(None).when(amount.is_not_null())
+                        .then(pl.coalesce(found, given, default)).otherwise(given))
+            conflict = found.is_not_null() & given.is_not_null() & (found != given)
+        rate = lookup(currency, self.rates, pl.Float64)
+        return [currency.alias(NORM + "currency"), (amount * rate).alias(NORM + name + "_base"),
+                pl.when(bad.is_not_null()).then(bad)
+                .when(conflict).then(pl.lit("the amount names a currency that contradicts the currency column"))
+                .alias(PROBLEM + name)]
+
+    def _with_fast_paths(self, frame):
+        if self.phase1 is None:
+            self.phase1 = self._fast_paths()
+            self.phase1b = self._derived()
+        frame = frame.with_columns(self.phase1)
+        return frame.with_columns(self.phase1b) if self.phase1b else frame
 
     def _fast_paths(self) -> list[pl.Expr]:
         """Phase one, one vectorised select per batch: known codes, plain numbers, ISO dates, and a
@@ -391,7 +441,33 @@ class Plan:
             elif kind in (CODE, LEVEL_OR_AMOUNT):
                 table = self.tables[name]
                 index = raw.cast(pl.Enum(list(table)), strict=False).to_physical()
-                exprs += [index.alias("__i__" + name), (raw.is_not_null() & index.is_null()).alias("__u__" + name)]
+                codes = pl.Series(list(table.values()), dtype=pl.String)
+                unknown = raw.is_not_null() & index.is_null()
+                exprs.append(pl.lit(codes).gather(index).alias(NORM + name))
+                if kind == LEVEL_OR_AMOUNT:  # a plain amount (1200000, 35.5) instead of a level
+                    text = raw.str.strip_chars()
+                    plain = unknown & text.str.contains(r"^[0-9]{1,15}(\.[0-9]{1,2})?$").fill_null(False)
+                    exprs.append(pl.when(plain).then(text.cast(pl.Float64, strict=False))
+                                 .alias(NORM + name + "_amount"))
+                    unknown = unknown & ~plain
+                exprs.append(unknown.alias("__u__" + name))
+            elif kind == CURRENCY and name == "currency":
+                index = raw.cast(pl.Enum(list(CURRENCY_TABLE)), strict=False).to_physical()
+                codes = pl.Series(list(CURRENCY_TABLE.values()), dtype=pl.String)
+                exprs += [pl.lit(codes).gather(index).alias(NORM + name),
+                          (raw.is_not_null() & index.is_null()).alias("__u__" + name)]
+            elif kind == COUNT_OR_NAMES:
+                # count_competitors for the common shapes: plain digits, none / missing words, a list of names;
+                # anything its Python might read otherwise (other digits, odd whitespace) is left to it
+                text = raw.str.strip_chars()
+                lower = text.str.to_lowercase()
+                plain = text.str.contains(r"^[0-9]{1,9}$")
+                exprs += [pl.when(plain).then(text.cast(pl.Int32, strict=False))
+                          .when(lower.is_in(list(_NONE_LOWER))).then(pl.lit(0, pl.Int32))
+                          .when(lower.is_in(list(_MISSING_LOWER))).then(pl.lit(None, pl.Int32))
+                          .otherwise((text.str.count_matches(_COMPETITOR_SEPARATORS.pattern) + 1).cast(pl.Int32))
+                          .alias(NORM + "competitor_count"),
+                          (~plain & raw.str.contains(r"^\s*\d+\s*$|[\x1c-\x1f\x85]")).alias("__u__" + name)]
             elif kind == AMOUNT:
                 text = raw.str.strip_chars()
                 number = text.cast(pl.Float64, strict=False)
@@ -399,29 +475,43 @@ class Plan:
                 exprs += [pl.when(plain).then((number * self.units.get(name, 1.0)).round(2)).alias(NORM + name),
                           (text.is_not_null() & ~plain).alias("__u__" + name)]
             elif kind == DATE:
+                # 2009-05-01 and 2009/5/1 in one parse; precision and mask are derived in a second step
+                # (_derived), so the parse runs once per cell rather than once per output column
                 text = raw.str.strip_chars()
-                date = pl.coalesce(text.str.to_date("%Y-%m-%d", strict=False),
-                                   text.str.to_date("%Y/%m/%d", strict=False))  # 2009/5/1
-                date = pl.when(date.dt.year() >= 1000).then(date)  # %Y also reads the 5 of 5/1/09
-                exprs += [date.alias(NORM + name),
-                          pl.when(date.is_not_null()).then(pl.lit("day")).alias(NORM + name + "_precision"),
-                          (text.is_not_null() & date.is_null()).alias("__u__" + name)]
+                date = text.str.replace_all("/", "-", literal=True).str.to_date("%Y-%m-%d", strict=False)
+                exprs.append(pl.when(date.dt.year() >= 1000).then(date)  # %Y also reads the 5 of 5/1/09
+                             .alias(NORM + name))
             elif kind == PERCENT:
                 text = raw.str.strip_chars()
                 number = text.str.strip_chars_end("%％ ").cast(pl.Float64, strict=False)
-                number = pl.when(number.is_finite()).then(number)
-                exprs += [number.alias(NORM + name),
-                          pl.when(text.is_not_null() & number.is_null() & ~text.is_in(MISSING))
-                          .then(pl.lit("not a percentage: expected e.g. 35%, 35.5")).alias(PROBLEM + name)]
+                exprs.append(pl.when(number.is_finite()).then(number).alias(NORM + name))
         read = [c(x).is_null() for x in self.read]
         exprs.append((pl.all_horizontal(read) if read else pl.lit(False)).alias(BLANK))
         return exprs
 
+    def _derived(self) -> list[pl.Expr]:
+        """Phase one, second step: the columns that read a parsed value of the first step."""
+        exprs = []
+        for name in self.names:
+            kind = self.schema[name].kind if name in self.schema else None
+            if kind == DATE:
+                date, text = c(NORM + name), c(name).str.strip_chars()
+                exprs += [pl.when(date.is_not_null()).then(pl.lit("day")).alias(NORM + name + "_precision"),
+                          (text.is_not_null() & date.is_null()).alias("__u__" + name)]
+            elif kind == PERCENT:
+                text = c(name).str.strip_chars()
+                exprs.append(pl.when(c(NORM + name).is_null() & text.is_not_null() & ~text.is_in(MISSING))
+                             .then(pl.lit("not a percentage: expected e.g. 35%, 35.5")).alias(PROBLEM + name))
+        return exprs
+
     def normalise_batch(self, batch: pl.DataFrame) -> pl.DataFrame:
+        """Phase two for one batch of :meth:`on_frame` (a raw batch gets its fast paths here)."""
+        raw = BLANK not in batch.columns
+        if raw:
+            self.inputs = batch.columns
+            batch = self._with_fast_paths(batch.lazy()).collect()
         n = batch.height
-        if self.phase1 is None:
-            self.phase1 = self._fast_paths()
-        fast = batch.select(self.phase1)
+        fast = batch
         new: dict[str, pl.Series] = {}
         kinds = {name: (self.schema[name].kind if name in self.schema else None) for name in self.names}
         if "currency" in kinds:  # amounts read the currency column, so it goes first
@@ -439,26 +529,22 @@ class Plan:
                 self._date(batch, fast, name, new)
             elif kind == COUNT_OR_NAMES:
                 cache = self.caches.setdefault(name, {})
-                new[NORM + "competitor_count"], = map_distinct(batch[name], count_competitors, cache, (pl.Int32,))
+                new[NORM + "competitor_count"], = patch([fast[NORM + "competitor_count"]], fast["__u__" + name],
+                                                        batch[name], count_competitors, cache)
         new[FLAGS] = self._join_flags(new, n)
         if self.quarantine is not None:
             new[PROBLEM + RECORD] = batch[self.quarantine]
-        blank = fast[BLANK]
-        flagged = [p for p in self.problems.values() if new[p].null_count() < n]
-        if flagged:
-            ok = pl.DataFrame([blank.alias(BLANK)] + [new[p].alias(p) for p in flagged]).select(
-                pl.all_horizontal([~c(BLANK)] + [c(p).is_null() for p in flagged])).to_series()
-        else:
-            ok = ~blank
-        new[BLANK], new[OK] = blank, ok
-        return batch.hstack([series.alias(name) for name, series in new.items()])
+        new[BLANK] = fast[BLANK]
+        out = batch.select(self.inputs).hstack([series.alias(name) for name, series in new.items()])
+        return self._finish(out.lazy()).collect() if raw else out
 
     def _join_flags(self, new: dict, n: int) -> pl.Series:
         """``column: note; column: note`` per row, null when nothing was flagged (usually no work)."""
-        live = [name for name in self.flags if new[FLAG + name].null_count() < n]
+        flags = {name: new.pop(FLAG + name) for name in self.flags if FLAG + name in new}
+        live = [name for name, series in flags.items() if series.null_count() < n]
         if not live:
             return nulls(n, pl.String)
-        frame = pl.DataFrame([new[FLAG + name].alias(name) for name in live])
+        frame = pl.DataFrame([flags[name].alias(name) for name in live])
         parts = [pl.format("{}: {}", pl.lit(name), c(name)) for name in live]
         joined = pl.concat_str(parts, separator="; ", ignore_nulls=True)
         return frame.select(pl.when(joined != "").then(joined)).to_series()
@@ -468,9 +554,9 @@ class Plan:
         amounts for a level column, unknown values) is parsed once per distinct value."""
         n = batch.height
         table = self.tables[name]
-        if name not in self.enums:
-            self.enums[name] = pl.Series(list(table.values()), dtype=pl.String)
-        lower = {k.lower(): v for k, v in table.items()}
+        if name not in self.lowers:
+            self.lowers[name] = {k.lower(): v for k, v in table.items()}
+        lower = self.lowers[name]
         known = ", ".join(sorted(self.schema[name].vocab))
         cache = self.caches.setdefault(name, {})
 
@@ -489,8 +575,8 @@ class Plan:
             return None, None, (f"unknown value: expected one of {known} "
                                 f"(or map it under [values.{name}] in kam.toml)"), None
 
-        base = [self.enums[name].gather(fast["__i__" + name]), nulls(n, pl.Float64), nulls(n, pl.String),
-                nulls(n, pl.String)]
+        amounts = fast[NORM + name + "_amount"] if kind == LEVEL_OR_AMOUNT else nulls(n, pl.Float64)
+        base = [fast[NORM + name], amounts, nulls(n, pl.String), nulls(n, pl.String)]
         code, amount, problem, flag = patch(base, fast["__u__" + name], batch[name], parse, cache)
         new[NORM + name], new[PROBLEM + name] = code, problem
         if kind == LEVEL_OR_AMOUNT:
@@ -505,8 +591,9 @@ class Plan:
             code = parse_currency_text(value)
             return code, None if code else "not a currency: expected CNY, USD, 人民币, 美元 …"
 
-        new[NORM + "currency"], new[PROBLEM + "currency"] = map_distinct(
-            batch["currency"], parse, cache, (pl.String, pl.String))
+        base = [batch[NORM + "currency"], nulls(batch.height, pl.String)]
+        new[NORM + "currency"], new[PROBLEM + "currency"] = patch(base, batch["__u__currency"], batch["currency"],
+                                                                  parse, cache)
 
     def _amount(self, batch, fast, name, new):
         n = batch.height
@@ -517,36 +604,14 @@ class Plan:
             return read_amount(value, unit)
 
         base = [fast[NORM + name], nulls(n, pl.String), nulls(n, pl.String), nulls(n, pl.String)]
-        amount, found, bad, flag = patch(base, fast["__u__" + name], batch[name], parse, cache)
-        new[FLAG + name] = flag
-        given = new.get(NORM + "currency")
-        frame = pl.DataFrame({"amount": amount, "found": found, "bad": bad,
-                              "given": given if given is not None else nulls(n, pl.String),
-                              "written": batch["currency"] if given is not None else nulls(n, pl.String)})
-        default = pl.lit(self.default_currency)
-        if given is None:
-            currency = pl.when(c("amount").is_not_null()).then(pl.coalesce("found", default))
-            conflict = pl.lit(False)
-        else:
-            unreadable = c("written").str.strip_chars().is_not_null() & c("given").is_null()
-            currency = (pl.when(unreadable).then(None).when(c("amount").is_not_null())
-                        .then(pl.coalesce("found", "given", default)).otherwise(c("given")))
-            conflict = c("found").is_not_null() & c("given").is_not_null() & (c("found") != c("given"))
-        rate = lookup(currency, self.rates, pl.Float64)
-        out = frame.select(
-            currency.alias("currency"), (c("amount") * rate).alias("base"),
-            pl.when(c("bad").is_not_null()).then(c("bad"))
-            .when(conflict).then(pl.lit("the amount names a currency that contradicts the currency column"))
-            .alias("problem"))
-        new[NORM + name], new[NORM + "currency"] = amount, out["currency"]
-        new[NORM + name + "_base"], new[PROBLEM + name] = out["base"], out["problem"]
+        new[NORM + name], new["__found__" + name], new["__bad__" + name], new[FLAG + name] = patch(
+            base, fast["__u__" + name], batch[name], parse, cache)  # the rest is phase three (_finish)
 
     def _date(self, batch, fast, name, new):
         """ISO and slash days came from the fast path; 2009.05, 2009-Q2, 2009年第2季度 … are parsed once
         per distinct value."""
         n = batch.height
         cache = self.caches.setdefault(name, {})
-
         order = self.date_order
 
         def parse(value: str):

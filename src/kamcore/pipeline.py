@@ -9,6 +9,7 @@ run summary says so.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -21,22 +22,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
+from attrs import evolve
 
 from . import __version__
 from .config import Config
-from .errors import ConfigError, DataError, InputError, KamError, OutputError, PluginError
+from .errors import ConfigError, DataError, InputError, KamError, OutputError, PluginError, ReadAgain
 from .headers import map_headers, personal_headers
 from .normalise import BLANK, PROBLEM, RECORD, Plan
 from .registry import ReadOptions, Source
 from .safety import neutralise_frame
-from .schema import OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLDER_COLUMNS
-from .scoring import ScoringPlan
+from .schema import OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLDER_COLUMNS, TEXT
+from .scoring import ScoringPlan, read_columns
 
 c = pl.col
 log = logging.getLogger("kamcore.profiles")
 SRC, ROW = "__src", "__row"
 QUARANTINE_COLUMNS = ("__q_column", "__q_reason", "__q_value")  # a quarantined record: where, why, preview
 KEY, MATCHED = "__people_key", "__people_matched"
+FILLED = "__filled"  # scores only: true when a dropped pass-through field of the record is filled
 REJECT_COLUMNS = ["file", "line", "column", "reason", "value", "opportunity_id"]
 PREVIEW_CHARS = 60
 
@@ -47,7 +50,7 @@ class Prepared:
     def __init__(self, frames: list[pl.LazyFrame], labels: list[str], config: Config, kam,
                  header_units: dict[str, float], made_up: frozenset[str] = frozenset(), people: People | None = None,
                  personal: frozenset[str] = frozenset(), *, mappings: list[dict[str, str]] | None = None,
-                 plan: Plan | None = None, scoring: ScoringPlan | None = None):
+                 plan: Plan | None = None, scoring: ScoringPlan | None = None, scores_only: bool = False):
         self.config = config
         self.personal = personal  # personal columns left out of the scored rows
         self.labels = labels
@@ -57,12 +60,28 @@ class Prepared:
         self.schema = lf.collect_schema()  # every input's numbered columns: what a piece of any input is widened to
         names = [n for n in self.schema.names() if n not in (SRC, ROW, *QUARANTINE_COLUMNS)]
         quarantine = QUARANTINE_COLUMNS[1] if QUARANTINE_COLUMNS[1] in self.schema else None
+        self.scores_only = scores_only
+        self.scoring = scoring or ScoringPlan(kam, config, scores_only=scores_only)
+        if scores_only:
+            lf, names = self._project(lf, names, made_up)
         # a blank line (every field empty) is not a row: skipped and counted, never rejected
         self.plan = plan or Plan(names, OPPORTUNITY, config, header_units, not_read=made_up, quarantine=quarantine)
-        self.scoring = scoring or ScoringPlan(kam, config)
         self.frame = self.plan.on_frame(lf)
         self.ok = self.plan.ok
         self.bad = ~self.plan.ok & ~c(BLANK)
+
+    def _project(self, lf: pl.LazyFrame, names: list[str], made_up: frozenset[str]):
+        """Scores only: drop the pass-through columns (text, and columns kam does not know) that nothing
+        written reads, right after the scan, so they are never carried through the batch steps. Which rows
+        are blank, scored or rejected does not change: one flag column says whether a dropped field was filled.
+        """
+        passing = [n for n in names if OPPORTUNITY.get(n) is None or OPPORTUNITY[n].kind == TEXT]
+        read = read_columns(self.scoring.expressions())
+        dropped = [n for n in passing if read is not None and n not in read and n not in made_up]
+        if not dropped:
+            return lf, names
+        filled = pl.when(pl.any_horizontal(c(n).is_not_null() for n in dropped)).then(pl.lit(True)).alias(FILLED)
+        return lf.with_columns(filled).drop(dropped), [n for n in names if n not in dropped] + [FILLED]
 
     def scored(self) -> pl.LazyFrame:
         rows = self.frame.filter(self.ok).select(self.plan.output(self.personal))
@@ -70,18 +89,36 @@ class Prepared:
             rows = self.people.join(rows)
         return self.scoring.on_frame(rows)
 
+    def streamed(self) -> tuple[pl.LazyFrame, Split]:
+        """The scored rows as one chain from the scan, with the rejected rows and the counts gathered on the way.
+
+        Three sinks fed by one scan (scored, rejected, counts) made the streaming engine buffer the normalised
+        rows for the slowest branch, the scored one, so memory grew with the file; a single chain lets the
+        slow end hold the reader back.
+        """
+        split = Split(self)
+        rows = self.frame.map_batches(split, schema=split.schema, streamable=True)
+        if self.people is not None and self.people.summary is not None:
+            rows = self.people.join(rows)
+        return self.scoring.on_frame(rows), split
+
     def rejected(self) -> pl.LazyFrame:
         """One row per rejected record: where it is, the raw values of its failing columns, the problems."""
+        return self.frame.filter(self.bad).select(self.reject_columns())
+
+    def reject_columns(self) -> list[pl.Expr]:
         columns = list(self.plan.problems)
         raw = [(c(QUARANTINE_COLUMNS[2]) if name == RECORD else c(name)).cast(pl.String).alias("__v__" + name)
                for name in columns]
         where = [c(QUARANTINE_COLUMNS[0])] if RECORD in columns else []
         ident = c("opportunity_id") if "opportunity_id" in columns else pl.lit(None, pl.String)
-        return self.frame.filter(self.bad).select(SRC, ROW, ident.alias("__id"), *raw, *where,
-                                                  *[c(PROBLEM + n) for n in columns])
+        return [c(SRC), c(ROW), ident.alias("__id"), *raw, *where, *[c(PROBLEM + n) for n in columns]]
 
     def counts(self) -> pl.LazyFrame:
         """Rows and accepted rows per input file, as plain sums (a group_by would hold rows in memory)."""
+        return self.frame.select(self.count_columns())
+
+    def count_columns(self) -> list[pl.Expr]:
         sums = []
         for src in range(len(self.labels)):
             mine = c(SRC) == src
@@ -90,7 +127,38 @@ class Prepared:
         if self.people is not None:  # scored opportunities that have people in the stakeholder table
             ids = self.people.ids()
             sums.append((self.ok & c("opportunity_id").str.strip_chars().is_in(ids)).sum().alias("with_people"))
-        return self.frame.select(sums)
+        return sums
+
+
+class Split:
+    """The batch step of :meth:`Prepared.streamed`: passes the accepted rows on, keeps the per-batch counts
+    and the rejected rows (few, and read whole after the pass anyway)."""
+
+    def __init__(self, prepared: Prepared):
+        self.ok, self.bad = prepared.ok, prepared.bad
+        self.output = prepared.plan.output(prepared.personal)
+        self.reject_exprs, self.count_exprs = prepared.reject_columns(), prepared.count_columns()
+        probe = prepared.frame.head(0).collect()
+        self.schema = probe.select(self.output).schema
+        self.empty_rejects = probe.select(self.reject_exprs)
+        self.empty_counts = probe.select(self.count_exprs)
+        self.rejects: list[pl.DataFrame] = []
+        self.counts: list[pl.DataFrame] = []
+
+    def __call__(self, batch: pl.DataFrame) -> pl.DataFrame:
+        self.counts.append(batch.select(self.count_exprs))
+        rejected = batch.filter(self.bad)
+        if rejected.height:
+            self.rejects.append(rejected.select(self.reject_exprs))
+        return batch.filter(self.ok).select(self.output)
+
+    def totals(self) -> dict:
+        """The counts of every batch, summed (batches may arrive in any order)."""
+        return pl.concat([self.empty_counts, *self.counts]).sum().row(0, named=True)
+
+    def rejected(self) -> pl.DataFrame:
+        """The rejected rows in file order, as :meth:`Prepared.rejected` gives them."""
+        return pl.concat([self.empty_rejects, *self.rejects]).sort(SRC, ROW)
 
 
 def header_unit(header: str) -> float | None:
@@ -104,11 +172,12 @@ def header_unit(header: str) -> float | None:
 
 def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam,
                    people: People | None = None, include_pii: bool = False,
-                   quarantined: list[dict] | None = None) -> tuple[Prepared, list[str]]:
+                   quarantined: list[dict] | None = None, scores_only: bool = False) -> tuple[Prepared, list[str]]:
     """Map headers, number the records and build the query for raw text frames (one per input).
 
     Columns holding a person's data (联系人电话, birthday …: :func:`kamcore.headers.personal_headers`)
-    are read, but left out of the scored rows unless ``include_pii``."""
+    are read, but left out of the scored rows unless ``include_pii``. ``scores_only``: the id and the
+    score columns only."""
     frames, labels, notes, units, made_up, personal, mappings = [], [], [], {}, set(), set(), []
     user_mapping = config.section("columns")
     for index, (frame, label) in enumerate(sources):
@@ -131,7 +200,7 @@ def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam,
         labels.append(label)
         mappings.append(mapping)
     return Prepared(frames, labels, config, kam, units, frozenset(made_up), people, frozenset(personal),
-                    mappings=mappings), notes
+                    mappings=mappings, scores_only=scores_only), notes
 
 
 def number_records(frame: pl.LazyFrame, index: int, label: str, mapping: dict[str, str],
@@ -486,7 +555,15 @@ def run_query(queries: list, on_progress: Callable[[float], None] | None, errors
     are removed and the daemon thread dies with the process) instead of after the last row.
     """
     def collect():
-        return pl.collect_all(queries, engine="streaming")
+        # the batch hooks allocate many short-lived objects and no cycles worth finding mid-run: the cyclic
+        # collector would otherwise pause every batch thread (about a tenth of a run's wall time)
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return pl.collect_all(queries, engine="streaming")
+        finally:
+            if enabled:
+                gc.enable()
 
     try:
         box: dict = {}
@@ -513,13 +590,21 @@ def run_query(queries: list, on_progress: Callable[[float], None] | None, errors
                               "rows are reported here") from None
 
 
-def stream_local(prepared: Prepared, writer, tmp_out: Path, tmp_rej: Path,
+def stream_local(prepared: Prepared, sources: list[Source], writer, tmp_out: Path,
                  on_progress: Callable[[float], None] | None) -> tuple[dict, pl.DataFrame]:
-    """The local engine: one streaming pass with three sinks; (column sums, rejected rows)."""
-    queries = [writer.sink(prepared.scored(), tmp_out),
-               prepared.rejected().sink_ipc(tmp_rej, lazy=True), prepared.counts()]
-    results = run_query(queries, on_progress, prepared.scoring.errors)
-    return results[-1].row(0, named=True), pl.read_ipc(tmp_rej)
+    """The local engine: one chain from the scan to the writer, the rejected rows and counts gathered on
+    the way (:meth:`Prepared.streamed`); (column sums, rejected rows). Each source's deferred checks
+    are verified before anything is replaced, and explain a read error best when there is one."""
+    scored, split = prepared.streamed()
+    try:
+        run_query([writer.sink(scored, tmp_out)], on_progress, prepared.scoring.errors)
+    except KamError:
+        for source in sources:
+            source.verify()
+        raise
+    for source in sources:
+        source.verify()
+    return split.totals(), split.rejected()
 
 
 def _capture(fn):
@@ -533,7 +618,8 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
               options: ReadOptions = ReadOptions(), importer: str | None = None, max_rejects: int | None = None,
               on_progress: Callable[[float], None] | None = None, stdout=None,
               stakeholders: list[Path] | None = None, stakeholder_options: ReadOptions | None = None,
-              profile: str | None = None, include_pii: bool = False, engine=None) -> dict:
+              profile: str | None = None, include_pii: bool = False, engine=None, scores_only: bool = False,
+              defer: bool = True) -> dict:
     """Score export files into ``output`` (``None``: write to ``stdout``); return the run summary.
 
     ``stakeholders``: files of the people on the deals (关键人物信息表 / 角色表), read through the importers
@@ -541,13 +627,29 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
     name or .toml file; ``None`` detects one from the first input's headers (docs/profiles.md).
     ``engine``: ``None`` streams in this process; an engine such as :class:`kamcore.dask_engine.DaskEngine`
     runs the same query on a cluster (``stream`` gives the column sums and the rejected rows; ``describe``
-    a dict for the summary).
+    a dict for the summary). ``scores_only``: write the opportunity id and the score columns only (rows,
+    rejects and summary as in a full run). ``defer``: let importers check whole files beside the stream;
+    an importer that finds records to quarantine only then (:class:`kamcore.errors.ReadAgain`) has the
+    run start over with the checks done first.
     """
+    arguments = {k: v for k, v in locals().items() if k != "defer"}
+    try:
+        return _run_score(**arguments, defer=defer)
+    except ReadAgain:  # records to quarantine, found beside a stream that was reading them as rows
+        return _run_score(**arguments, defer=False)
+
+
+def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, fmt: str | None, options: ReadOptions,
+               importer: str | None, max_rejects: int | None, on_progress: Callable[[float], None] | None, stdout,
+               stakeholders: list[Path] | None, stakeholder_options: ReadOptions | None, profile: str | None,
+               include_pii: bool, engine, scores_only: bool, defer: bool) -> dict:
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     writer = choose_writer(kam.writers(), fmt, output)
     fmt = writer.name
-    opened = open_sources(inputs, kam, options, importer)
+    # whole-file checks run beside the local stream; every source is verified before any output is replaced
+    # (a remote engine cuts the file on record boundaries, which needs the check done first)
+    opened = open_sources(inputs, kam, evolve(options, defer_checks=engine is None and defer), importer)
     sources = [s for s, _ in opened]
     try:
         config, profile_notes = apply_profile(config, kam, profile, sources[0].frame)
@@ -556,20 +658,21 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
             table = read_stakeholders(stakeholders, kam, config, stakeholder_options or options)
             people = summarise_people(table, config, kam, [str(p) for p in stakeholders])
         prepared, notes = prepare_frames([(s.frame, str(s.path)) for s in sources], config, kam, people,
-                                         include_pii=include_pii, quarantined=[s.quarantined for s in sources])
+                                         include_pii=include_pii, quarantined=[s.quarantined for s in sources],
+                                         scores_only=scores_only)
         notes = profile_notes + [n for s in sources for n in s.notes] + notes
         rejects_path, summary_path = side_paths(output)
         target = output if output is not None else Path(tempfile.gettempdir()) / f"kam-stdout-{os.getpid()}.{fmt}"
-        stale = remove_stale_temps([target, rejects_path, rejects_path.with_suffix(".arrow"), summary_path])
+        stale = remove_stale_temps([target, rejects_path, summary_path])
         if stale:
             notes.append(f"removed {stale} temporary file(s) left beside the output by a run that was killed")
-        tmp_out, tmp_rej = temp_path(target), temp_path(rejects_path.with_suffix(".arrow"))
+        tmp_out = temp_path(target)
         for folder in {target.parent, rejects_path.parent}:
             if not folder.is_dir():
                 raise OutputError(f"output folder {folder} does not exist")
-        with cleanup_on_signal([tmp_out, tmp_rej] + ([target] if output is None else [])):
+        with cleanup_on_signal([tmp_out] + ([target] if output is None else [])):
             if engine is None:
-                sums, rejected = stream_local(prepared, writer, tmp_out, tmp_rej, on_progress)
+                sums, rejected = stream_local(prepared, sources, writer, tmp_out, on_progress)
             else:
                 sums, rejected = engine.stream(prepared, sources, writer, tmp_out, on_progress)
             streamed = time.perf_counter()
@@ -612,6 +715,7 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
         "blank_lines_skipped": int(counts["blank"].sum() or 0),
         "rejects_by_reason": dict(zip(by_reason["reason"], by_reason["len"])),
         "rejects_by_column": dict(zip(by_column["column"], by_column["len"])),
+        "scores_only": scores_only,
         "columns": {"criteria": [k.column for k in prepared.scoring.criteria],
                     "scores": prepared.scoring.output_columns()},
         "win_probability_from": prepared.scoring.probability_plugin,

@@ -44,6 +44,11 @@ class Source:
     ``quarantined`` maps a record index to ``(column, reason, preview)`` for records the importer could
     only half read (a row with too many or too few fields): ``frame`` still has a row for each, and the
     core sends those rows to the rejects file instead of scoring them. The preview is already masked.
+
+    ``verify()`` raises the importer's error when a check it runs beside the scan (``defer_checks``)
+    found the file unreadable (or :class:`kamcore.errors.ReadAgain` when it found records to quarantine
+    that the scan read as rows); callers run it before trusting what the frame gave, and after a read
+    error.
     """
 
     path: Path
@@ -56,6 +61,7 @@ class Source:
     cleanup: Callable[[], None] = lambda: None
     split: Callable[[int], list] | None = None
     quarantined: dict[int, tuple[str, str, str]] = field(factory=dict, eq=False)
+    verify: Callable[[], None] = lambda: None
 
 
 @frozen
@@ -72,6 +78,9 @@ class ReadOptions:
     delimiter: str | None = None
     sheet: str | None = None
     columns: dict[str, str] | None = field(default=None, eq=False)
+    # an importer may run a whole-file check beside the scan instead of before it, reporting through
+    # Source.verify(): the CSV structure check then costs no wall time of its own
+    defer_checks: bool = False
 
 
 @frozen

@@ -16,18 +16,24 @@ from .registry import BLOCKS, Criterion
 
 c = pl.col
 SCORE_COLUMNS = ("total_score", "unknown_criteria")
+# ``kam score --scores-only``: plugin score columns kept beside the points, block scores and probability
+# (codes a CRM can join on; the words, such as ``reasons``, are left to the full output)
+SCORES_ONLY_EXTRA = ("band", "quadrant")
 
 
 class ScoringPlan:
     """Everything the plugins contribute to scoring, gathered once per run."""
 
-    def __init__(self, kam, config):
+    def __init__(self, kam, config, scores_only: bool = False):
         self.kam = kam
         self.config = config
+        self.scores_only = scores_only
         self.criteria: list[Criterion] = sorted(kam.criteria(config), key=lambda k: (k.number is None, k.number or 0,
                                                                                       k.name))
         self.blocks = [b for b in BLOCKS if any(k.block == b for k in self.criteria)]
         self.extra = kam.score_columns(config, self.criteria)
+        if scores_only:  # columns not written are not computed
+            self.extra = {n: e for n, e in self.extra.items() if n in SCORES_ONLY_EXTRA}
         self.probability_plugin, self.probability = kam.win_probability(config, self.criteria)
         self.batch_hooks = [h for h in ("qualify", "score") if kam.has_impls(h)]
         self.errors: list[BaseException] = []  # exceptions raised by plugins inside the streaming engine
@@ -38,12 +44,17 @@ class ScoringPlan:
     def inputs(self) -> set[str]:
         return {name for k in self.criteria for name in k.inputs}
 
+    def expressions(self) -> list[pl.Expr]:
+        """Every expression the plan evaluates on the frame (to find the columns it reads)."""
+        exprs = [k.points for k in self.criteria] + list(self.extra.values())
+        return exprs + ([self.probability] if self.probability is not None else [])
+
     def output_columns(self) -> list[str]:
         names = [k.column for k in self.criteria] + [f"{b}_score" for b in self.blocks] + list(SCORE_COLUMNS)
         names += list(self.extra)
         if self.probability is not None:
             names.append("win_probability")
-        return names + self.batch_columns
+        return names + ([] if self.scores_only else self.batch_columns)
 
     def on_frame(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """Add every score column to a frame of normalised canonical columns."""
@@ -72,6 +83,8 @@ class ScoringPlan:
             frame = frame.with_columns(exprs)
         if "score" in self.batch_hooks:
             frame = self._batch_hook(frame, "score")
+        if self.scores_only:
+            return frame.select(["opportunity_id"] + self.output_columns())
         return frame.drop(missing) if missing else frame
 
     def _block(self, block: str) -> pl.Expr:
@@ -93,6 +106,9 @@ class ScoringPlan:
         errors = self.errors
         probe = frame.head(0).collect()
         added = merge_new_columns(probe, call(probe, config), hook)
+        read = read_columns(self.expressions()) if self.scores_only else None
+        if read is not None and not set(added.columns) & read:
+            return frame  # scores only, and nothing written reads its columns: the hook is not run
         schema = {**probe.schema, **added.schema}
         self.batch_columns += [name for name in added.columns if name not in self.batch_columns]
 
@@ -111,6 +127,41 @@ class ScoringPlan:
                 raise
 
         return frame.map_batches(run, schema=schema, streamable=True)
+
+
+def read_columns(expressions: list[pl.Expr]) -> set[str] | None:
+    """The columns ``expressions`` read, from their serialised trees (named columns and selectors by
+    name); None when one reads columns it does not name (a regex, a dtype selector, ``pl.all()``)."""
+    import json
+    import warnings
+
+    names: set[str] = set()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            stack: list = [json.loads(e.meta.serialize(format="json")) for e in expressions]
+    except Exception:  # an expression polars cannot serialise: keep every column
+        return None
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key == "Column" and isinstance(value, str):
+                    names.add(value)
+                elif key == "Columns" and isinstance(value, list):
+                    names.update(str(v) for v in value)
+                elif key == "Selector":
+                    by_name = value.get("ByName") if isinstance(value, dict) else None
+                    if not isinstance(by_name, dict) or not isinstance(by_name.get("names"), list):
+                        return None
+                    names.update(str(v) for v in by_name["names"])
+                elif key in ("Wildcard", "Nth", "DtypeColumn", "IndexColumn", "Regex"):
+                    return None
+                else:
+                    stack.append(value)
+    return names
 
 
 def merge_new_columns(batch: pl.DataFrame, results: list[tuple[str, object]], hook: str) -> pl.DataFrame:
