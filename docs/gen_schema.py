@@ -93,39 +93,28 @@ def samples():
     return cfg, amounts, dates, unit
 
 
-def outcomes(result, values, column: str) -> list[tuple[str, dict | None, str]]:
-    """(value, scored row or None, the reject reason or the row's flag) per sample value."""
+def sample_table(result, values, column: str, shown: dict) -> list[str]:
+    """One row per sample value: what ``column`` and the ``shown`` columns (name -> format) became, and
+    the row's flag or its reject reason."""
     scored = {r["opportunity_id"]: r for r in result.scored.iter_rows(named=True)}
     reasons = dict(zip(result.rejects["opportunity_id"], result.rejects["reason"]))
-    out = []
+    rows = ["| in the export | " + " | ".join(f"`{name}`" for name in shown) + " | flag or reject reason |",
+            "|---|" + "---|" * (len(shown) + 1)]
     for i, value in enumerate(values):
         row = scored.get(str(i))
-        note = (row["value_flags"] or "") if row else reasons.get(str(i), "")
-        out.append((value, row, cell(note.removeprefix(f"{column}: "))))
-    return out
+        note = cell(((row["value_flags"] or "") if row else reasons.get(str(i), "")).removeprefix(f"{column}: "))
+        cells = [fmt(row[name]) for name, fmt in shown.items()] if row else ["rejected"] + [""] * (len(shown) - 1)
+        rows.append(f"| `{value}` | " + " | ".join(cells) + f" | {note} |")
+    return rows
 
 
 def amount_table(result, values) -> list[str]:
-    rows = ["| in the export | `deal_size` | `currency` | `deal_size_base` | flag or reject reason |",
-            "|---|---|---|---|---|"]
-    for value, r, note in outcomes(result, values, "deal_size"):
-        if r is None:
-            rows.append(f"| `{value}` | rejected | | | {note} |")
-        else:
-            rows.append(f"| `{value}` | {number(r['deal_size'])} | {r['currency'] or ''} | "
-                        f"{number(r['deal_size_base'])} | {note} |")
-    return rows
+    return sample_table(result, values, "deal_size", {"deal_size": number, "currency": lambda v: v or "",
+                                                       "deal_size_base": number})
 
 
 def date_table(result, values) -> list[str]:
-    rows = ["| in the export | `purchase_date` | `purchase_date_precision` | flag or reject reason |",
-            "|---|---|---|---|"]
-    for value, r, note in outcomes(result, values, "purchase_date"):
-        if r is None:
-            rows.append(f"| `{value}` | rejected | | {note} |")
-        else:
-            rows.append(f"| `{value}` | {r['purchase_date']} | {r['purchase_date_precision']} | {note} |")
-    return rows
+    return sample_table(result, values, "purchase_date", {"purchase_date": str, "purchase_date_precision": str})
 
 
 def render() -> str:
