@@ -128,7 +128,7 @@ def test_a_few_ragged_records_are_quarantined_not_refused(tmp_path):
     assert long[2] == "编号=A-10; 客户名称=y; 标的=1; 备注=2; … (5 fields)"
     assert long[0] == "column 5" and "found 5: an extra value after column 4 ('备注')" in long[1]
     assert set(source.quarantined) == {2, 3}
-    assert any("2 record(s) with the wrong number of fields go to the rejects file" in n for n in source.notes)
+    assert any("2 record(s) with the wrong number of fields are set aside, not read as rows" in n for n in source.notes)
 
 
 def test_quarantined_records_are_rejected_with_line_column_and_a_masked_preview(tmp_path, kam_env):
@@ -147,6 +147,29 @@ def test_quarantined_records_are_rejected_with_line_column_and_a_masked_preview(
     summary = helpers.read_summary(out)
     assert summary["rows"] == {"in": 4, "scored": 2, "rejected": 2}
     assert helpers.read_csv(out)["opportunity_id"].to_list() == ["A-1", "A-2"]
+
+
+def test_quarantined_records_are_left_out_of_tables_read_whole(tmp_path, kam_env):
+    """kam classify (people) and kam train (history) read a table whole: a half-read record is not a
+    person or a deal to learn from."""
+    people = write(tmp_path, "编号,姓名,职务,角色\r\nA-1,张三,总经理,关键决策者\r\nA-1,李四,信息中心主任\r\n"
+                             "A-2,王五,财务总监,业务把关者\r\n", "people.csv")
+    out = tmp_path / "people.out.csv"
+    result = invoke("classify", people, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert helpers.read_csv(out)["title"].to_list() == ["总经理", "财务总监"]
+
+    from kamcore.config import load_config
+    from kamcore.plugins import get_kam
+    from kamcore_plugins.models.features import load_history
+
+    history = write(tmp_path, "编号,资金状况,项目的预算,结果\r\n" + "".join(
+        f"H-{i},{'到位' if i % 2 else '未到位'},{'有' if i % 2 else '无'},{'赢单' if i % 2 else '丢单'}\r\n"
+        for i in range(20)) + "H-99,到位,有,赢单,extra\r\n", "history.csv")
+    kam = get_kam()
+    loaded = load_history([history], target="结果", won=("赢单",), lost=(), config=load_config(None, kam.config_defaults()),
+                          kam=kam, options=ReadOptions())
+    assert len(loaded.won) == 20  # H-99 has a field too many: not a won deal to learn from
 
 
 def test_a_refused_file_leaves_no_output_and_exits_4(tmp_path, kam_env):

@@ -787,8 +787,8 @@ def read(path: Path, options: ReadOptions) -> Source:
         quarantined = checked.quarantined
         if quarantined:
             first = min(quarantined)
-            notes.append(warn(f"{path}: {len(quarantined)} record(s) with the wrong number of fields go to the "
-                              f"rejects file (the first is record {first + 1}: {quarantined[first][1]})"))
+            notes.append(warn(f"{path}: {len(quarantined)} record(s) with the wrong number of fields are set aside, "
+                              f"not read as rows (the first is record {first + 1}: {quarantined[first][1]})"))
         drop = []
         if empty_last:
             if stats["last_filled"] == 0:

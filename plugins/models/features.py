@@ -107,14 +107,14 @@ def find_column(headers: list[str], name: str, config: Config) -> str | None:
 
 def read_exports(paths: list[Path], kam, options) -> list[tuple[Path, pl.DataFrame]]:
     """Every file through the importers `kam score` uses, as raw text frames."""
-    from kamcore.pipeline import open_sources
+    from kamcore.pipeline import collect_source, open_sources
 
     opened = open_sources(paths, kam, options)
     frames = []
     try:
         for source, _ in opened:
             try:
-                frames.append((source.path, source.frame.collect()))
+                frames.append((source.path, collect_source(source)))  # quarantined records left out
             except pl.exceptions.PolarsError as exc:
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise InputError(f"{source.path}: cannot read: {first}") from None

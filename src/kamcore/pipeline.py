@@ -321,6 +321,15 @@ def write_frame(frame: pl.DataFrame, output: Path, kam, fmt: str | None = None) 
         replace_atomically(tmp, output)
 
 
+def collect_source(source: Source) -> pl.DataFrame:
+    """A whole source as a frame, without the records its importer quarantined (half-read rows that a
+    table read whole, such as people or a training history, must not use)."""
+    frame = source.frame.collect()
+    if source.quarantined:
+        frame = frame.filter(~pl.int_range(frame.height, eager=True).is_in(list(source.quarantined)))
+    return frame
+
+
 def read_stakeholders(paths: list[Path], kam, config: Config, options: ReadOptions = ReadOptions(),
                       importer: str | None = None, require_id: bool = True) -> pl.DataFrame:
     """Read stakeholder files through the importers (stakeholder tables are small: collected whole)."""
@@ -328,7 +337,7 @@ def read_stakeholders(paths: list[Path], kam, config: Config, options: ReadOptio
     frames = []
     try:
         for source, _ in opened:
-            frames.append(stakeholder_frame(source.frame.collect(), config, str(source.path), require_id))
+            frames.append(stakeholder_frame(collect_source(source), config, str(source.path), require_id))
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"cannot read the stakeholder table: {str(exc).strip().splitlines()[0]}") from None
     finally:
