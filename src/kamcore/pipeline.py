@@ -30,7 +30,7 @@ from .errors import ConfigError, DataError, InputError, KamError, OutputError, P
 from .headers import map_headers, personal_headers
 from .normalise import BLANK, PROBLEM, RECORD, Plan
 from .registry import ReadOptions, Source
-from .safety import neutralise_frame
+from .injection import neutralise_frame
 from .schema import OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLDER_COLUMNS, TEXT
 from .scoring import ScoringPlan, read_columns
 
