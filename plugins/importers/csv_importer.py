@@ -37,7 +37,6 @@ import io
 import json
 import os
 import re
-import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
