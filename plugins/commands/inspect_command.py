@@ -31,7 +31,7 @@ def inspect_file(path: Path, *, config_path: Path | None = None, sheet: str | No
     from kamcore.headers import map_headers, personal_headers
     from kamcore.pipeline import choose_importer
     from kamcore.plugins import get_kam
-    from kamcore.profiles import choose_profile
+    from kamcore.profiles import apply_profile
     from kamcore.registry import ReadOptions
     from kamcore.schema import OPPORTUNITY_COLUMNS
 
@@ -59,9 +59,13 @@ def inspect_file(path: Path, *, config_path: Path | None = None, sheet: str | No
             sample = source.frame.head(rows).collect()
         except pl.exceptions.PolarsError as exc:
             raise InputError(f"{path}: cannot read: {str(exc).strip().splitlines()[0]}") from None
-        crm, detected = choose_profile(kam.profiles(), profile, headers)
-        if crm is not None:
-            config = config.with_profile(crm.name, crm.config)
+        profiles = logging.getLogger("kamcore.profiles")
+        level = profiles.level
+        profiles.setLevel(logging.ERROR)  # the detection note is in the report's notes
+        try:
+            config, detected = apply_profile(config, kam, profile, source.frame)
+        finally:
+            profiles.setLevel(level)
         mapping = map_headers(headers, OPPORTUNITY_COLUMNS, config.section("columns"), source=str(path))
         canonical = {c.name for c in OPPORTUNITY_COLUMNS}
         inputs = sorted({name for criterion in kam.criteria(config) for name in criterion.inputs if name in canonical})
@@ -84,9 +88,9 @@ def inspect_file(path: Path, *, config_path: Path | None = None, sheet: str | No
             "encoding": source.encoding,
             "delimiter": source.delimiter,
             "header_line": source.header_line,
-            "profile": crm.name if crm is not None else None,
-            "profile_detected": detected is not None,
-            "notes": list(source.notes) + ([detected] if detected else []),
+            "profile": config.profile,
+            "profile_detected": bool(detected),
+            "notes": list(source.notes) + detected,
             "columns": [{"header": h, "column": mapping[h] if mapping[h] in canonical else None,
                          "personal": h in masked} for h in headers],
             "unmapped": [h for h in headers if mapping[h] not in canonical],

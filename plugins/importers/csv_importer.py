@@ -479,11 +479,9 @@ def find_problem(path: Path, delimiter: str, header_line: int, names: list[str],
 
     ragged: dict[int, tuple[str, str, str]] = {}
     first_ragged: list[InputError] = []
-    records = 0
-    outcome = _careful_pass(path, delimiter, header_line, names, display, preview, ragged, first_ragged)
-    if isinstance(outcome, InputError):
-        return outcome, {}
-    records = outcome
+    records = _careful_pass(path, delimiter, header_line, names, display, preview, ragged, first_ragged)
+    if isinstance(records, InputError):
+        return records, {}
     if ragged and len(ragged) > quarantine_limit(records):
         error = first_ragged[0]
         return InputError(f"{error.message} ({len(ragged)} of {records} records have the wrong number of fields)",

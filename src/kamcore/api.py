@@ -9,7 +9,8 @@ from attrs import frozen
 
 from .config import Config, load_config
 from .errors import DataError, KamError
-from .pipeline import apply_profile, explode_rejects, prepare_frames, stakeholder_frame, summarise_people
+from .pipeline import explode_rejects, prepare_frames, stakeholder_frame, summarise_people
+from .profiles import apply_profile
 from .plugins import Kam, get_kam
 
 

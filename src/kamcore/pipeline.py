@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import logging
 import os
 import signal
 import tempfile
@@ -29,13 +28,13 @@ from .config import Config
 from .errors import ConfigError, DataError, InputError, KamError, OutputError, PluginError, ReadAgain
 from .headers import map_headers, personal_headers
 from .normalise import BLANK, PROBLEM, RECORD, Plan
+from .profiles import apply_profile
 from .registry import ReadOptions, Source
 from .injection import neutralise_frame
 from .schema import OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLDER_COLUMNS, TEXT
 from .scoring import ScoringPlan, read_columns
 
 c = pl.col
-log = logging.getLogger("kamcore.profiles")
 SRC, ROW = "__src", "__row"
 QUARANTINE_COLUMNS = ("__q_column", "__q_reason", "__q_value")  # a quarantined record: where, why, preview
 KEY, MATCHED = "__people_key", "__people_matched"
@@ -661,7 +660,7 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
     opened = open_sources(inputs, kam, evolve(options, defer_checks=engine is None and defer), importer)
     sources = [s for s, _ in opened]
     try:
-        config, profile_notes = apply_profile(config, kam, profile, sources[0].frame)
+        config, profile_notes = apply_profile(config, kam, profile, sources[0].frame)  # under the user's kam.toml
         people = None
         if stakeholders:
             table = read_stakeholders(stakeholders, kam, config, stakeholder_options or options)
@@ -742,22 +741,6 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
     tmp_sum.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     replace_atomically(tmp_sum, summary_path)
     return summary
-
-
-def apply_profile(config: Config, kam, requested: str | None, frame: pl.LazyFrame) -> tuple[Config, list[str]]:
-    """The configuration with the CRM profile asked for, or detected from the headers, under kam.toml."""
-    from .profiles import choose_profile
-
-    try:
-        headers = frame.collect_schema().names()
-    except pl.exceptions.PolarsError:
-        headers = []  # reading fails later with the importer's own message
-    chosen, note = choose_profile(kam.profiles(), requested, headers)
-    if chosen is None:
-        return config, []
-    if note:
-        log.warning("%s", note)
-    return config.with_profile(chosen.name, chosen.config), [note] if note else []
 
 
 def copy_to_stdout(path: Path, stdout) -> None:

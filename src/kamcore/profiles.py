@@ -8,6 +8,7 @@ the file has most of (at least ``min_matches``); ``--profile generic`` turns det
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from .headers import header_key
 from .registry import Profile
 
 GENERIC = "generic"
+log = logging.getLogger("kamcore.profiles")
 
 
 def load_profile_file(path: Path) -> Profile:
@@ -74,3 +76,20 @@ def choose_profile(profiles, requested: str | None, headers: list[str]) -> tuple
         raise ConfigError(f"unknown profile {requested!r}: expected one of {known}, or a .toml file",
                           hint="kam plugins --hook register_profiles lists the plugins that add profiles")
     return profiles[name], None
+
+
+def apply_profile(config, kam, requested: str | None, frame) -> tuple:
+    """(config with the profile asked for, or detected from ``frame``'s headers, under the user's
+    kam.toml; the note saying it was detected, as a list)."""
+    import polars as pl
+
+    try:
+        headers = frame.collect_schema().names()
+    except pl.exceptions.PolarsError:
+        headers = []  # reading fails later with the importer's own message
+    chosen, note = choose_profile(kam.profiles(), requested, headers)
+    if chosen is None:
+        return config, []
+    if note:
+        log.warning("%s", note)
+    return config.with_profile(chosen.name, chosen.config), [note] if note else []
