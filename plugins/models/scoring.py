@@ -22,7 +22,7 @@ from kamcore.errors import ConfigError
 from kamcore.schema import CODE, OPPORTUNITY
 
 from .features import CATEGORY, Feature, feature_frame
-from .train import won_probability
+from .predict import Predictor
 
 log = logging.getLogger("kamcore.models")
 MIN_EFFECT = 0.01  # a factor must move the probability by at least one point to be named
@@ -108,6 +108,7 @@ class ModelScorer:
 
     def __init__(self, loaded, *, prior_rows: float, top: int):
         self.pipeline = loaded.pipeline
+        self.predictor = Predictor(loaded.pipeline)
         self.card = loaded.card
         self.path = loaded.path
         self.features = [Feature.from_card(f) for f in loaded.card["features"]]
@@ -163,7 +164,7 @@ class ModelScorer:
         # the streaming engine already runs a batch per core: OpenMP threads inside each predict would
         # oversubscribe the cores and spin-wait (more CPU, no less wall time)
         with threadpool_limits(limits=1, user_api="openmp"):
-            p = pl.Series(won_probability(self.pipeline, x), dtype=pl.Float64).round(4)
+            p = pl.Series(self.predictor.won(x), dtype=pl.Float64).round(4)
         moved = x.select(effect(f, x).alias(f"d{i}") for i, f in enumerate(self.features)).to_numpy()
         # every feature's value as written, one long column per language (feature i's rows at i * n ...)
         n = raw.height
