@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -263,4 +264,8 @@ def exit_codes():
 
 
 def main():
+    # the streaming engine runs one batch per core already: a BLAS thread pool per process only spins
+    # (numpy starts one on import, for the CSV check; a model's predictions do not need it). A user's
+    # own setting wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     cli(prog_name="kam")
