@@ -140,3 +140,56 @@ def test_pipelines_of_other_shapes_predict_as_predict_proba():
     np.testing.assert_allclose(Predictor(passthrough).won(x), bare(passthrough, x), rtol=0, atol=1e-12)
     sizes = x.select("size").to_numpy()
     assert np.array_equal(Predictor(bare_estimator).won(sizes), bare(bare_estimator, sizes))
+
+
+def old_factor_words(scorer, raw: pl.DataFrame, x: pl.DataFrame) -> dict[str, list]:
+    """The factors as they were first written: every feature's value shown for every row, then gathered."""
+    from kamcore_plugins.models.scoring import MIN_EFFECT, effect, shown
+
+    moved = x.select(effect(f, x).alias(f"d{i}") for i, f in enumerate(scorer.features)).to_numpy()
+    n = raw.height
+    display = raw.with_columns(e.alias(f"__{lang}{i}") for i, f in enumerate(scorer.features)
+                               for lang, e in zip(("zh", "en"), shown(f, raw)))
+    values = {lang: pl.concat([display[f"__{lang}{i}"] for i in range(len(scorer.features))]) for lang in ("zh", "en")}
+    out = {}
+    for name, raising in (("factors_raising", True), ("factors_lowering", False)):
+        signed = np.nan_to_num(moved if raising else -moved)
+        order = np.argsort(-signed, axis=1, kind="stable")[:, : scorer.top]
+        size = np.take_along_axis(signed, order, axis=1)
+        parts = []
+        for k in range(order.shape[1]):
+            j = pl.Series(order[:, k], dtype=pl.UInt32)
+            at = pl.Series(order[:, k].astype(np.int64) * n + np.arange(n, dtype=np.int64))
+            frame = pl.DataFrame({"label_zh": scorer.labels_zh.gather(j), "label_en": scorer.labels_en.gather(j),
+                                  "zh": values["zh"].gather(at), "en": values["en"].gather(at),
+                                  "points": np.round(size[:, k] * 100).astype(np.int64),
+                                  "ok": size[:, k] >= MIN_EFFECT - 1e-9})
+            pct = pl.format("{}{}%", pl.lit("+" if raising else "-"), pl.col("points"))
+            text = pl.format("{}：{}（{}） / {}: {} ({})", pl.col("label_zh"), pl.col("zh").fill_null("未知"), pct,
+                             pl.col("label_en"), pl.col("en").fill_null("unknown"), pct)
+            parts.append(frame.select(pl.when(pl.col("ok")).then(text)).to_series())
+        out[name] = pl.select(pl.concat_str(parts, separator="; ", ignore_nulls=True)).to_series() \
+            .replace("", None).to_list()
+    return out
+
+
+@pytest.mark.parametrize("drop", [None, "Product"])
+def test_factor_words_name_the_values_as_before(drop):
+    """Only the values a row names are turned into words now; the words are the same, also for a feature
+    the export lacks (its value is unknown)."""
+    from kamcore_plugins.models.scoring import ModelScorer
+
+    model = load(SHIPPED)
+    raw = pl.read_csv(BOHANEC, separator=";", infer_schema=False)
+    scored = kamcore.score_frame(raw.drop(drop) if drop else raw, config=str(BOHANEC_TOML)).scored
+    scorer = ModelScorer(model, prior_rows=50, top=3)
+    names = [f.name for f in scorer.features if f.name in scored.columns] + ["total_score"]
+    batch = scored.select(pl.struct(names).alias("s")).to_series()
+    got = scorer._compute(batch)
+    raw_features = batch.struct.unnest()
+    want = old_factor_words(scorer, raw_features, feature_frame(raw_features, scorer.features))
+    assert got["factors_raising"].to_list() == want["factors_raising"]
+    assert got["factors_lowering"].to_list() == want["factors_lowering"]
+    if drop:
+        label = next(f.label_en for f in scorer.features if f.name == drop)
+        assert any(f"{label}: unknown" in (text or "") for text in want["factors_raising"] + want["factors_lowering"])

@@ -166,29 +166,63 @@ class ModelScorer:
         with threadpool_limits(limits=1, user_api="openmp"):
             p = pl.Series(self.predictor.won(x), dtype=pl.Float64).round(4)
         moved = x.select(effect(f, x).alias(f"d{i}") for i, f in enumerate(self.features)).to_numpy()
-        # every feature's value as written, one long column per language (feature i's rows at i * n ...)
-        n = raw.height
-        display = raw.with_columns(e.alias(f"__{lang}{i}") for i, f in enumerate(self.features)
-                                   for lang, e in zip(("zh", "en"), shown(f, raw)))
-        values = {lang: pl.concat([display[f"__{lang}{i}"] for i in range(len(self.features))])
-                  for lang in ("zh", "en")}
+        raising, lowering = self._top(moved, raising=True), self._top(moved, raising=False)
+        values, at = self._shown(raw, [raising, lowering])
         return {"model_probability": p,
-                "factors_raising": self._words(moved, values, n, raising=True),
-                "factors_lowering": self._words(moved, values, n, raising=False)}
+                "factors_raising": self._words(*raising, values, at, raising=True),
+                "factors_lowering": self._words(*lowering, values, at, raising=False)}
 
-    def _words(self, moved: np.ndarray, values: dict[str, pl.Series], n: int, *, raising: bool) -> pl.Series:
-        """The ``top`` factors in one direction: ``项目的预算：有（+12%） / budget: allocated (+12%); …``."""
+    def _top(self, moved: np.ndarray, *, raising: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(feature index, size of its effect) of each row's ``top`` factors in one direction, largest first."""
         signed = np.nan_to_num(moved if raising else -moved)
         order = np.argsort(-signed, axis=1, kind="stable")[:, : self.top]
-        size = np.take_along_axis(signed, order, axis=1)
+        return order, np.take_along_axis(signed, order, axis=1)
+
+    def _shown(self, raw: pl.DataFrame, tops: list[tuple[np.ndarray, np.ndarray]]) -> tuple[dict, np.ndarray]:
+        """The values as written (zh, en) of the factors named, and where each (feature, row) sits in them.
+
+        Only the values some row names are turned into words: a few factors of a few dozen per row."""
+        n, width = raw.height, len(self.features)
+        named = np.zeros((width, n), dtype=bool)
+        rows = np.arange(n)
+        for order, size in tops:
+            for k in range(order.shape[1]):
+                ok = size[:, k] >= MIN_EFFECT - 1e-9
+                named[order[ok, k], rows[ok]] = True
+        at = np.full(width * n, -1, dtype=np.int64)  # feature i, row r -> its place in the values, or -1
+        parts = {"zh": [], "en": []}
+        count = 0
+        for i, feature in enumerate(self.features):
+            which = np.flatnonzero(named[i])
+            if not which.size:
+                continue
+            if feature.name in raw.columns:
+                subset = raw.select(pl.col(feature.name).gather(which))
+                words = subset.select(e.alias(lang) for lang, e in zip(("zh", "en"), shown(feature, subset)))
+            else:  # a feature the export lacks: unknown
+                words = pl.DataFrame({lang: [None] * which.size for lang in parts}, schema={l: pl.String for l in parts})
+            for lang in parts:
+                parts[lang].append(words[lang])
+            at[i * n + which] = np.arange(count, count + which.size)
+            count += which.size
+        values = {lang: pl.concat(p) if p else pl.Series([], dtype=pl.String) for lang, p in parts.items()}
+        return values, at
+
+    def _words(self, order: np.ndarray, size: np.ndarray, values: dict[str, pl.Series], at: np.ndarray, *,
+               raising: bool) -> pl.Series:
+        """The ``top`` factors in one direction: ``项目的预算：有（+12%） / budget: allocated (+12%); …``."""
+        n = order.shape[0]
         parts = []
         for k in range(order.shape[1]):
             j = pl.Series(order[:, k], dtype=pl.UInt32)
-            at = pl.Series(order[:, k].astype(np.int64) * n + np.arange(n, dtype=np.int64))
+            place = at[order[:, k].astype(np.int64) * n + np.arange(n, dtype=np.int64)]
+            where = pl.Series(np.maximum(place, 0), dtype=pl.UInt32)
             frame = pl.DataFrame({"label_zh": self.labels_zh.gather(j), "label_en": self.labels_en.gather(j),
-                                  "zh": values["zh"].gather(at), "en": values["en"].gather(at),
+                                  "zh": values["zh"].gather(where) if len(values["zh"]) else None,
+                                  "en": values["en"].gather(where) if len(values["en"]) else None,
                                   "points": np.round(size[:, k] * 100).astype(np.int64),
-                                  "ok": size[:, k] >= MIN_EFFECT - 1e-9})
+                                  "ok": size[:, k] >= MIN_EFFECT - 1e-9},
+                                 schema_overrides={"zh": pl.String, "en": pl.String})
             pct = pl.format("{}{}%", pl.lit("+" if raising else "-"), pl.col("points"))
             text = pl.format("{}：{}（{}） / {}: {} ({})", pl.col("label_zh"), pl.col("zh").fill_null("未知"), pct,
                              pl.col("label_en"), pl.col("en").fill_null("unknown"), pct)
