@@ -358,3 +358,17 @@ def test_kams_own_output_is_refused_as_input_with_a_clear_error(tmp_path):
     assert again.exit_code == 4
     assert "clash with columns kam derives" in again.output and "deal_size_base" in again.output
     assert not (tmp_path / "s2.csv").exists()
+
+
+def test_csv_is_read_in_small_chunks_during_the_query_only(monkeypatch):
+    """The chunk size is set for the streaming query and removed after it; a user's own setting is kept."""
+    from kamcore.pipeline import CSV_CHUNK_BYTES, csv_chunks
+
+    monkeypatch.delenv("POLARS_CSV_CHUNK_SIZE", raising=False)
+    with csv_chunks():
+        assert os.environ["POLARS_CSV_CHUNK_SIZE"] == str(CSV_CHUNK_BYTES)
+    assert "POLARS_CSV_CHUNK_SIZE" not in os.environ
+    monkeypatch.setenv("POLARS_CSV_CHUNK_SIZE", "123456")
+    with csv_chunks():
+        assert os.environ["POLARS_CSV_CHUNK_SIZE"] == "123456"
+    assert os.environ["POLARS_CSV_CHUNK_SIZE"] == "123456"

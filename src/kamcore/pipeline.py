@@ -555,6 +555,25 @@ def cleanup_on_signal(paths: list[Path]):
             signal.signal(signal.SIGTERM, previous)
 
 
+CSV_CHUNK_BYTES = 8 << 20
+
+
+@contextlib.contextmanager
+def csv_chunks(size: int = CSV_CHUNK_BYTES):
+    """Let the streaming engine read CSV in chunks of ``size`` bytes during the query (unless the user set
+    ``POLARS_CSV_CHUNK_SIZE``). Its default reads far larger chunks ahead, which made the resident memory
+    of a 1M-row run 520 MB instead of about 360 MB, for no speed gained."""
+    name = "POLARS_CSV_CHUNK_SIZE"
+    if name in os.environ:
+        yield
+        return
+    os.environ[name] = str(size)
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)
+
+
 def run_query(queries: list, on_progress: Callable[[float], None] | None, errors: list) -> list:
     """Run the lazy sinks together in the streaming engine.
 
@@ -568,7 +587,8 @@ def run_query(queries: list, on_progress: Callable[[float], None] | None, errors
         enabled = gc.isenabled()
         gc.disable()
         try:
-            return pl.collect_all(queries, engine="streaming")
+            with csv_chunks():
+                return pl.collect_all(queries, engine="streaming")
         finally:
             if enabled:
                 gc.enable()
