@@ -75,13 +75,12 @@ def test_the_structure_check_flags_each_problem(tmp_path, line, problem):
     assert stats["suspect"] and stats[problem], stats
 
 
-def test_the_structure_check_sees_across_its_chunks(tmp_path, monkeypatch):
+def test_the_structure_check_sees_across_its_chunks(tmp_path):
     """Quoted values and records cut by the 4 MiB chunk boundary (made tiny here) are followed."""
-    monkeypatch.setattr(csv_importer, "CHUNK", 7)
     path = write(tmp_path, text([HEADER] + GOOD * 5))
-    assert not check_structure(path, ",", 2, len(HEADER))["suspect"]
+    assert not check_structure(path, ",", 2, len(HEADER), chunk_size=7)["suspect"]
     bad = write(tmp_path, text([HEADER] + GOOD * 2) + "A-9,x,1\r\n" + text(GOOD), "bad.csv")
-    assert check_structure(bad, ",", 2, len(HEADER))["ragged"] == 1
+    assert check_structure(bad, ",", 2, len(HEADER), chunk_size=7)["ragged"] == 1
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -95,6 +94,104 @@ def test_property_what_csv_writes_passes_and_a_dropped_delimiter_is_caught(tmp_p
     assert not check_structure(path, delimiter, 2, 3)["suspect"]
     short = write(tmp_path, text([["a", "b", "c"]] + rows, delimiter, terminator) + f"x{delimiter}y{terminator}", "s.csv")
     assert check_structure(short, delimiter, 2, 3)["ragged"] == 1
+
+
+# -- the structure check gives what its earlier, slower version gave (reference_check_structure, at the end)
+
+CHUNK_SIZES = (1, 2, 3, 7, 64, csv_importer.CHUNK)  # the small ones cut records and quoted values everywhere
+
+
+def corpus_chunk_sizes(path: Path) -> tuple[int, ...]:
+    return (1, 7, 64, csv_importer.CHUNK) if path.stat().st_size < 4096 else (61, 4093, csv_importer.CHUNK)
+
+
+def assert_same_structure(path: Path, delimiter: str, data_line: int, fields: int, sizes=CHUNK_SIZES):
+    for size in sizes:
+        expected = reference_check_structure(path, delimiter, data_line, fields, size)
+        assert check_structure(path, delimiter, data_line, fields, size) == expected, (size, path.read_bytes()[:400])
+
+
+@st.composite
+def csv_bytes(draw) -> tuple[bytes, str, int]:
+    """A header and records with the shapes the check must see: quoted values holding delimiters, doubled
+    quotes and CR, LF or CRLF; stray quotes, text after a closing quote, NULs; empty lines, ragged records,
+    records ended by a CR alone; a last record without a line break, or a quote never closed."""
+    delimiter = draw(st.sampled_from([",", ";", "\t", "|"]))
+    fields = draw(st.integers(1, 4))
+    quoted = st.lists(st.sampled_from(["a", " ", "中", delimiter, '""', "\n", "\r\n", "\r", "\x00"]), max_size=5)
+    plain = st.text(alphabet="ab 中,;\t|".replace(delimiter, ""), max_size=4)
+    odd = st.sampled_from(['a"b', '"a"b', ' "a"', "a\x00b", '"', '""', "\r"])
+    value = st.one_of(plain, plain, quoted.map(lambda parts: '"' + "".join(parts) + '"'), odd)
+    record = st.one_of(st.lists(value, min_size=fields, max_size=fields), st.lists(value, max_size=fields + 2))
+    records = draw(st.lists(st.tuples(record, st.sampled_from(["\n", "\r\n", "\r"])), max_size=10))
+    content = delimiter.join(f"h{i}" for i in range(fields)) + "\n"
+    content += "".join(delimiter.join(values) + line_break for values, line_break in records)
+    if draw(st.booleans()):
+        content = content.rstrip("\r\n")
+    content += draw(st.sampled_from(["", "", "x", '"never closed', f'a{delimiter}"b\nc']))
+    return content.encode("utf-8"), delimiter, fields
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=csv_bytes(), data_line=st.integers(1, 3))
+def test_property_the_structure_check_gives_what_its_earlier_version_gave(tmp_path, case, data_line):
+    content, delimiter, fields = case
+    assert_same_structure(write(tmp_path, content), delimiter, data_line, fields)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.text(alphabet=',;\t|"\r\n a中\x00', max_size=120).map(str.encode),
+       delimiter=st.sampled_from([",", ";", "\t"]), data_line=st.integers(1, 2), fields=st.integers(1, 4))
+def test_property_the_structure_check_gives_what_its_earlier_version_gave_on_any_bytes(
+        tmp_path, content, delimiter, data_line, fields):
+    assert_same_structure(write(tmp_path, content), delimiter, data_line, fields)
+
+
+def test_the_structure_check_gives_what_its_earlier_version_gave_on_larger_files(tmp_path):
+    rows = [[f"A-{i}", f"Acme {i}, Inc." if i % 3 else f'say "{i}"', "two\r\nlines" if i % 7 == 0 else "", str(i)]
+            for i in range(3000)]
+    content = text([HEADER] + rows)
+    path = write(tmp_path, content)
+    sizes = (4093, 65536, 1 << 20, csv_importer.CHUNK)
+    assert_same_structure(path, ",", 2, len(HEADER), sizes)
+    broken = content[:40000] + 'A-x,"never closed,1\r\n' + content[40000:] + "A-y,1\r\nA-z\x00,1,2,3"
+    assert_same_structure(write(tmp_path, broken, "broken.csv"), ",", 2, len(HEADER), sizes)
+    # 64 Ki delimiters and more between two quotes or line breaks: the counts must not wrap around
+    for run in (65535, 65536, 65537):
+        for long_values in (f"h\n{',' * run}\n", f"h\nx\n{',' * run}\n\"{',' * run}\"\n{',' * run}"):
+            for fields in (2, run + 1):
+                path = write(tmp_path, long_values, "long.csv")
+                assert_same_structure(path, ",", 2, fields, (4093, 65536, csv_importer.CHUNK))
+
+
+CORPUS = Path(__file__).parent / "corpus"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CORPUS.iterdir() if p.suffix in (".csv", ".txt")))
+def test_the_structure_check_gives_what_its_earlier_version_gave_on_the_corpus(name, monkeypatch):
+    """Each corpus file as the importer checks it (its delimiter, header and encoding found by read())."""
+    case = next(c for c in json.loads((CORPUS / "expected.json").read_text(encoding="utf-8")) if c["file"] == name)
+    for variable, value in case["env"].items():
+        monkeypatch.setenv(variable, value)
+    checked = []
+
+    def both(path, delimiter, data_line, fields):
+        assert_same_structure(path, delimiter, data_line, fields, corpus_chunk_sizes(path))
+        checked.append(delimiter)
+        return check_structure(path, delimiter, data_line, fields)
+
+    monkeypatch.setattr(csv_importer, "check_structure", both)
+    try:
+        read(CORPUS / name, ReadOptions()).cleanup()
+    except KamError:
+        pass
+    assert checked or case["exit"] == 4 or case["importer"] not in (None, "csv")
+    raw = CORPUS / name  # and its raw bytes with every delimiter kam knows
+    first_line = raw.read_bytes().split(b"\n")[0]
+    for delimiter in csv_importer.CANDIDATES:
+        for data_line in (1, 2, 5):
+            fields = first_line.count(delimiter.encode()) + 1
+            assert_same_structure(raw, delimiter, data_line, fields, (509, csv_importer.CHUNK))
 
 
 # -- the careful pass: one message naming file, line, column, expected, found, hint ------------------
@@ -370,3 +467,94 @@ def test_kam_score_checks_beside_the_scan_and_replaces_nothing(tmp_path, kam_env
         assert word in line, line
     assert out.read_text(encoding="utf-8") == "previous run\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv", "scored.csv"]
+
+
+# -- the reference for the structure check ------------------------------------------------------------
+
+def reference_check_structure(path: Path, delimiter: str, data_line: int, fields: int, chunk_size: int) -> dict:
+    """check_structure as it was before it counted delimiters with reduceat: it listed every delimiter
+    and searched in them (slower). Kept only to test the faster version against."""
+    import numpy as np
+
+    D, QUOTE, LF, CR = ord(delimiter), 34, 10, 13
+    edge = np.zeros(256, dtype=bool)  # the bytes a quoted value may follow or be followed by
+    edge[[D, LF, CR, QUOTE]] = True
+    limit = csv_importer.max_field_bytes()
+    parity = 0  # 1 while inside a quoted value
+    carry = 0  # delimiters outside quotes since the last record's end
+    last_end = -1  # offset of the last line break outside quotes (from the start of the data)
+    last_byte = LF  # the byte before the data: the end of the header
+    pending_close = False  # a closing quote ended the previous chunk: the next byte must end the value
+    pending_cr = False  # a CR outside quotes ended the previous chunk: the next byte must be LF
+    stats = {"ragged": 0, "malformed": 0, "nul": 0, "longest": 0, "last_filled": 0, "open_quote": False}
+    offset = 0
+    with open(path, "rb") as handle:
+        for _ in range(data_line - 1):
+            handle.readline()
+        while chunk := handle.read(chunk_size):
+            a = np.frombuffer(chunk, dtype=np.uint8)
+            stats["nul"] += int(np.count_nonzero(a == 0))
+            if pending_close and not edge[a[0]]:
+                stats["malformed"] += 1
+            quotes = np.flatnonzero(a == QUOTE)
+            delims = np.flatnonzero(a == D)
+            breaks = np.flatnonzero(a == LF)
+            returns = np.flatnonzero(a == CR)  # outside quotes, a CR must end a line (CRLF)
+            if pending_cr and a[0] != LF:
+                stats["malformed"] += 1
+            if quotes.size or parity:
+                # quoted spans [opens[i], closes[i]): a span open at the chunk's start opens at -1
+                bounds = np.concatenate(([-1], quotes)) if parity else quotes
+                opens, closes = bounds[0::2], bounds[1::2]
+                if closes.size < opens.size:
+                    closes = np.append(closes, a.size)  # still open at the chunk's end
+                real_opens = opens[opens >= 0]
+                before = np.where(real_opens > 0, a[np.maximum(real_opens - 1, 0)], last_byte)
+                stats["malformed"] += int(np.count_nonzero(~edge[before]))
+                real_closes = closes[closes < a.size]
+                inner = real_closes[real_closes < a.size - 1]
+                stats["malformed"] += int(np.count_nonzero(~edge[a[inner + 1]]))
+                pending_close = bool(real_closes.size and real_closes[-1] == a.size - 1)
+                ends = breaks[((np.searchsorted(quotes, breaks) + parity) & 1) == 0]
+                returns = returns[((np.searchsorted(quotes, returns) + parity) & 1) == 0]
+                quoted = np.concatenate(([0], np.cumsum(np.searchsorted(delims, closes) - np.searchsorted(delims, opens))))
+                quoted_before = quoted[np.searchsorted(opens, ends)]
+                parity = (parity + quotes.size) & 1
+            else:
+                pending_close = False
+                ends = breaks
+                quoted = np.zeros(1, dtype=np.int64)
+                quoted_before = np.zeros(ends.size, dtype=np.int64)
+            outside_total = delims.size - int(quoted[-1])
+            inner_returns = returns[returns < a.size - 1]
+            stats["malformed"] += int(np.count_nonzero(a[inner_returns + 1] != LF))
+            pending_cr = bool(returns.size and returns[-1] == a.size - 1)
+            if ends.size:
+                outside_before = np.searchsorted(delims, ends) - quoted_before
+                per = np.diff(outside_before, prepend=0)
+                per[0] += carry
+                carry = outside_total - int(outside_before[-1])
+                absolute = ends + offset
+                length = np.diff(absolute, prepend=last_end)  # bytes of each record, its line break included
+                previous = np.where(ends > 0, a[np.maximum(ends - 1, 0)], last_byte)
+                blank = (length == 1) | ((length == 2) & (previous == CR))
+                stats["ragged"] += int(np.count_nonzero((per != fields - 1) & ~blank))
+                stats["longest"] = max(stats["longest"], int(length.max()))
+                value_end = np.where(previous == CR, ends - 2, ends - 1)
+                last = np.where(value_end >= 0, a[np.maximum(value_end, 0)], last_byte)
+                stats["last_filled"] += int(np.count_nonzero((last != D) & ~blank))
+                last_end = int(absolute[-1])
+            else:
+                carry += outside_total
+            last_byte = int(a[-1])
+            offset += a.size
+    tail = offset - 1 - last_end  # a last record without a line break
+    if tail > 0:
+        stats["ragged"] += int(carry != fields - 1)
+        stats["longest"] = max(stats["longest"], tail)
+        stats["last_filled"] += int(last_byte != D)
+    stats["open_quote"] = bool(parity)
+    stats["malformed"] += int(pending_cr)  # a CR alone at the very end
+    stats["suspect"] = bool(stats["ragged"] or stats["malformed"] or stats["nul"] or stats["open_quote"]
+                            or stats["longest"] > limit)
+    return stats
