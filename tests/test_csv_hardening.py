@@ -473,7 +473,8 @@ def test_kam_score_checks_beside_the_scan_and_replaces_nothing(tmp_path, kam_env
 
 def reference_check_structure(path: Path, delimiter: str, data_line: int, fields: int, chunk_size: int) -> dict:
     """check_structure as it was before it counted delimiters with reduceat: it listed every delimiter
-    and searched in them (slower). Kept only to test the faster version against."""
+    and searched in them (slower), with the fix for a CRLF cut by a chunk's edge. Kept only to test the faster
+    version against."""
     import numpy as np
 
     D, QUOTE, LF, CR = ord(delimiter), 34, 10, 13
@@ -484,6 +485,7 @@ def reference_check_structure(path: Path, delimiter: str, data_line: int, fields
     carry = 0  # delimiters outside quotes since the last record's end
     last_end = -1  # offset of the last line break outside quotes (from the start of the data)
     last_byte = LF  # the byte before the data: the end of the header
+    before_last = LF  # the byte before that
     pending_close = False  # a closing quote ended the previous chunk: the next byte must end the value
     pending_cr = False  # a CR outside quotes ended the previous chunk: the next byte must be LF
     stats = {"ragged": 0, "malformed": 0, "nul": 0, "longest": 0, "last_filled": 0, "open_quote": False}
@@ -541,11 +543,14 @@ def reference_check_structure(path: Path, delimiter: str, data_line: int, fields
                 stats["ragged"] += int(np.count_nonzero((per != fields - 1) & ~blank))
                 stats["longest"] = max(stats["longest"], int(length.max()))
                 value_end = np.where(previous == CR, ends - 2, ends - 1)
-                last = np.where(value_end >= 0, a[np.maximum(value_end, 0)], last_byte)
+                # a CRLF cut by the chunk's edge: the value ends two bytes back, before the last chunk's CR
+                last = np.where(value_end >= 0, a[np.maximum(value_end, 0)],
+                                np.where(value_end == -1, last_byte, before_last))
                 stats["last_filled"] += int(np.count_nonzero((last != D) & ~blank))
                 last_end = int(absolute[-1])
             else:
                 carry += outside_total
+            before_last = int(a[-2]) if a.size > 1 else last_byte
             last_byte = int(a[-1])
             offset += a.size
     tail = offset - 1 - last_end  # a last record without a line break
@@ -558,3 +563,14 @@ def reference_check_structure(path: Path, delimiter: str, data_line: int, fields
     stats["suspect"] = bool(stats["ragged"] or stats["malformed"] or stats["nul"] or stats["open_quote"]
                             or stats["longest"] > limit)
     return stats
+
+
+def test_an_empty_last_value_is_seen_whatever_the_chunks(tmp_path):
+    """A CRLF line break cut by a chunk's edge still shows the record's last value (here always empty)."""
+    path = tmp_path / "crlf.csv"
+    path.write_bytes(b"a,b,\r\n1,2,\r\n3,4,\r\n5,,\r\n")
+    for size in range(1, 30):
+        assert check_structure(path, ",", 2, 3, chunk_size=size)["last_filled"] == 0, size
+    path.write_bytes(b"a,b,c\r\n1,2,x\r\n3,4,\r\n")
+    for size in range(1, 30):
+        assert check_structure(path, ",", 2, 3, chunk_size=size)["last_filled"] == 1, size

@@ -338,6 +338,7 @@ def check_structure(path: Path, delimiter: str, data_line: int, fields: int, chu
     carry = 0  # delimiters outside quotes since the last record's end
     last_end = -1  # offset of the last line break outside quotes (from the start of the data)
     last_byte = LF  # the byte before the data: the end of the header
+    before_last = LF  # the byte before that
     pending_close = False  # a closing quote ended the previous chunk: the next byte must end the value
     pending_cr = False  # a CR outside quotes ended the previous chunk: the next byte must be LF
     stats = {"ragged": 0, "malformed": 0, "nul": 0, "longest": 0, "last_filled": 0, "open_quote": False}
@@ -394,9 +395,12 @@ def check_structure(path: Path, delimiter: str, data_line: int, fields: int, chu
                 stats["ragged"] += int(np.count_nonzero((per != fields - 1) & ~blank))
                 stats["longest"] = max(stats["longest"], int(length.max()))
                 value_end = np.where(previous == CR, ends - 2, ends - 1)
-                last = np.where(value_end >= 0, a[np.maximum(value_end, 0)], last_byte)
+                # a CRLF cut by the chunk's edge: the value ends two bytes back, before the last chunk's CR
+                last = np.where(value_end >= 0, a[np.maximum(value_end, 0)],
+                                np.where(value_end == -1, last_byte, before_last))
                 stats["last_filled"] += int(np.count_nonzero((last != D) & ~blank))
                 last_end = int(absolute[-1])
+            before_last = int(a[-2]) if a.size > 1 else last_byte
             last_byte = int(a[-1])
             offset += a.size
     tail = offset - 1 - last_end  # a last record without a line break
