@@ -455,6 +455,22 @@ def test_date_parser_gives_the_date_back(cases):
         assert (row["purchase_date"], row["purchase_date_precision"]) == (date, precision), text
 
 
+@PROPERTY
+@given(st.lists(st.one_of(written_dates().map(lambda case: case[0]),
+                          st.text(alphabet="0123456789-/.Qq年月日第季度 +:T", max_size=12)), min_size=1, max_size=40))
+@example(["2009-05", "2009.5", "2009-13", "02009-05", "20090-05", "2009.Q2", "2009/Q2", "2009Q2", "0999-05",
+          "2009-05-", "2009-5-1", "5/1/09", "2009", "2009-Q0"])
+def test_dates_read_in_the_stream_are_what_the_parser_reads(texts):
+    """The streaming fast paths (days, months, quarters) and the Python parser agree on every text."""
+    from kamcore.normalise import read_date
+
+    out = one("purchase_date", texts)
+    for text, row in zip(texts, out.iter_rows(named=True)):
+        date, precision, problem, _ = read_date(text)
+        assert (row["purchase_date"], row["purchase_date_precision"]) == (date, precision), text
+        assert row["problem:purchase_date"] == problem, text
+
+
 CHECKED = ["deal_size", "purchase_date", "margin", "funding_status", "future_revenue", "currency", "stage"]
 
 
