@@ -113,7 +113,8 @@ def lookup(text: pl.Expr, table: dict, dtype=pl.String) -> pl.Expr:
         return pl.lit(None, dtype)
     expr = None
     for code, spellings in by_code.items():
-        cond = text.is_in(spellings)
+        # one spelling (a criterion reading normalised codes): == compares in place, three times faster than is_in
+        cond = text == spellings[0] if len(spellings) == 1 else text.is_in(spellings)
         expr = pl.when(cond).then(pl.lit(code, dtype)) if expr is None else expr.when(cond).then(pl.lit(code, dtype))
     return expr.otherwise(pl.lit(None, dtype))
 
