@@ -376,10 +376,11 @@ def test_qualify_columns_adds_expressions_seen_by_everything_after_them(export_c
     assert not [name for name in scored.columns if name.startswith("__")]  # the temporary columns are dropped
     columns = scored.columns  # expressions, then the qualify hook, before the criteria
     assert columns.index("gate_reason") < columns.index("gate_echo") < columns.index("p1_need")
+    assert columns.index("next_action") < columns.index("gate_echo")  # the built-in qualification: expressions too
     assert len(QualifyColumns.calls) == 1  # once per run, with the batch's columns
     assert {"deal_size_base", "stage", "opportunity_id"} <= QualifyColumns.calls[0]
     assert isinstance(QualifyColumns.calls[0], frozenset) and "total_score" not in QualifyColumns.calls[0]
-    assert all("gate_qualified" in cols for cols in ReadsTheGate.seen)
+    assert all({"gate_qualified", "qualification"} <= set(cols) for cols in ReadsTheGate.seen)
 
     summary = run(kam, [export_csv], tmp_path / "out.csv")
     assert {"gate_qualified", "gate_reason", "gate_echo", "qualification"} <= set(summary["columns"]["scores"])

@@ -321,6 +321,8 @@ def test_two_plugins_adding_the_same_qualification_column_are_both_named(export_
                                           r"plugin '(alpha|beta)'") as info:
         score(export_csv, kam)
     assert "'alpha'" in str(info.value) and "'beta'" in str(info.value)
+    with pytest.raises(PluginError, match=r"'missing' is added by plugin 'own' and by plugin 'qualification'"):
+        score(export_csv, kam_with(("own", _qualify_columns({"missing": pl.lit(None, pl.String)}))))  # called first
 
 
 @pytest.mark.parametrize("column, message", [
