@@ -323,6 +323,80 @@ def test_qualify_adds_columns_from_normalised_values(export_csv, tmp_path):
     assert [r["qualified"] for r in rows] == [True, True, True, False, False]
 
 
+# -- qualify_columns ----------------------------------------------------------------------------
+
+
+class QualifyColumns:
+    """The gate above as expressions, in two steps: temporary columns, then the verdict and its reason."""
+
+    calls: list[frozenset] = []
+
+    @hookimpl
+    def qualify_columns(self, config, columns):
+        QualifyColumns.calls.append(columns)
+        c = pl.col
+        big = (c("deal_size_base") >= 1_000_000).fill_null(False) if "deal_size_base" in columns else pl.lit(False)
+        open_stage = c("stage").is_in(["potential", "intent", "solution", "negotiation"]).fill_null(False) \
+            if "stage" in columns else pl.lit(False)
+        return [{"__gate_big": big, "__gate_open": open_stage},
+                {"gate_qualified": c("__gate_big") & c("__gate_open"),
+                 "gate_reason": pl.when(~c("__gate_open")).then(pl.lit("closed"))
+                 .when(~c("__gate_big")).then(pl.lit("small deal"))}]
+
+
+class ReadsTheGate:
+    """A criterion, score_columns and the qualify batch hook, all reading the qualify_columns columns."""
+
+    seen: list[list[str]] = []
+
+    @hookimpl
+    def register_criteria(self, register):
+        register(Criterion(name="gate", block="win", max_points=3, label_zh="资格", label_en="gate",
+                           points=pl.col("gate_qualified").cast(pl.Float64) * 3))
+
+    @hookimpl
+    def score_columns(self):
+        return {"gate_label": pl.when(pl.col("gate_qualified")).then(pl.lit("go")).otherwise(pl.lit("stop"))}
+
+    @hookimpl
+    def qualify(self, batch):
+        ReadsTheGate.seen.append(batch.columns)
+        return batch.select(pl.col("gate_reason").fill_null("ok").alias("gate_echo"))
+
+
+def test_qualify_columns_adds_expressions_seen_by_everything_after_them(export_csv, tmp_path):
+    QualifyColumns.calls, ReadsTheGate.seen = [], []
+    kam = kam_with(("gate_exprs", QualifyColumns()), ("reads_gate", ReadsTheGate()))
+    scored = kamcore.score_frame(read_export(export_csv), kam=kam).scored
+    assert scored["gate_qualified"].to_list() == [True, True, True, False, False]  # as the qualify hook above
+    assert scored["gate_reason"].to_list() == [None, None, None, "small deal", "small deal"]
+    assert scored["p_gate"].to_list() == [3.0, 3.0, 3.0, 0.0, 0.0]
+    assert scored["gate_label"].to_list() == ["go", "go", "go", "stop", "stop"]
+    assert scored["gate_echo"].to_list() == ["ok", "ok", "ok", "small deal", "small deal"]
+    assert not [name for name in scored.columns if name.startswith("__")]  # the temporary columns are dropped
+    columns = scored.columns  # expressions, then the qualify hook, before the criteria
+    assert columns.index("gate_reason") < columns.index("gate_echo") < columns.index("p1_need")
+    assert columns.index("next_action") < columns.index("gate_echo")  # the built-in qualification: expressions too
+    assert len(QualifyColumns.calls) == 1  # once per run, with the batch's columns
+    assert {"deal_size_base", "stage", "opportunity_id"} <= QualifyColumns.calls[0]
+    assert isinstance(QualifyColumns.calls[0], frozenset) and "total_score" not in QualifyColumns.calls[0]
+    assert all({"gate_qualified", "qualification"} <= set(cols) for cols in ReadsTheGate.seen)
+
+    summary = run(kam, [export_csv], tmp_path / "out.csv")
+    assert {"gate_qualified", "gate_reason", "gate_echo", "qualification"} <= set(summary["columns"]["scores"])
+    assert pl.read_csv(tmp_path / "out.csv")["gate_reason"].to_list() == [None, None, None, "small deal",
+                                                                         "small deal"]
+    assert len(QualifyColumns.calls) == 2
+
+
+def test_qualify_columns_sees_only_the_columns_the_export_has(tmp_path):
+    QualifyColumns.calls = []
+    path = _write(tmp_path / "few.csv", "编号,标的\nF-1,300万\nF-2,\n")
+    scored = kamcore.score_frame(read_export(path), kam=kam_with(("gate_exprs", QualifyColumns()))).scored
+    assert "stage" not in QualifyColumns.calls[0]
+    assert scored["gate_reason"].to_list() == ["closed", "closed"]  # no stage column: not an open stage
+
+
 # -- classify_stakeholders ----------------------------------------------------------------------
 
 STAKEHOLDERS = """\

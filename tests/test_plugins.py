@@ -310,6 +310,50 @@ def test_a_score_expression_may_not_replace_a_core_column(column, export_csv):
     assert f"'{column}'" in str(info.value) and "'overwrite'" in str(info.value)
 
 
+def _qualify_columns(result):
+    return type("Q", (), {"qualify_columns": hookimpl(lambda self: result)})()
+
+
+def test_two_plugins_adding_the_same_qualification_column_are_both_named(export_csv):
+    kam = kam_with(("alpha", _qualify_columns({"gate": pl.lit(1)})),
+                   ("beta", _qualify_columns([{"__beta": pl.lit(2)}, {"gate": pl.col("__beta")}])))
+    with pytest.raises(PluginError, match=r"qualification column 'gate' is added by plugin '(alpha|beta)' and by "
+                                          r"plugin '(alpha|beta)'") as info:
+        score(export_csv, kam)
+    assert "'alpha'" in str(info.value) and "'beta'" in str(info.value)
+    with pytest.raises(PluginError, match=r"'missing' is added by plugin 'own' and by plugin 'qualification'"):
+        score(export_csv, kam_with(("own", _qualify_columns({"missing": pl.lit(None, pl.String)}))))  # called first
+
+
+@pytest.mark.parametrize("column, message", [
+    ("budget_status", "which the batch already has"),  # a normalised column of the export
+    ("total_score", "which is a score column"),
+    ("p4_budget", "which is a score column"),
+    ("band", "which is a score column"),  # the scorecard's score_columns
+])
+def test_a_qualification_expression_may_not_replace_a_column(column, message, export_csv):
+    with pytest.raises(PluginError, match=rf"plugin 'over' returned column '{column}' from qualify_columns, {message}"):
+        score(export_csv, kam_with(("over", _qualify_columns([{}, {column: pl.lit(0.0)}]))))
+
+
+def test_the_qualify_hook_may_not_return_a_qualify_columns_column(export_csv):
+    again = lambda batch: batch.select("gate")  # noqa: E731
+    with pytest.raises(PluginError, match=r"plugin 'again' returned column 'gate' from qualify, which the "
+                                          r"batch already has"):
+        score(export_csv, kam_with(("gate", _qualify_columns({"gate": pl.lit(1)})),
+                                   ("again", _returns("qualify", again))))
+
+
+@pytest.mark.parametrize("result, message", [
+    ("gate", r"returned str from qualify_columns, expected a dict"),
+    ([{"gate": pl.lit(1)}, "next"], r"returned list from qualify_columns, expected a dict"),
+    ({"gate": 1}, r"returned 'gate': int from qualify_columns, expected a column name and a polars expression"),
+])
+def test_qualify_columns_returning_something_else_is_refused(result, message, export_csv):
+    with pytest.raises(PluginError, match=rf"plugin 'odd' {message}"):
+        score(export_csv, kam_with(("odd", _qualify_columns(result))))
+
+
 # -- errors inside hooks ------------------------------------------------------------------------
 
 
@@ -327,6 +371,7 @@ def _raising(hook: str, args: str):
     ("register_criteria", "register, config"),
     ("register_config_defaults", "register"),
     ("qualify", "batch, config"),
+    ("qualify_columns", "config, columns"),
     ("score", "batch"),
     ("score_columns", "config, criteria"),
     ("win_probability", "criteria"),

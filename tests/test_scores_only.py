@@ -13,9 +13,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from helpers import (ZH, invoke, kam_env, read_csv, read_rejects, read_summary, sample_rows, table,  # noqa: E402,F401
                      write_export)
 
+from kamcore import hookimpl  # noqa: E402
 from kamcore.config import load_config  # noqa: E402
 from kamcore.pipeline import prepare_frames  # noqa: E402
-from kamcore.plugins import get_kam  # noqa: E402
+from kamcore.plugins import Kam, get_kam  # noqa: E402
+from kamcore.registry import Criterion  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("kam_env")
 
@@ -76,9 +78,9 @@ def test_scores_only_drops_pass_through_columns_before_normalising(export):
     names = set(prepared.plan.names)
     assert {"notes", "account", "project_name", "owner"}.isdisjoint(names)
     assert {"opportunity_id", "stage", "funding_status", "deal_size"} <= names  # still validated
-    # the qualification hook adds columns nothing written reads: it is not part of the query
-    assert prepared.scoring.batch_columns == []
     assert prepared.scored().collect_schema().names() == WRITTEN
+    # the qualification adds columns nothing written reads: it is not part of the query
+    assert prepared.scoring.batch_columns == [] and prepared.scoring.qualify_columns == []
     full, _ = prepare_frames([(frame.rename(dict(zip(ZH.values(), ZH.keys())), strict=False), "x")], config, kam)
     assert "notes" in full.plan.names
 
@@ -97,3 +99,74 @@ def test_scores_only_keeps_a_text_column_a_criterion_reads(tmp_path, export):
     assert got.equals(whole.select(got.columns))
     points = whole["p_owner_known"]
     assert 0 < points.null_count() < points.len()  # the criterion really read the owners: some match, some not
+
+
+class CountedQualification:
+    """A qualify_columns expression that counts the batches it is evaluated on."""
+
+    batches = 0
+
+    @staticmethod
+    def count(ids: pl.Series) -> pl.Series:
+        CountedQualification.batches += 1
+        return ids.is_not_null()
+
+    @hookimpl
+    def qualify_columns(self, columns):
+        return {"counted": pl.col("opportunity_id").map_batches(self.count, return_dtype=pl.Boolean)}
+
+
+class QualifiedCriterion:
+    """A criterion reading the built-in qualification (and so, through its gates, 人脉资源 in contacts)."""
+
+    @hookimpl
+    def register_criteria(self, register):
+        points = pl.col("qualification").replace_strict({"qualified": 2.0, "needs_info": 1.0, "disqualified": 0.0},
+                                                        default=None, return_dtype=pl.Float64)
+        register(Criterion(name="qualified", block="win", max_points=2, label_zh="资格", label_en="qualified",
+                           points=points))
+
+
+def kam_with(*named: tuple[str, object]) -> Kam:
+    kam = Kam(load_entry_points=True)
+    for name, plugin in named:
+        kam.register(plugin, name)
+    kam.check()
+    return kam
+
+
+def test_scores_only_does_not_compute_the_qualification_nothing_written_reads(tmp_path, export):
+    kam = kam_with(("counted", CountedQualification()))
+    CountedQualification.batches = 0
+    summary = run_score_with(kam, export, tmp_path / "scores.csv", scores_only=True)
+    assert summary["rows"]["scored"] > 0 and CountedQualification.batches == 0
+    assert read_csv(tmp_path / "scores.csv").columns == WRITTEN
+    config = load_config(None, kam.config_defaults())
+    frame = pl.scan_csv(export, infer_schema=False).rename(dict(zip(ZH.values(), ZH.keys())), strict=False)
+    prepared, _ = prepare_frames([(frame, "x")], config, kam, scores_only=True)
+    plan = prepared.scored().explain(optimized=False)  # left out by kam, not only by the query optimiser
+    assert "__qualification_" not in plan and "next_action" not in plan and "counted" not in plan
+    assert prepared.scoring.qualify_columns == [] and prepared.scoring.batch_columns == []
+    assert "contacts" not in prepared.plan.names  # a text column only the qualification reads: dropped
+    run_score_with(kam, export, tmp_path / "full.csv")  # the full run computes it
+    assert CountedQualification.batches > 0 and "counted" in read_csv(tmp_path / "full.csv").columns
+
+
+def test_scores_only_computes_the_qualification_a_written_column_reads(tmp_path, export):
+    kam = kam_with(("qualified", QualifiedCriterion()))
+    run_score_with(kam, export, tmp_path / "full.csv")
+    run_score_with(kam, export, tmp_path / "scores.csv", scores_only=True)
+    got, whole = read_csv(tmp_path / "scores.csv"), read_csv(tmp_path / "full.csv")
+    assert "p_qualified" in got.columns and "qualification" not in got.columns
+    assert got.equals(whole.select(got.columns))
+    assert whole["p_qualified"].n_unique() > 1  # the criterion really read the qualification
+    config = load_config(None, kam.config_defaults())
+    frame = pl.scan_csv(export, infer_schema=False).rename(dict(zip(ZH.values(), ZH.keys())), strict=False)
+    prepared, _ = prepare_frames([(frame, "x")], config, kam, scores_only=True)
+    assert "contacts" in prepared.plan.names  # kept: the qualification's gates read it
+
+
+def run_score_with(kam: Kam, export, output, **options) -> dict:
+    from kamcore.pipeline import run_score
+
+    return run_score([export], output, kam=kam, config=load_config(None, kam.config_defaults()), **options)

@@ -23,9 +23,9 @@ import pytest
 
 HERE = Path(__file__).parent
 PACKAGES = [HERE / "plugins" / "kam_example_plugin", HERE / "plugins" / "kam_broken_plugin"]
-EXAMPLE_HOOKS = ["qualify", "register_commands", "register_config_defaults", "register_criteria", "score",
-                 "score_columns"]
-NEW_COLUMNS = ["p11_references", "example_qualified", "reference_count", "references_share"]
+EXAMPLE_HOOKS = ["qualify", "qualify_columns", "register_commands", "register_config_defaults", "register_criteria",
+                 "score", "score_columns"]
+NEW_COLUMNS = ["p11_references", "example_qualified", "example_referenced", "reference_count", "references_share"]
 
 
 def _can_build_without_isolation() -> bool:
@@ -158,6 +158,7 @@ def test_example_plugin_adds_a_criterion_and_score_columns(plugin_venv, work):
     assert a["reference_count"].to_list() == [2, 0, 4, 0, 1]
     assert a["references_share"].to_list() == [0.667, None, 1.0, 0.0, 0.333]
     assert a["example_qualified"].to_list() == [True, True, True, False, True]  # 80,000 < min_deal 100000
+    assert a["example_referenced"].to_list() == [True, False, True, False, True]
     assert a["unknown_criteria"].to_list() == [u + (i == 1) for i, u in enumerate(b["unknown_criteria"].to_list())]
 
     # the built-in criteria are untouched; the Worth block and the total now include criterion 11

@@ -2,7 +2,8 @@
 gates that require information, "有则进入下一阶段，无则终止".
 
 The gates and the evidence they read are data (``[qualification]`` in kam.toml, see qualification.toml).
-Through the ``qualify`` batch hook, before the criteria, every opportunity gets:
+Through the ``qualify_columns`` hook, as polars expressions evaluated inside the streaming query before
+the criteria, every opportunity gets:
 
 - ``qualification``: ``qualified``, ``needs_info`` or ``disqualified`` (empty for won and lost deals);
 - ``supported_stage`` / ``supported_dev_stage``: the furthest stage the evidence supports;
@@ -23,12 +24,16 @@ from kamcore.errors import ConfigError
 from kamcore.schema import OPPORTUNITY
 
 DEFAULTS = files(__package__).joinpath("qualification.toml").read_text(encoding="utf-8")
-TRACKS = (("stage", "sales_stages", "supported_stage"), ("dev_stage", "dev_stages", "supported_dev_stage"))
+TRACKS = (("sales", "stage", "sales_stages", "supported_stage"),
+          ("dev", "dev_stage", "dev_stages", "supported_dev_stage"))
 CLOSED = ("won", "lost")
 MET, MISSING, FAILED = 2, 1, 0
+VERDICTS = ["disqualified", "needs_info", "qualified"]  # by FAILED, MISSING, MET
 FINAL_ACTION = "促成成交：高层沟通、考察、系统支持 / close: executive meetings, site visits, system support"
 UNKNOWN_STAGE = "销售阶段 / the sales stage"
 UNKNOWN_ACTION = "确认机会所处的销售阶段 / confirm which stage the deal is in"
+TMP = "__qualification_"  # temporary columns between the steps, dropped by the core after the last one
+GROUP = 10  # facts per table of `missing` words (2 ** GROUP entries): a longer ladder uses a table per group
 
 
 def _words(value, where: str) -> list[str]:
@@ -43,8 +48,19 @@ def _number(value, where: str) -> float:
     return float(value)
 
 
-def fact_state(name: str, spec: dict, columns: set[str]):
-    """MET, FAILED or MISSING per row for one fact, from the sources whose column the batch has."""
+def _one_of(text, words: list[str]):
+    """``text.is_in(words)``; a few comparisons are faster than a set lookup for the short lists of codes."""
+    import polars as pl
+
+    if len(words) > 8:
+        return text.is_in(words)
+    return pl.any_horizontal([text == pl.lit(w, pl.String) for w in words]) if words else pl.lit(False)
+
+
+def fact_tests(name: str, spec: dict, columns: frozenset[str]):
+    """(met, failed) per row for one fact, from the sources whose column the batch has: two boolean
+    expressions, ``failed`` None when no source can fail. The fact is met when ``met``, failed when not met
+    and ``failed``, and missing otherwise."""
     import polars as pl
 
     c = pl.col
@@ -65,9 +81,9 @@ def fact_state(name: str, spec: dict, columns: set[str]):
             continue
         text = c(column).cast(pl.String)  # codes are lower case already; true / false for flags
         if "met" in source:
-            met.append(text.is_in(_words(source["met"], f"{here}.met")))
+            met.append(_one_of(text, _words(source["met"], f"{here}.met")))
         if "failed" in source:
-            failed.append(text.is_in(_words(source["failed"], f"{here}.failed")))
+            failed.append(_one_of(text, _words(source["failed"], f"{here}.failed")))
         if source.get("known"):
             met.append(c(column).is_not_null())
         if "contains" in source:
@@ -79,195 +95,204 @@ def fact_state(name: str, spec: dict, columns: set[str]):
         if "met_below" in source:
             met.append(number < _number(source["met_below"], f"{here}.met_below"))
     is_met = pl.any_horizontal(met).fill_null(False) if met else pl.lit(False)
-    is_failed = pl.any_horizontal(failed).fill_null(False) if failed else pl.lit(False)
-    return pl.when(is_met).then(MET).when(is_failed).then(FAILED).otherwise(MISSING)
+    return is_met, pl.any_horizontal(failed).fill_null(False) if failed else None
 
 
 class Track:
-    """One ladder of stages (sales or development) compiled into expressions."""
+    """One ladder of stages (sales or development) compiled into integer expressions.
 
-    def __init__(self, column: str, key: str, output: str, settings: dict, states: dict):
+    The ladder's facts get one bit each, in the order the stages need them (then in the order of
+    [qualification.facts]), so the first fact of a mask is its lowest bit and the facts a stage needs,
+    with the earlier stages', are the lowest ``count[stage]`` bits."""
+
+    def __init__(self, name: str, column: str, key: str, output: str, settings: dict, facts: dict):
         stages = settings.get(key, {})
         if not isinstance(stages, dict) or not stages:
             raise ConfigError(f"[qualification.{key}] must be a table of stage = [facts]")
         codes = OPPORTUNITY[column].vocab
-        self.column, self.output = column, output
+        self.name, self.column, self.output = name, column, output
         self.stages = list(stages)
         for stage in self.stages:
             if stage not in codes:
                 raise ConfigError(f"[qualification.{key}]: {stage!r} is not a {column} code ({', '.join(codes)})")
-        self.first: dict[str, int] = {}  # fact -> index of the first stage that needs it
+        first: dict[str, int] = {}  # fact -> index of the first stage that needs it
         for index, stage in enumerate(self.stages):
             for fact in _words(stages[stage], f"[qualification.{key}].{stage}"):
-                if fact not in states:
+                if fact not in facts:
                     raise ConfigError(f"[qualification.{key}].{stage}: no fact named {fact!r} in [qualification.facts]")
-                self.first.setdefault(fact, index)
-        self.states = states
+                first.setdefault(fact, index)
+        listed = list(facts)
+        self.order = sorted(first, key=lambda f: (first[f], listed.index(f)))  # fact of bit 0, bit 1 …
+        self.count = [sum(i <= index for i in first.values()) for index in range(len(self.stages))]
         self.names = settings.get("stage_names", {})
 
-    def name(self, stage: str) -> str:
+    def stage_name(self, stage: str) -> str:
         return str(self.names.get(stage, stage))
 
-    def claimed(self, columns: set[str]):
+    def needed(self, index: int) -> int:
+        """The mask of the facts the stage ``index`` needs, with the earlier stages'."""
+        return (1 << self.count[index]) - 1
+
+    def claimed(self, columns: frozenset[str]):
         """The index of the deal's stage on this ladder (null when unknown or not on it)."""
         import polars as pl
 
-        claimed = pl.lit(None, pl.Int32)
-        if self.column in columns:
-            for index, stage in enumerate(self.stages):
-                claimed = pl.when(pl.col(self.column) == stage).then(pl.lit(index, pl.Int32)).otherwise(claimed)
-        return claimed
-
-    def expressions(self, bits: dict[str, int], claimed_column: str):
-        """Integer expressions per row: claimed stage index, verdict (null when the stage is unknown),
-        bit masks of the facts missing / failed for the claimed stage and missing for the next one, and
-        the furthest supported stage. Text is made later, once per distinct combination."""
-        import polars as pl
-
-        c = pl.col
-        claimed = c(claimed_column)
-        state = {f: c(f"__fact_{f}") for f in self.first}
-
-        def mask(conditions: dict) -> pl.Expr:
-            if not conditions:
-                return pl.lit(0, pl.Int64)
-            return pl.sum_horizontal([cond.fill_null(False).cast(pl.Int64) * (1 << bits[f])
-                                      for f, cond in conditions.items()])
-
-        missing = mask({f: (claimed >= i) & (state[f] != MET) for f, i in self.first.items()})
-        failed = mask({f: (claimed >= i) & (state[f] == FAILED) for f, i in self.first.items()})
-        upcoming = mask({f: (claimed + 1 == i) & (state[f] != MET) for f, i in self.first.items()})
-        return {"claimed": claimed, "missing": missing, "failed": failed, "upcoming": upcoming,
-                "supported": self.furthest(state)}
-
-    @staticmethod
-    def verdict(prefix: str):
-        """MET, MISSING or FAILED from the ladder's mask columns; null when the stage is unknown."""
-        import polars as pl
-
-        c = pl.col
-        return (pl.when(c(f"{prefix}claimed").is_null()).then(pl.lit(None, pl.Int32))
-                .when(c(f"{prefix}failed") > 0).then(pl.lit(FAILED)).when(c(f"{prefix}missing") > 0)
-                .then(pl.lit(MISSING)).otherwise(pl.lit(MET)))
-
-    def furthest(self, state: dict):
-        """The last stage whose facts, and every earlier stage's facts, are all met (gates are cumulative)."""
-        import polars as pl
-
+        if self.column not in columns:
+            return pl.lit(None, pl.Int64)
         chain = None
-        for index in range(len(self.stages) - 1, -1, -1):
-            ok = pl.all_horizontal([state[f] == MET for f, i in self.first.items() if i <= index] or [pl.lit(True)])
-            stage = pl.lit(self.stages[index])
-            chain = pl.when(ok).then(stage) if chain is None else chain.when(ok).then(stage)
-        return chain.otherwise(pl.lit(None, pl.String))
+        for index, stage in enumerate(self.stages):
+            is_stage = pl.col(self.column) == pl.lit(stage, pl.String)
+            chain = (pl.when(is_stage) if chain is None else chain.when(is_stage)).then(pl.lit(index, pl.Int64))
+        return chain.otherwise(pl.lit(None, pl.Int64))
 
-    def ordered(self, mask: int, bits: dict[str, int]) -> list[str]:
-        """The facts in ``mask``, in the order the stages need them."""
-        return [f for f in sorted(self.first, key=lambda f: (self.first[f], bits[f])) if mask >> bits[f] & 1]
+    def mask(self, bits: dict[str, object]):
+        """An Int64 with the bit of each fact whose boolean expression in ``bits`` is true."""
+        import polars as pl
 
-    def texts(self, key: dict, facts: dict, bits: dict[str, int]) -> tuple:
-        """(qualification, missing, next_action) for one combination of the integer columns."""
-        verdict, claimed = key["verdict"], key["claimed"]
-        label = {FAILED: "disqualified", MISSING: "needs_info", MET: "qualified"}[verdict]
-        missing = [str(facts[f].get("label", f)) for f in self.ordered(key["missing"], bits)]
-        if verdict == FAILED:
-            first = self.ordered(key["failed"], bits)[0]
-            action = str(facts[first].get("fail_action", facts[first].get("action", first)))
-        elif verdict == MISSING:
-            first = self.ordered(key["missing"], bits)[0]
-            action = str(facts[first].get("action", first))
-        else:
-            upcoming = self.ordered(key["upcoming"], bits)
-            if upcoming:
-                action = str(facts[upcoming[0]].get("action", upcoming[0]))
-            elif claimed + 1 < len(self.stages):
-                zh, _, en = self.name(self.stages[claimed + 1]).partition(" / ")
-                action = f"推进到下一阶段：{zh} / move on to the next stage: {en or zh}"
-            else:
-                action = FINAL_ACTION
-        return label, "; ".join(missing) or None, action
+        terms = [pl.when(test).then(pl.lit(1 << self.order.index(f), pl.Int64)).otherwise(pl.lit(0, pl.Int64))
+                 for f, test in bits.items() if f in self.order]
+        return pl.sum_horizontal(terms) if terms else pl.lit(0, pl.Int64)
+
+    def stage_masks(self, claimed):
+        """(needed, upcoming) per row: the facts needed up to the claimed stage, and the facts the next
+        stage adds (null when the stage is unknown)."""
+        import polars as pl
+
+        last = len(self.stages) - 1
+        index = range(len(self.stages))
+        upcoming = [self.needed(i + 1) ^ self.needed(i) if i < last else 0 for i in index]
+        return (lookup(claimed, [self.needed(i) for i in index], pl.Int64), lookup(claimed, upcoming, pl.Int64))
+
+    def action_key(self, claimed, missing, failing, upcoming):
+        """What to do next, as a key of :meth:`actions`: the first failed fact's way out, else the first missing
+        fact's action, else the first fact the next stage needs, else the next stage, else closing."""
+        import polars as pl
+
+        n = len(self.order)
+        first = lambda mask: mask.bitwise_trailing_zeros().cast(pl.Int64)  # noqa: E731 - the lowest bit
+        return (pl.when(failing != 0).then(first(failing)).when(missing != 0).then(n + first(missing))
+                .when(upcoming != 0).then(2 * n + first(upcoming)).otherwise(3 * n + claimed))
+
+    def actions(self, facts: dict) -> list[str]:
+        """The words of every :meth:`action_key`, by key."""
+        def action(f: str, failing: bool = False) -> str:
+            spec = facts[f]
+            return str(spec.get("fail_action", spec.get("action", f)) if failing else spec.get("action", f))
+
+        words = [action(f, failing=True) for f in self.order] + [action(f) for f in self.order] * 2
+        for stage in self.stages[1:]:
+            zh, _, en = self.stage_name(stage).partition(" / ")
+            words.append(f"推进到下一阶段：{zh} / move on to the next stage: {en or zh}")
+        return words + [FINAL_ACTION]
+
+    def labels(self, facts: dict, mask: int) -> str | None:
+        """The labels of the facts in ``mask``, in order."""
+        return "; ".join(str(facts[f].get("label", f)) for bit, f in enumerate(self.order) if mask >> bit & 1) or None
+
+    def supported(self, unmet):
+        """The furthest stage whose facts, and every earlier stage's, are all met (gates are cumulative): found
+        from the lowest unmet fact."""
+        import polars as pl
+
+        n = len(self.order)
+        lowest = unmet.bitwise_trailing_zeros().cast(pl.Int64).clip(upper_bound=n)  # n: every fact is met
+        stages = [([s for s, count in zip(self.stages, self.count) if count <= bit] or [None])[-1]
+                  for bit in range(n + 1)]
+        return lookup(lowest, stages, pl.String)
 
 
-_PLANS: dict = {}  # (id of config, columns) -> (config, plan): built once per run, not once per batch
+def lookup(index, values: list, dtype):
+    """``values[index]`` per row (null for a null index): a gather from a small literal, made once per row."""
+    import polars as pl
+
+    return pl.lit(pl.Series(values, dtype=dtype)).gather(index)
 
 
-def _plan(config, columns: frozenset):
-    """The expressions and the words cache for one run; building them costs more than running them."""
+def qualification_steps(config, columns: frozenset[str]) -> list[dict]:
+    """The qualification columns as ``qualify_columns`` steps, all integers until the last: each fact met or
+    failed; each ladder's claimed stage and fact masks; its verdict and next action as keys; the worse
+    ladder's; then the five output columns, in order, whose words are looked up once per row."""
     import polars as pl
 
     c = pl.col
-    cached = _PLANS.get((id(config), columns))
-    if cached is not None and cached[0] is config:
-        return cached[1]
     settings = config.section("qualification")
     facts = settings.get("facts", {})
     if not isinstance(facts, dict) or not facts:
         raise ConfigError("[qualification.facts] must be a table of facts")
     if len(facts) > 62:
         raise ConfigError("[qualification.facts] has too many facts (at most 62)")
-    states = {name: fact_state(name, spec, columns) for name, spec in facts.items()}
-    bits = {name: i for i, name in enumerate(facts)}
-    tracks = [Track(column, key, output, settings, states) for column, key, output in TRACKS]
-    keys = ["claimed", "verdict", "missing", "failed", "upcoming"]
-    ladders = list(zip(("sales", "dev"), tracks))
-    use_dev = c("__sales_verdict").is_null() | (c("__dev_verdict").is_not_null()
-                                                 & (c("__dev_verdict") < c("__sales_verdict")))
-    plan = {
-        "facts": facts, "bits": bits, "tracks": tracks, "words": {},
-        # in steps, each evaluated once: the verdicts feed both the choice of ladder and every chosen column
-        "steps": [
-            ("select", [s.alias(f"__fact_{n}") for n, s in states.items()]
-             + [c(t.column) if t.column in columns else pl.lit(None, pl.String).alias(t.column) for t in tracks]),
-            ("with", [t.claimed(columns).alias(f"__{name}_at") for name, t in ladders]),
-            ("select", [c("stage").is_in(list(CLOSED)).fill_null(False).alias("__closed"),
-                        *[e.alias(f"__{name}_{k}") for name, t in ladders
-                          for k, e in t.expressions(bits, f"__{name}_at").items()]]),
-            ("with", [Track.verdict(f"__{name}_").alias(f"__{name}_verdict") for name, _ in ladders]),
-            ("with", [use_dev.alias("__use_dev")]),
-            ("select", ["__closed",
-                        pl.when(c("__use_dev")).then(pl.lit(1)).otherwise(pl.lit(0)).cast(pl.Int8).alias("__track"),
-                        *[pl.when(c("__use_dev")).then(c(f"__dev_{k}")).otherwise(c(f"__sales_{k}")).alias(f"__{k}")
-                          for k in keys],
-                        c("__sales_supported").alias("supported_stage"),
-                        c("__dev_supported").alias("supported_dev_stage")]),
-        ],
-        "names": ["__closed", "__track", *[f"__{k}" for k in keys]],
-    }
-    _PLANS.clear()  # one run at a time: keep only the current plan
-    _PLANS[(id(config), columns)] = (config, plan)
-    return plan
+    tests = {name: fact_tests(name, spec, columns) for name, spec in facts.items()}  # checks every fact
+    tracks = [Track(name, column, key, output, settings, facts) for name, column, key, output in TRACKS]
+    used = [f for f in facts if any(f in t.order for t in tracks)]
 
+    def tmp(name: str):
+        return c(TMP + name)
 
-def qualify_frame(batch, config):
-    """The qualification columns for a batch (the same columns and types for every batch).
+    # 1. per fact: met, and failed (not met, and ruled out); per ladder: the claimed stage's index
+    step1 = {f"{TMP}met_{f}": tests[f][0] for f in used}
+    step1 |= {f"{TMP}failed_{f}": ~tests[f][0] & tests[f][1] for f in used if tests[f][1] is not None}
+    step1 |= {f"{TMP}{t.name}_at": t.claimed(columns) for t in tracks}
+    step1[f"{TMP}closed"] = c("stage").is_in(list(CLOSED)).fill_null(False) if "stage" in columns else pl.lit(False)
+    # 2. per ladder: the unmet and failed facts, the facts needed up to the claimed stage and the next stage's
+    step2 = {}
+    for t in tracks:
+        needed, upcoming = t.stage_masks(tmp(f"{t.name}_at"))
+        step2 |= {f"{TMP}{t.name}_unmet": t.mask({f: ~tmp(f"met_{f}") for f in used}),
+                  f"{TMP}{t.name}_failed": t.mask({f: tmp(f"failed_{f}") for f in used if f"{TMP}failed_{f}" in step1}),
+                  f"{TMP}{t.name}_needed": needed, f"{TMP}{t.name}_upcoming": upcoming}
+    # 3. per ladder: the missing (or failed) facts of the claimed stage, the verdict and the next action's key
+    step3 = {}
+    for t in tracks:
+        at, unmet, needed = tmp(f"{t.name}_at"), tmp(f"{t.name}_unmet"), tmp(f"{t.name}_needed")
+        missing, failing = unmet & needed, tmp(f"{t.name}_failed") & needed
+        upcoming = unmet & tmp(f"{t.name}_upcoming")
+        step3 |= {f"{TMP}{t.name}_missing": missing,
+                  f"{TMP}{t.name}_verdict": (pl.when(at.is_null()).then(pl.lit(None, pl.Int64))
+                                             .when(failing != 0).then(pl.lit(FAILED, pl.Int64))
+                                             .when(missing != 0).then(pl.lit(MISSING, pl.Int64))
+                                             .otherwise(pl.lit(MET, pl.Int64))),
+                  f"{TMP}{t.name}_action": t.action_key(at, missing, failing, upcoming)}
+    # 4. the worse ladder (sales on a tie): its verdict, and keys for the words of missing and next_action
+    sales, dev = (tmp(f"{t.name}_verdict") for t in tracks)
+    use_dev = sales.is_null() | (dev.is_not_null() & (dev < sales))
+    verdict = pl.when(use_dev).then(dev).otherwise(sales)
+    closed = tmp("closed")
+    # the words of every key (0: the unknown stage), each ladder's keys after the previous ladder's; `missing`
+    # has a table per GROUP facts (the missing facts of a group, as a number, in the group's table)
+    action_words, action_keys = [UNKNOWN_ACTION], []
+    groups = max(-(-len(t.order) // GROUP) for t in tracks) or 1
+    missing_words: list[list] = [[UNKNOWN_STAGE if g == 0 else None] for g in range(groups)]
+    missing_keys: list[list] = [[] for _ in range(groups)]
+    for t in tracks:
+        action_keys.append(tmp(f"{t.name}_action") + len(action_words))
+        action_words += t.actions(facts)
+        for g, (words, keys) in enumerate(zip(missing_words, missing_keys)):
+            size, shift = len(t.order[g * GROUP:(g + 1) * GROUP]), 1 << (g * GROUP)
+            mask = tmp(f"{t.name}_missing")
+            keys.append((mask if g == 0 and size == len(t.order) else (mask // shift) % (1 << size)) + len(words))
+            words += [t.labels(facts, value * shift) for value in range(1 << size)]
 
-    The gates run as integer expressions; the words are made once per distinct combination of stage,
-    verdict and missing facts (a few dozen per run), not once per row.
-    """
-    import polars as pl
+    def pick(keys: list, unknown):
+        """The key of the worse ladder; ``unknown`` for an unknown stage, null for a closed deal."""
+        return (pl.when(closed).then(pl.lit(None, pl.Int64)).when(verdict.is_null()).then(unknown)
+                .when(use_dev).then(keys[1]).otherwise(keys[0]))
 
-    plan = _plan(config, frozenset(batch.columns))
-    frame = batch.lazy()
-    for kind, exprs in plan["steps"]:
-        frame = frame.select(exprs) if kind == "select" else frame.with_columns(exprs)
-    frame = frame.collect()  # one query per batch: each eager step would cost a round trip of its own
-    names, words, tracks = plan["names"], plan["words"], plan["tracks"]
-    combos = frame.select(names).unique()
-    texts_by_combo = []
-    for row in combos.iter_rows():  # per-row ok: distinct combinations only, cached across batches
-        if row not in words:
-            key = dict(zip((n.removeprefix("__") for n in names), row))
-            if key["closed"]:
-                words[row] = (None, None, None)
-            elif key["verdict"] is None:
-                words[row] = ("needs_info", UNKNOWN_STAGE, UNKNOWN_ACTION)
-            else:
-                words[row] = tracks[key["track"]].texts(key, plan["facts"], plan["bits"])
-        texts_by_combo.append(words[row])
-    lookup = combos.with_columns(pl.Series(name, [t[i] for t in texts_by_combo], dtype=pl.String)
-                                 for i, name in enumerate(("qualification", "missing", "next_action")))
-    joined = frame.join(lookup, on=names, how="left", nulls_equal=True, maintain_order="left")
-    return joined.select("qualification", "supported_stage", "supported_dev_stage", "missing", "next_action")
+    step4 = {f"{TMP}verdict": verdict, f"{TMP}action": pick(action_keys, pl.lit(0, pl.Int64)),
+             **{f"{TMP}missing_{g}": pl.when(verdict == MET).then(pl.lit(None, pl.Int64))
+                .otherwise(pick(keys, pl.lit(0 if g == 0 else None, pl.Int64)))
+                for g, keys in enumerate(missing_keys)}}
+    # 5. the words, each made once per row
+    missing = [lookup(tmp(f"missing_{g}"), words, pl.String)
+               for g, words in enumerate(missing_words)]
+    if groups > 1:  # the groups' words together; null when nothing is missing (key null in every group)
+        text = pl.concat_str(missing, separator="; ", ignore_nulls=True)
+        missing = [pl.when(tmp("missing_0").is_not_null()).then(text).otherwise(pl.lit(None, pl.String))]
+    verdict = pl.when(closed).then(pl.lit(None, pl.Int64)).otherwise(tmp("verdict").fill_null(MISSING))
+    outputs = {"qualification": lookup(verdict, VERDICTS, pl.String),
+               **{t.output: t.supported(tmp(f"{t.name}_unmet")) for t in tracks},
+               "missing": missing[0],
+               "next_action": lookup(tmp("action"), action_words, pl.String)}
+    return [step1, step2, step3, step4, outputs]
 
 
 @hookimpl
@@ -276,7 +301,7 @@ def register_config_defaults(register):
 
 
 @hookimpl
-def qualify(batch, config):
+def qualify_columns(config, columns):
     if config.section("qualification").get("enabled", True) is False:
         return None
-    return qualify_frame(batch, config)
+    return qualification_steps(config, frozenset(columns))

@@ -79,12 +79,31 @@ def register_commands(cli):
 
 @hookspec
 def qualify(batch, config):
-    """Qualify opportunities (资格审查): say which deals may go on to the next stage, and why.
+    """Qualify opportunities (资格审查) in Python, for a whole batch (``qualify_columns`` is the faster path).
 
-    :param batch: a polars ``DataFrame`` of normalised canonical columns, one row per opportunity.
+    :param batch: a polars ``DataFrame`` of normalised canonical columns (and the ``qualify_columns`` columns),
+        one row per opportunity.
     :param config: the effective :class:`kamcore.config.Config`.
     :returns: ``None``, or a ``DataFrame`` of *new* columns with ``batch.height`` rows, in batch order.
         Columns from all plugins are merged; a name clash with the batch or another plugin is an error.
+    """
+
+
+@hookspec
+def qualify_columns(config, columns):
+    """Qualify opportunities with polars expressions, evaluated inside the streaming query (the fast path).
+
+    Called once per run, before streaming. The expressions see the normalised columns of the batch, and the
+    ``summarise_stakeholders`` columns when stakeholders are given; they run before the ``qualify`` hook and
+    the criteria, which see their columns.
+
+    :param config: the effective :class:`kamcore.config.Config`.
+    :param columns: a ``frozenset`` of the column names the batch has (an export may lack any column).
+    :returns: ``None``, a dict {new column name: polars expression}, or a list of such dicts: steps applied in
+        order, each one seeing the columns of the earlier ones (the expressions of one step are evaluated side
+        by side and may not refer to each other; a plugin reads only the batch and its own steps). Columns
+        whose name starts with ``__`` are temporary and dropped after the last step. A name the batch already
+        has, a score column's name, or a name another plugin returns is an error naming the plugin(s).
     """
 
 
@@ -105,7 +124,8 @@ def summarise_stakeholders(stakeholders, config):
     """Sum up the classified people of each deal into per-opportunity columns (coverage, red flags).
 
     Called once per run when stakeholders are given. The core joins the columns onto every opportunity
-    by ``opportunity_id`` inside the streaming query, before ``qualify`` and the criteria, so both see them.
+    by ``opportunity_id`` inside the streaming query, before qualification (``qualify_columns``, ``qualify``) and
+    the criteria, so they all see them.
 
     :param stakeholders: the classified polars ``DataFrame`` (the ``classify_stakeholders`` result).
     :param config: the effective :class:`kamcore.config.Config`.
@@ -131,8 +151,9 @@ def score(batch, config):
 def score_columns(config, criteria):
     """Add score columns as polars expressions, evaluated once per batch inside the streaming query.
 
-    Called once per run. The expressions see the normalised columns, each criterion's points column,
-    ``<block>_score``, ``total_score`` and ``unknown_criteria``; they may not refer to each other.
+    Called once per run. The expressions see the normalised columns, the qualification columns, each
+    criterion's points column, ``<block>_score``, ``total_score`` and ``unknown_criteria``; they may not refer
+    to each other.
 
     :param config: the effective :class:`kamcore.config.Config`.
     :param criteria: the registered :class:`kamcore.registry.Criterion` records, in scorecard order.

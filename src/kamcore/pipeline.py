@@ -32,7 +32,7 @@ from .profiles import apply_profile
 from .registry import ReadOptions, Source
 from .injection import neutralise_frame
 from .schema import OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLDER_COLUMNS, TEXT
-from .scoring import ScoringPlan, read_columns
+from .scoring import ScoringPlan
 
 c = pl.col
 SRC, ROW = "__src", "__row"
@@ -75,7 +75,8 @@ class Prepared:
         are blank, scored or rejected does not change: one flag column says whether a dropped field was filled.
         """
         passing = [n for n in names if OPPORTUNITY.get(n) is None or OPPORTUNITY[n].kind == TEXT]
-        read = read_columns(self.scoring.expressions())
+        summary = self.people.summary if self.people is not None else None
+        read = self.scoring.kept_columns(set(names) | set(summary.columns if summary is not None else ()))
         dropped = [n for n in passing if read is not None and n not in read and n not in made_up]
         if not dropped:
             return lf, names

@@ -185,6 +185,34 @@ class Kam:
     def qualify(self, batch, config) -> list[tuple[str, Any]]:
         return self.call_each("qualify", batch=batch, config=config)
 
+    def qualify_columns(self, config, columns: frozenset[str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """(steps, owners): the ``qualify_columns`` expressions of every plugin, the i-th step of each plugin in
+        step i, and the plugin of each column. A name the batch has or two plugins return is an error."""
+        import polars as pl
+
+        steps: list[dict[str, Any]] = []
+        owners: dict[str, str] = {}
+        for plugin, result in self.call_each("qualify_columns", config=config, columns=columns):
+            parts = [result] if isinstance(result, Mapping) else result
+            if not isinstance(parts, list | tuple) or not all(isinstance(part, Mapping) for part in parts):
+                raise PluginError(f"plugin {plugin!r} returned {type(result).__name__} from qualify_columns, "
+                                  "expected a dict {column name: polars expression} or a list of such dicts")
+            for index, part in enumerate(parts):
+                if index == len(steps):
+                    steps.append({})
+                for name, expr in part.items():
+                    if not isinstance(name, str) or not isinstance(expr, pl.Expr):
+                        raise PluginError(f"plugin {plugin!r} returned {name!r}: {type(expr).__name__} from "
+                                          "qualify_columns, expected a column name and a polars expression")
+                    if name in columns:
+                        raise PluginError(f"plugin {plugin!r} returned column {name!r} from qualify_columns, which "
+                                          "the batch already has", hint="give the column another name")
+                    if name in owners:
+                        raise PluginError(f"qualification column {name!r} is added by plugin {owners[name]!r} and "
+                                          f"by plugin {plugin!r}")
+                    steps[index][name], owners[name] = expr, plugin
+        return steps, owners
+
     def score(self, batch, config) -> list[tuple[str, Any]]:
         return self.call_each("score", batch=batch, config=config)
 

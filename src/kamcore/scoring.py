@@ -1,4 +1,5 @@
-"""The scoring stage: criteria points, block scores and plugin score columns, as one expression plan.
+"""The scoring stage: qualification, criteria points, block scores and plugin score columns, as one
+expression plan.
 
 The core knows no criterion by name: it adds up whatever criteria the plugins registered, block by
 block. A criterion's points are ``null`` when its inputs are unknown; an unknown criterion earns no
@@ -32,12 +33,16 @@ class ScoringPlan:
                                                                                       k.name))
         self.blocks = [b for b in BLOCKS if any(k.block == b for k in self.criteria)]
         self.extra = kam.score_columns(config, self.criteria)
+        self.extra_names = list(self.extra)  # every plugin score column, written or not
         if scores_only:  # columns not written are not computed
             self.extra = {n: e for n, e in self.extra.items() if n in SCORES_ONLY_EXTRA}
         self.probability_plugin, self.probability = kam.win_probability(config, self.criteria)
         self.batch_hooks = [h for h in ("qualify", "score") if kam.has_impls(h)]
         self.errors: list[BaseException] = []  # exceptions raised by plugins inside the streaming engine
         self.batch_columns: list[str] = []  # columns the qualify and score hooks added
+        # the qualify_columns steps and the columns they add, per set of batch columns
+        self.qualification_steps: dict[frozenset[str], tuple[list[dict], list[str]]] = {}
+        self.qualify_columns: list[str] = []  # columns the qualify_columns expressions added
         self.missing_inputs: list[str] = []  # criterion inputs the export lacks (scored unknown)
 
     @property
@@ -54,7 +59,16 @@ class ScoringPlan:
         names += list(self.extra)
         if self.probability is not None:
             names.append("win_probability")
-        return names + ([] if self.scores_only else self.batch_columns)
+        return names + ([] if self.scores_only else self.qualify_columns + self.batch_columns)
+
+    def kept_columns(self, available: set[str]) -> set[str] | None:
+        """Scores only: the columns the written expressions read, or None to keep every column (when they read
+        one that neither ``available`` nor the scoring gives, it comes from qualification, whose inputs are
+        known only once the batch's columns are)."""
+        read = read_columns(self.expressions())
+        if read is None or read - (set(available) | self.inputs | set(self.output_columns())):
+            return None
+        return read
 
     def on_frame(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """Add every score column to a frame of normalised canonical columns."""
@@ -67,8 +81,7 @@ class ScoringPlan:
         self.missing_inputs = missing
         if missing:  # criteria whose input column the export lacks are unknown, not an error
             frame = frame.with_columns(pl.lit(None, pl.String).alias(name) for name in missing)
-        if "qualify" in self.batch_hooks:
-            frame = self._batch_hook(frame, "qualify")
+        frame = self._qualify(frame)
         frame = frame.with_columns(k.points.cast(pl.Float64).alias(k.column) for k in self.criteria)
         frame = frame.with_columns(
             *[self._block(b) for b in self.blocks],
@@ -86,6 +99,38 @@ class ScoringPlan:
         if self.scores_only:
             return frame.select(["opportunity_id"] + self.output_columns())
         return frame.drop(missing) if missing else frame
+
+    def _qualify(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """The qualification columns: the ``qualify_columns`` expressions step by step, then the ``qualify``
+        batch hook (which sees them). Scores only: left out when nothing written reads them."""
+        steps, added = self._qualification(frozenset(frame.collect_schema().names()))
+        qualified = frame
+        for step in steps:
+            qualified = qualified.with_columns(expr.alias(name) for name, expr in step.items())
+        temporary = [name for step in steps for name in step if name.startswith("__")]
+        if temporary:
+            qualified = qualified.drop(temporary)
+        hooked = self._batch_hook(qualified, "qualify") if "qualify" in self.batch_hooks else qualified
+        if self.scores_only and hooked is qualified:  # the batch hook, which could read them, does not run
+            read = read_columns(self.expressions())
+            if read is not None and not set(added) & read:
+                return frame
+        self.qualify_columns = added
+        return hooked
+
+    def _qualification(self, columns: frozenset[str]) -> tuple[list[dict], list[str]]:
+        """(steps, columns added) of the ``qualify_columns`` hook for a batch with ``columns``, asked once."""
+        if columns not in self.qualification_steps:
+            steps, owners = self.kam.qualify_columns(self.config, columns)
+            added = [name for step in steps for name in step if not name.startswith("__")]
+            scores = ({k.column for k in self.criteria} | {f"{b}_score" for b in BLOCKS} | set(SCORE_COLUMNS)
+                      | set(self.extra_names) | {"win_probability"})
+            for name in added:
+                if name in scores:
+                    raise PluginError(f"plugin {owners[name]!r} returned column {name!r} from qualify_columns, "
+                                      "which is a score column", hint="give the column another name")
+            self.qualification_steps[columns] = (steps, added)
+        return self.qualification_steps[columns]
 
     def _block(self, block: str) -> pl.Expr:
         return self._percent([k for k in self.criteria if k.block == block]).alias(f"{block}_score")

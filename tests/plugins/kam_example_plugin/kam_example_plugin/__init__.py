@@ -2,7 +2,9 @@
 
 - criterion 11 ``references`` (block "worth"): one point per reference named in ``notes``
   (a reference is written ``ref: <who>``), at most 3; unknown when ``notes`` is empty;
-- ``qualify``: ``example_qualified``, true when the deal is at least ``[example].min_deal`` in the base currency;
+- ``qualify`` (Python, per batch): ``example_qualified``, true when the deal is at least ``[example].min_deal`` in the
+  base currency;
+- ``qualify_columns`` (expression): ``example_referenced``, true when ``notes`` names a reference;
 - ``score`` (Python, per batch): ``reference_count``, the raw number of references;
 - ``score_columns`` (expression): ``references_share``, the criterion's points as a share of its maximum;
 - ``register_config_defaults``: the ``[example]`` section;
@@ -50,6 +52,13 @@ def register_criteria(register, config):
 def qualify(batch, config):
     minimum = float(config.section("example").get("min_deal", 100000))
     return batch.select((pl.col("deal_size_base") >= minimum).fill_null(False).alias("example_qualified"))
+
+
+@hookimpl
+def qualify_columns(config, columns):
+    if "notes" not in columns:
+        return {"example_referenced": pl.lit(False)}
+    return {"example_referenced": pl.col("notes").str.contains(_marker(config), literal=True).fill_null(False)}
 
 
 @hookimpl
