@@ -144,12 +144,17 @@ class Split:
         self.empty_counts = probe.select(self.count_exprs)
         self.rejects: list[pl.DataFrame] = []
         self.counts: list[pl.DataFrame] = []
+        sources = range(len(prepared.labels))
+        self.ok_names, self.blank_names = [f"ok_{i}" for i in sources], [f"blank_{i}" for i in sources]
 
     def __call__(self, batch: pl.DataFrame) -> pl.DataFrame:
-        self.counts.append(batch.select(self.count_exprs))
-        rejected = batch.filter(self.bad)
-        if rejected.height:
-            self.rejects.append(rejected.select(self.reject_exprs))
+        counts = batch.select(self.count_exprs)
+        self.counts.append(counts)
+        ok = sum(counts.item(0, name) for name in self.ok_names)
+        if ok == batch.height:  # the usual batch: every row scored, nothing to filter
+            return batch.select(self.output)
+        if ok + sum(counts.item(0, name) for name in self.blank_names) < batch.height:
+            self.rejects.append(batch.filter(self.bad).select(self.reject_exprs))
         return batch.filter(self.ok).select(self.output)
 
     def totals(self) -> dict:
