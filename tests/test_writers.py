@@ -124,3 +124,45 @@ def test_the_xlsx_writer_is_registered_by_the_writers_plugin(kam_env):
     writers = get_kam().writers()
     assert "xlsx" in writers and writers["xlsx"].extensions == (".xlsx",)
     assert set(writers.items) >= {"csv", "xlsx", "jsonl", "parquet"}
+
+
+def test_only_text_from_kams_own_lists_skips_the_check(tmp_path, kam_env):
+    """Codes, currencies, date precisions and value flags are trusted; a code a user maps to formula-like
+    text makes its column checked again, so the cell still gets its '."""
+    from kamcore.config import load_config
+    from kamcore.normalise import Plan
+    from kamcore.schema import OPPORTUNITY
+
+    names = ["opportunity_id", "account", "stage", "need_clarity", "deal_size", "purchase_date", "notes", "owner",
+             "competitors", "future_revenue"]
+    trusted = Plan(names, OPPORTUNITY, load_config(None), {}).trusted()
+    assert {"stage", "need_clarity", "future_revenue", "currency", "purchase_date_precision", "value_flags"} <= trusted
+    assert not trusted & {"opportunity_id", "account", "notes", "owner", "competitors"}
+
+    config = tmp_path / "kam.toml"
+    config.write_text('[values.stage]\n"odd" = "=1+1"\n', encoding="utf-8")
+    assert "stage" not in Plan(names, OPPORTUNITY, load_config(config), {}).trusted()
+    export = helpers.write_export(tmp_path / "odd.csv", [["编号", "销售阶段"], ["A-1", "odd"], ["A-2", "方案"]])
+    out = tmp_path / "scored.csv"
+    assert invoke("score", export, "-o", out, "--config", config).exit_code == 0
+    assert helpers.read_csv(out)["stage"].to_list() == ["'=1+1", "solution"]
+
+
+def test_a_sink_is_told_the_trusted_columns_only_when_it_asks(tmp_path):
+    from kamcore.registry import Writer
+
+    seen = {}
+
+    def asks(frame, path, trusted=frozenset()):
+        seen["trusted"] = trusted
+        return frame.sink_csv(path, lazy=True)
+
+    def plain(frame, path):
+        seen["plain"] = True
+        return frame.sink_csv(path, lazy=True)
+
+    frame = pl.LazyFrame({"stage": ["won"]})
+    for sink in (asks, plain):
+        pl.collect_all([Writer(name="w", extensions=(".w",), sink=sink).write(frame, tmp_path / "o.csv",
+                                                                           frozenset({"stage"}))])
+    assert seen == {"trusted": frozenset({"stage"}), "plain": True}

@@ -6,12 +6,13 @@ from kamcore import hookimpl
 from kamcore.registry import Writer
 
 
-def sink_csv(frame, path):
+def sink_csv(frame, path, trusted=frozenset()):
     """UTF-8 with a BOM, so Excel shows Chinese text correctly; formula-like text is prefixed with ' (and
-    kam's CSV importer takes the ' off again when it reads this file back: kamcore.injection)."""
+    kam's CSV importer takes the ' off again when it reads this file back: kamcore.injection). The
+    ``trusted`` columns hold kam's own codes and are not checked (a third of a full run's text columns)."""
     from kamcore.injection import neutralise_frame
 
-    return neutralise_frame(frame).sink_csv(path, include_bom=True, lazy=True)
+    return neutralise_frame(frame, trusted).sink_csv(path, include_bom=True, lazy=True)
 
 
 def sink_xlsx(frame, path):

@@ -196,7 +196,8 @@ class DaskEngine:
                         frame, n_rows = frame.head(n_rows), n_rows - min(n_rows, frame.height)
                     yield frame
 
-            run_query([writer.sink(register_io_source(scored, schema=schema), tmp_out)], on_progress, [])
+            run_query([writer.write(register_io_source(scored, schema=schema), tmp_out, prepared.plan.trusted())],
+                      on_progress, [])
         self.info["partitions"] = len(work)
         return dict(sums), pl.concat(rejected) if rejected else prepared.rejected().head(0).collect()
 

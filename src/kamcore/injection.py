@@ -36,8 +36,9 @@ def restore(expr: pl.Expr) -> pl.Expr:
     return pl.when(expr.str.contains(RESTORE)).then(expr.str.slice(1)).otherwise(expr)
 
 
-def neutralise_frame(frame):
-    """The same frame (lazy or eager) with every String column neutralised."""
+def neutralise_frame(frame, trusted=frozenset()):
+    """The same frame (lazy or eager) with every String column neutralised, but the ``trusted`` ones (text kam
+    made from a fixed list that holds nothing dangerous: :meth:`kamcore.normalise.Plan.trusted`)."""
     schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
-    text = [name for name, dtype in schema.items() if dtype == pl.String]
+    text = [name for name, dtype in schema.items() if dtype == pl.String and name not in trusted]
     return frame.with_columns(neutralise(pl.col(name)).alias(name) for name in text) if text else frame

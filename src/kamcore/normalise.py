@@ -623,6 +623,26 @@ class Plan:
         new[NORM + name], new[NORM + name + "_precision"] = date, precision
         new[PROBLEM + name], new[FLAG + name] = problem, flag
 
+    def trusted(self) -> frozenset[str]:
+        """Output text columns whose every value comes from a fixed list no spreadsheet reads as a formula:
+        the codes of coded columns (schema and ``[values]`` alike, each checked), currency codes, date
+        precisions and ``value_flags`` (a canonical column name first). A CSV writer need not check them."""
+        from .injection import is_dangerous
+
+        trusted = {VALUE_FLAGS}
+        for name in self.names:
+            kind = self.schema[name].kind if name in self.schema else None
+            if kind in (CODE, LEVEL_OR_AMOUNT) and not any(is_dangerous(str(code)) for code in self.tables[name].values()
+                                                           if code):
+                trusted.add(name)
+            elif kind == DATE:
+                trusted.add(name + "_precision")
+            elif kind == CURRENCY and name == "currency":
+                trusted.add(name)  # an ISO code from the table, or three letters upper-cased
+            elif kind == AMOUNT and "currency" not in self.names:
+                trusted.add("currency")
+        return frozenset(trusted)
+
     def output(self, leave_out: frozenset[str] = frozenset()) -> list[pl.Expr]:
         """Select expressions giving the normalised columns under their output names, in order
         (``leave_out``: output names not to write, such as personal columns)."""

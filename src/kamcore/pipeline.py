@@ -631,7 +631,7 @@ def stream_local(prepared: Prepared, sources: list[Source], writer, tmp_out: Pat
     are verified before anything is replaced, and explain a read error best when there is one."""
     scored, split = prepared.streamed()
     try:
-        run_query([writer.sink(scored, tmp_out)], on_progress, prepared.scoring.errors)
+        run_query([writer.write(scored, tmp_out, prepared.plan.trusted())], on_progress, prepared.scoring.errors)
     except KamError:
         for source in sources:
             source.verify()

@@ -110,6 +110,17 @@ class Writer:
     sink: Callable[[Any, Path], Any]
     description: str = ""
 
+    def write(self, frame, path: Path, trusted: frozenset[str] = frozenset()):
+        """The lazy sink of ``frame``; a sink with a ``trusted`` parameter is also told the text columns that
+        hold only kam's own codes (no formula can be in them, so a CSV sink need not check them)."""
+        import inspect
+
+        try:
+            takes = "trusted" in inspect.signature(self.sink).parameters
+        except (TypeError, ValueError):  # a callable without a signature: the two arguments every sink takes
+            takes = False
+        return self.sink(frame, path, trusted=trusted) if takes else self.sink(frame, path)
+
 
 @frozen
 class Criterion:
