@@ -457,31 +457,12 @@ class Plan:
                 codes = pl.Series(list(CURRENCY_TABLE.values()), dtype=pl.String)
                 exprs += [pl.lit(codes).gather(index).alias(NORM + name),
                           (raw.is_not_null() & index.is_null()).alias("__u__" + name)]
-            elif kind == COUNT_OR_NAMES:
-                # count_competitors for the common shapes: plain digits, none / missing words, a list of names;
-                # anything its Python might read otherwise (other digits, odd whitespace) is left to it
-                text = raw.str.strip_chars()
-                lower = text.str.to_lowercase()
-                plain = text.str.contains(r"^[0-9]{1,9}$")
-                exprs += [pl.when(plain).then(text.cast(pl.Int32, strict=False))
-                          .when(lower.is_in(list(_NONE_LOWER))).then(pl.lit(0, pl.Int32))
-                          .when(lower.is_in(list(_MISSING_LOWER))).then(pl.lit(None, pl.Int32))
-                          .otherwise((text.str.count_matches(_COMPETITOR_SEPARATORS.pattern) + 1).cast(pl.Int32))
-                          .alias(NORM + "competitor_count"),
-                          (~plain & raw.str.contains(r"^\s*\d+\s*$|[\x1c-\x1f\x85]")).alias("__u__" + name)]
             elif kind == AMOUNT:
                 text = raw.str.strip_chars()
                 number = text.cast(pl.Float64, strict=False)
                 plain = number.is_finite().fill_null(False)
                 exprs += [pl.when(plain).then((number * self.units.get(name, 1.0)).round(2)).alias(NORM + name),
                           (text.is_not_null() & ~plain).alias("__u__" + name)]
-            elif kind == DATE:
-                # 2009-05-01 and 2009/5/1 in one parse; precision and mask are derived in a second step
-                # (_derived), so the parse runs once per cell rather than once per output column
-                text = raw.str.strip_chars()
-                date = text.str.replace_all("/", "-", literal=True).str.to_date("%Y-%m-%d", strict=False)
-                exprs.append(pl.when(date.dt.year() >= 1000).then(date)  # %Y also reads the 5 of 5/1/09
-                             .alias(NORM + name))
             elif kind == PERCENT:
                 text = raw.str.strip_chars()
                 number = text.str.strip_chars_end("%％ ").cast(pl.Float64, strict=False)
@@ -495,11 +476,7 @@ class Plan:
         exprs = []
         for name in self.names:
             kind = self.schema[name].kind if name in self.schema else None
-            if kind == DATE:
-                date, text = c(NORM + name), c(name).str.strip_chars()
-                exprs += [pl.when(date.is_not_null()).then(pl.lit("day")).alias(NORM + name + "_precision"),
-                          (text.is_not_null() & date.is_null()).alias("__u__" + name)]
-            elif kind == PERCENT:
+            if kind == PERCENT:
                 text = c(name).str.strip_chars()
                 exprs.append(pl.when(c(NORM + name).is_null() & text.is_not_null() & ~text.is_in(MISSING))
                              .then(pl.lit("not a percentage: expected e.g. 35%, 35.5")).alias(PROBLEM + name))
@@ -527,11 +504,10 @@ class Plan:
             elif kind == AMOUNT:
                 self._amount(batch, fast, name, new)
             elif kind == DATE:
-                self._date(batch, fast, name, new)
-            elif kind == COUNT_OR_NAMES:
+                self._date(batch, name, new)
+            elif kind == COUNT_OR_NAMES:  # once per distinct value, as dates (a hundred per batch)
                 cache = self.caches.setdefault(name, {})
-                new[NORM + "competitor_count"], = patch([fast[NORM + "competitor_count"]], fast["__u__" + name],
-                                                        batch[name], count_competitors, cache)
+                new[NORM + "competitor_count"], = map_distinct(batch[name], count_competitors, cache, (pl.Int32,))
         new[FLAGS] = self._join_flags(new, n)
         if self.quarantine is not None:
             new[PROBLEM + RECORD] = batch[self.quarantine]
@@ -608,18 +584,17 @@ class Plan:
         new[NORM + name], new["__found__" + name], new["__bad__" + name], new[FLAG + name] = patch(
             base, fast["__u__" + name], batch[name], parse, cache)  # the rest is phase three (_finish)
 
-    def _date(self, batch, fast, name, new):
-        """ISO and slash days came from the fast path; 2009.05, 2009-Q2, 2009年第2季度 … are parsed once
-        per distinct value."""
-        n = batch.height
+    def _date(self, batch, name, new):
+        """Every date is parsed once per distinct value (a batch of 30,000 rows has a few thousand): cheaper
+        than parsing each cell natively and patching the months and quarters, and the parser is the rule."""
         cache = self.caches.setdefault(name, {})
         order = self.date_order
 
         def parse(value: str):
             return read_date(value, order)
 
-        base = [fast[NORM + name], fast[NORM + name + "_precision"], nulls(n, pl.String), nulls(n, pl.String)]
-        date, precision, problem, flag = patch(base, fast["__u__" + name], batch[name], parse, cache)
+        date, precision, problem, flag = map_distinct(batch[name], parse, cache,
+                                                      (pl.Date, pl.String, pl.String, pl.String))
         new[NORM + name], new[NORM + name + "_precision"] = date, precision
         new[PROBLEM + name], new[FLAG + name] = problem, flag
 
