@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import unicodedata
 
 import polars as pl
@@ -274,37 +275,48 @@ def nulls(n: int, dtype) -> pl.Series:
     return cached.slice(0, n)
 
 
-def map_distinct(series: pl.Series, parse, cache: dict, dtypes: tuple) -> list[pl.Series]:
-    """Apply ``parse(text) -> tuple`` to each distinct non-null value once; one Series per field.
+class Distinct:
+    """One column's parser applied to each distinct value once per run, the results kept as columns.
 
-    The distinct values become the categories of an Enum, so mapping back to rows is one cast and
-    one gather per field (no hash lookups per row).
+    The values seen so far are the categories of an Enum, so a batch whose values are all known costs one
+    cast and one gather per field (no Python per value, little time holding the GIL that the other batch
+    threads wait for); new values are parsed and appended. Past ``limit`` values (free-text-like columns)
+    it starts over with the batch's own values.
     """
-    n = len(series)
-    distinct = series.unique().drop_nulls().to_list()
-    if not distinct:
-        return [nulls(n, dtype) for dtype in dtypes]
-    results = []
-    for value in distinct:
-        if value not in cache:
-            cache[value] = parse(value)
-        results.append(cache[value])
-    if len(cache) > 100_000:  # free-text-like columns: do not grow without bound
-        cache.clear()
-    index = series.cast(pl.Enum(distinct)).to_physical()
-    out = []
-    for i, dtype in enumerate(dtypes):
-        field = [r[i] for r in results]
-        out.append(nulls(n, dtype) if all(v is None for v in field) else pl.Series(field, dtype=dtype).gather(index))
-    return out
+
+    def __init__(self, parse, dtypes: tuple, limit: int = 100_000):
+        self.parse, self.dtypes, self.limit = parse, dtypes, limit
+        self.lock = threading.Lock()
+        self.known: tuple | None = None  # (Enum of the values, the values, one Series per field): replaced whole
+
+    def map(self, series: pl.Series) -> list[pl.Series]:
+        known = self.known
+        if known is not None:
+            index = series.cast(known[0], strict=False).to_physical()
+            if index.null_count() == series.null_count():
+                return [field.gather(index) for field in known[2]]
+        with self.lock:
+            distinct = series.drop_nulls().unique(maintain_order=True)
+            known = self.known
+            new = distinct if known is None else distinct.filter(distinct.cast(known[0], strict=False).is_null())
+            if known is not None and len(known[1]) + len(new) > self.limit:
+                known, new = None, distinct
+            parsed = [self.parse(value) for value in new.to_list()]
+            fields = [pl.Series([p[i] for p in parsed], dtype=dtype) for i, dtype in enumerate(self.dtypes)]
+            if known is not None:
+                new = pl.concat([known[1], new])
+                fields = [pl.concat([old, added]) for old, added in zip(known[2], fields)]
+            known = self.known = (pl.Enum(new), new, fields)
+        index = series.cast(known[0]).to_physical()
+        return [field.gather(index) for field in known[2]]
 
 
-def patch(base: list[pl.Series], mask: pl.Series, series: pl.Series, parse, cache: dict) -> list[pl.Series]:
+def patch(base: list[pl.Series], mask: pl.Series, series: pl.Series, distinct: Distinct) -> list[pl.Series]:
     """Parse the rows under ``mask`` (few, usually) and write the results into ``base``."""
     if not mask.any():
         return base
     positions = mask.arg_true()
-    parsed = map_distinct(series.gather(positions), parse, cache, tuple(s.dtype for s in base))
+    parsed = distinct.map(series.gather(positions))
     return [b.scatter(positions, p) for b, p in zip(base, parsed)]
 
 
@@ -325,7 +337,7 @@ class Plan:
         self.read = [n for n in columns if n not in not_read]
         self.problems: dict[str, str] = {}
         self.columns: list[tuple[str, str]] = []  # (output name, working column)
-        self.caches: dict[str, dict] = {}  # distinct raw value -> parsed result, per column, across batches
+        self.caches: dict[str, Distinct] = {}  # per column: its distinct values parsed, across batches
         self.lowers: dict[str, dict] = {}  # column -> lower-case spelling -> code
         self.phase1: list[pl.Expr] | None = None
         self.phase1b: list[pl.Expr] = []
@@ -506,14 +518,20 @@ class Plan:
             elif kind == DATE:
                 self._date(batch, name, new)
             elif kind == COUNT_OR_NAMES:  # once per distinct value, as dates (a hundred per batch)
-                cache = self.caches.setdefault(name, {})
-                new[NORM + "competitor_count"], = map_distinct(batch[name], count_competitors, cache, (pl.Int32,))
+                new[NORM + "competitor_count"], = self._distinct(name, count_competitors, (pl.Int32,)).map(batch[name])
         new[FLAGS] = self._join_flags(new, n)
         if self.quarantine is not None:
             new[PROBLEM + RECORD] = batch[self.quarantine]
         new[BLANK] = fast[BLANK]
         out = batch.select(self.inputs).hstack([series.alias(name) for name, series in new.items()])
         return self._finish(out.lazy()).collect() if raw else out
+
+    def _distinct(self, name: str, parse, dtypes: tuple) -> Distinct:
+        """The column's :class:`Distinct`, made on first use (``parse`` is the same rule for every batch)."""
+        distinct = self.caches.get(name)
+        if distinct is None:
+            distinct = self.caches.setdefault(name, Distinct(parse, dtypes))
+        return distinct
 
     def _join_flags(self, new: dict, n: int) -> pl.Series:
         """``column: note; column: note`` per row, null when nothing was flagged (usually no work)."""
@@ -535,7 +553,6 @@ class Plan:
             self.lowers[name] = {k.lower(): v for k, v in table.items()}
         lower = self.lowers[name]
         known = ", ".join(sorted(self.schema[name].vocab))
-        cache = self.caches.setdefault(name, {})
 
         def parse(value: str):
             text = value.strip()
@@ -554,14 +571,13 @@ class Plan:
 
         amounts = fast[NORM + name + "_amount"] if kind == LEVEL_OR_AMOUNT else nulls(n, pl.Float64)
         base = [fast[NORM + name], amounts, nulls(n, pl.String), nulls(n, pl.String)]
-        code, amount, problem, flag = patch(base, fast["__u__" + name], batch[name], parse, cache)
+        code, amount, problem, flag = patch(base, fast["__u__" + name], batch[name],
+                                            self._distinct(name, parse, tuple(b.dtype for b in base)))
         new[NORM + name], new[PROBLEM + name] = code, problem
         if kind == LEVEL_OR_AMOUNT:
             new[NORM + name + "_amount"], new[FLAG + name] = amount, flag
 
     def _currency(self, batch, new):
-        cache = self.caches.setdefault("currency", {})
-
         def parse(value: str):
             if is_missing(value):
                 return None, None
@@ -570,31 +586,30 @@ class Plan:
 
         base = [batch[NORM + "currency"], nulls(batch.height, pl.String)]
         new[NORM + "currency"], new[PROBLEM + "currency"] = patch(base, batch["__u__currency"], batch["currency"],
-                                                                  parse, cache)
+                                                                  self._distinct("currency", parse, (pl.String,) * 2))
 
     def _amount(self, batch, fast, name, new):
         n = batch.height
         unit = self.units.get(name, 1.0)
-        cache = self.caches.setdefault(name, {})
 
         def parse(value: str):  # 1.2亿, ¥1,200,000, 面议, 100-200万 …
             return read_amount(value, unit)
 
         base = [fast[NORM + name], nulls(n, pl.String), nulls(n, pl.String), nulls(n, pl.String)]
         new[NORM + name], new["__found__" + name], new["__bad__" + name], new[FLAG + name] = patch(
-            base, fast["__u__" + name], batch[name], parse, cache)  # the rest is phase three (_finish)
+            base, fast["__u__" + name], batch[name], self._distinct(name, parse, tuple(b.dtype for b in base)))
+        # the rest is phase three (_finish)
 
     def _date(self, batch, name, new):
         """Every date is parsed once per distinct value (a batch of 30,000 rows has a few thousand): cheaper
         than parsing each cell natively and patching the months and quarters, and the parser is the rule."""
-        cache = self.caches.setdefault(name, {})
         order = self.date_order
 
         def parse(value: str):
             return read_date(value, order)
 
-        date, precision, problem, flag = map_distinct(batch[name], parse, cache,
-                                                      (pl.Date, pl.String, pl.String, pl.String))
+        date, precision, problem, flag = self._distinct(name, parse, (pl.Date, pl.String, pl.String, pl.String)).map(
+            batch[name])
         new[NORM + name], new[NORM + name + "_precision"] = date, precision
         new[PROBLEM + name], new[FLAG + name] = problem, flag
 
