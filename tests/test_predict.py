@@ -193,3 +193,28 @@ def test_factor_words_name_the_values_as_before(drop):
     if drop:
         label = next(f.label_en for f in scorer.features if f.name == drop)
         assert any(f"{label}: unknown" in (text or "") for text in want["factors_raising"] + want["factors_lowering"])
+
+
+def test_a_tiny_first_batch_does_not_settle_the_check():
+    """A transformer that is not row-wise can look row-wise on one row: the check goes on until a batch of
+    CHECK_ROWS rows has been compared."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from kamcore_plugins.models.predict import CHECK_ROWS
+
+    def share_of_batch(frame):
+        values = frame.to_series().to_list()
+        return np.array([[values.count(v) / len(values)] for v in values])
+
+    x = pl.DataFrame({"region": ["n", "n", "s", "w", "n", "s"] * (CHECK_ROWS // 3)})
+    y = np.array(["won", "lost", "won", "lost", "lost", "won"] * (CHECK_ROWS // 3))
+    pipeline = Pipeline([("features", ColumnTransformer([("f0", FunctionTransformer(share_of_batch), ["region"])])),
+                         ("classifier", LogisticRegression())]).fit(x, y)
+    predictor = Predictor(pipeline)
+    assert np.array_equal(predictor.won(x.head(1)), bare(pipeline, x.head(1)))
+    assert predictor.encoder is not None and not predictor.checked  # one row: the same either way, not settled
+    assert np.array_equal(predictor.won(x), bare(pipeline, x))
+    assert predictor.encoder is None and predictor.checked

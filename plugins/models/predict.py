@@ -9,8 +9,9 @@ Two things make the bare call slow on export-sized batches, and both are avoided
   row-major matrix of a few hundred columns is a cache miss per node; the matrix is built
   column-major (Fortran order) instead, about 4x faster for ``HistGradientBoostingClassifier``.
 
-The first batch is also encoded the plain way and the two matrices must be equal; if they are not
-(a pipeline shape this module does not know), every batch takes the plain path.
+The first batch (and any shorter one before a batch of ``CHECK_ROWS``) is also encoded the plain way and
+the two matrices must be equal; if they are not (a pipeline shape this module does not know, a
+transformer that is not row-wise), every batch takes the plain path.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import threading
 import numpy as np
 import polars as pl
 
-WON = "won"
+from .train import WON
+
 log = logging.getLogger("kamcore.models")
+CHECK_ROWS = 100  # batches are checked until one this long has been (a tiny first batch proves little)
 
 
 class Predictor:
@@ -44,6 +47,7 @@ class Predictor:
             with self.lock:
                 if not self.checked:
                     self._check(x)
+                    self.checked = self.encoder is None or x.height >= CHECK_ROWS
         if self.encoder is None:
             return self.pipeline.predict_proba(x)[:, self.column]
         xt = self.encoder.transform(x)
@@ -63,7 +67,6 @@ class Predictor:
             same = False
         if not same:
             self.encoder = None
-        self.checked = True
 
 
 def split_pipeline(pipeline):
