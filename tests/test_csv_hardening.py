@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import helpers  # noqa: E402
 from helpers import invoke, kam_env, read_summary  # noqa: E402,F401
 
-from kamcore.errors import InputError, KamError  # noqa: E402
+from kamcore.errors import InputError, KamError, ReadAgain  # noqa: E402
 from kamcore.registry import ReadOptions  # noqa: E402
 from kamcore_plugins.importers import csv_importer  # noqa: E402
 from kamcore_plugins.importers.csv_importer import check_structure, find_data_end, read, sniff, sniff_delimiter  # noqa: E402
@@ -467,6 +468,37 @@ def test_kam_score_checks_beside_the_scan_and_replaces_nothing(tmp_path, kam_env
         assert word in line, line
     assert out.read_text(encoding="utf-8") == "previous run\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv", "scored.csv"]
+
+
+@pytest.mark.parametrize("executable", ["python", "/bin/false", "/no/such/python"])
+@pytest.mark.parametrize("tail, outcome", [("", None), ("A-9,x,1\r\n", ReadAgain), ('A-9,12" monitor,1,2\r\n', InputError)])
+def test_the_check_apart_from_the_scan_gives_the_same_verdict(tmp_path, monkeypatch, executable, tail, outcome):
+    """The kam command checks in a child process; a child that fails (/bin/false) or cannot start leaves the
+    check to this process, with the same verdict: fine, records to quarantine, or a refusal."""
+    if executable != "python":
+        monkeypatch.setattr(sys, "executable", executable)
+    path = write(tmp_path, text([HEADER] + GOOD) + tail)
+    source = read(path, ReadOptions(defer_checks=True, check_apart=True))
+    try:
+        if outcome is None:
+            source.verify()
+        else:
+            with pytest.raises(outcome):
+                source.verify()
+    finally:
+        source.cleanup()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv"]
+
+
+def test_a_check_still_running_is_stopped_when_the_run_ends(tmp_path):
+    path = write(tmp_path, text([HEADER] + GOOD * 20000))
+    source = read(path, ReadOptions(defer_checks=True, check_apart=True))
+    check = source.verify.__self__
+    pid = check.child.pid
+    source.cleanup()  # a run that failed before verify(): the child is stopped (or, done already, reaped)
+    assert check.child is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 # -- the reference for the structure check ------------------------------------------------------------

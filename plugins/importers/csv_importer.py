@@ -780,7 +780,7 @@ def read(path: Path, options: ReadOptions) -> Source:
         checked = StructureCheck(utf8, delimiter, header_line, data_line, names, path)
         empty_last = len(header) > 1 and not header[-1].strip()
         if options.defer_checks and not empty_last:
-            checked.start()  # the scan does not depend on the result: check beside it (Source.verify)
+            checked.start(apart=options.check_apart)  # the scan does not need the result: check beside it
         else:
             checked.run()
             checked.verify()
@@ -821,7 +821,7 @@ def read(path: Path, options: ReadOptions) -> Source:
                 for start, end, records in split_records(utf8, header[1], utf8.stat().st_size, size)]
 
     def finish():
-        checked.join()  # the check still reads the file
+        checked.stop()  # the check may still read the file
         cleanup()
 
     return Source(path=path, frame=frame, record_lines=record_lines(utf8, delimiter, header_line), encoding=encoding,
@@ -830,8 +830,13 @@ def read(path: Path, options: ReadOptions) -> Source:
 
 
 class StructureCheck:
-    """:func:`check_structure` (numpy, which releases the GIL) and, when it is suspect, :func:`find_problem`;
-    run at once or in a thread beside the scan."""
+    """:func:`check_structure` and, when it is suspect, :func:`find_problem`; run at once, in a thread beside
+    the scan (numpy releases the GIL, but every call takes it back from the batch steps), or in a child
+    process beside it (``apart``: it then never waits for the GIL)."""
+
+    CHILD = ("import json, sys; from pathlib import Path; "
+             "from kamcore_plugins.importers.csv_importer import check_structure; "
+             "print(json.dumps(check_structure(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))")
 
     def __init__(self, path: Path, delimiter: str, header_line: int, data_line: int, names: list[str],
                  display: Path):
@@ -840,31 +845,61 @@ class StructureCheck:
         self.problem: BaseException | None = None
         self.quarantined: dict[int, tuple[str, str, str]] = {}
         self.thread = None
+        self.child = None
+        self.deferred = False  # started beside the scan: records it finds to quarantine were read as rows
 
-    def run(self) -> None:
+    def run(self, stats: dict | None = None) -> None:
         path, delimiter, header_line, data_line, names, display = self.args
         try:
-            self.stats = check_structure(path, delimiter, data_line, len(names))
+            self.stats = stats if stats is not None else check_structure(path, delimiter, data_line, len(names))
             if self.stats["suspect"]:
                 self.problem, self.quarantined = find_problem(path, delimiter, header_line, names, display)
         except BaseException as exc:  # raised by verify(), in the caller's thread
             self.problem = exc
 
-    def start(self) -> None:
+    def start(self, apart: bool = False) -> None:
+        import subprocess
+        import sys
         import threading
 
+        self.deferred = True
+        if apart:
+            path, delimiter, _, data_line, names, _ = self.args
+            try:
+                self.child = subprocess.Popen(
+                    [sys.executable, "-c", self.CHILD, str(path), delimiter, str(data_line), str(len(names))],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                return
+            except OSError:  # no interpreter to start: check in a thread instead
+                self.child = None
         self.thread = threading.Thread(target=self.run, name="kam-csv-check", daemon=True)
         self.thread.start()
 
     def join(self) -> None:
+        if self.child is not None:
+            child, self.child = self.child, None
+            out, _ = child.communicate()
+            try:
+                stats = json.loads(out) if child.returncode == 0 else None
+            except ValueError:
+                stats = None
+            self.run(stats)  # checks here when the child could not (killed, no numpy …)
         if self.thread is not None:
             self.thread.join()
+
+    def stop(self) -> None:
+        """Before the file is removed: a child still checking is stopped, a thread is waited for."""
+        if self.child is not None and self.child.poll() is None:
+            self.child.kill()
+            self.child.wait()
+            self.child = None
+        self.join()
 
     def verify(self) -> None:
         self.join()
         if self.problem is not None:
             raise self.problem
-        if self.quarantined and self.thread is not None:  # the scan read them as rows: read with them known
+        if self.quarantined and self.deferred:  # the scan read them as rows: read with them known
             raise ReadAgain(f"{self.args[5]}: {len(self.quarantined)} record(s) to quarantine")
 
 

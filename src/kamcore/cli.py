@@ -177,7 +177,7 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet
         first = inputs[0]
         target = first.with_name(first.stem + ".scored." + (fmt or "csv"))
     summary = run_score(list(inputs), target, kam=kam, config=config, fmt=fmt,
-                        options=ReadOptions(encoding=encoding, delimiter=delimiter, sheet=sheet,
+                        options=ReadOptions(encoding=encoding, delimiter=delimiter, sheet=sheet, check_apart=True,
                                             columns=config.section("columns")), importer=importer,
                         max_rejects=max_rejects, on_progress=_progress(target) if target else None,
                         stdout=sys.stdout.buffer, stakeholders=list(people) or None, profile=profile,

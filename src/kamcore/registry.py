@@ -81,6 +81,9 @@ class ReadOptions:
     # an importer may run a whole-file check beside the scan instead of before it, reporting through
     # Source.verify(): the CSV structure check then costs no wall time of its own
     defer_checks: bool = False
+    # ... and, with check_apart, in a child process, where it does not wait for the interpreter lock that the
+    # batch steps hold; the kam command allows it (a program embedding kamcore may not be able to start one)
+    check_apart: bool = False
 
 
 @frozen
