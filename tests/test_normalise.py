@@ -471,6 +471,50 @@ def test_dates_read_in_the_stream_are_what_the_parser_reads(texts):
         assert row["problem:purchase_date"] == problem, text
 
 
+@st.composite
+def timestamps(draw):
+    """Year-first dates (valid or not) with a time of day, as CRMs export them, and near misses."""
+    def digits(low, high):
+        return draw(st.text("0123456789", min_size=low, max_size=high))
+
+    date = f"{digits(4, 4)}{draw(st.sampled_from('-/.'))}{digits(1, 2)}{draw(st.sampled_from('-/.'))}{digits(1, 2)}"
+    time = (draw(st.sampled_from(" Tt")) + digits(1, 2) + ":" + digits(2, 2)
+            + draw(st.sampled_from(["", ":00", ":59", ":07.250", ":5", "Z", " ", ":00:00"])))
+    return draw(st.sampled_from([date + time, " " + date + time, date + time + " ", date + " " + time, date,
+                                 date + "\u3000" + time, date + time + time]))
+
+
+@PROPERTY
+@given(st.lists(timestamps(), min_size=1, max_size=40))
+@example(["2009-05-01 08:15:00", "2009-02-30 10:00", "2009-5-1T8:15:00.5", "2009-05-01 8:15 ", "0000-00-00 00:00:00",
+          "2009/5/1 24:61", "2009.05.01t23:59:59.999", "2009-05-01 08:15 08:15"])
+def test_timestamps_read_as_what_the_parser_reads(texts):
+    """Timestamps are parsed once per day, not once per row (a column of them has a value per row): each row
+    still gets what the parser reads from its whole text, flags included."""
+    from kamcore.normalise import read_date
+
+    out = one("purchase_date", texts)
+    for text, row in zip(texts, out.iter_rows(named=True)):
+        date, precision, problem, flag = read_date(text)
+        assert (row["purchase_date"], row["purchase_date_precision"], row["problem:purchase_date"]) == (
+            date, precision, problem), text
+        assert row["value_flags"] == (f"purchase_date: {flag}" if flag else None), text
+
+
+def test_a_column_of_timestamps_is_parsed_once_per_day():
+    from kamcore.normalise import Plan
+
+    start = dt.datetime(2024, 1, 1)
+    stamps = [(start + dt.timedelta(minutes=37 * i)).strftime("%Y-%m-%d %H:%M:%S") for i in range(20_000)]
+    plan = Plan(["purchase_date"], OPPORTUNITY, load_config(None, get_kam().config_defaults()), {})
+    frame = pl.LazyFrame({"purchase_date": stamps})
+    out = plan.on_frame(frame).select(*plan.output()).collect()
+    assert out["purchase_date"].to_list() == [dt.date.fromisoformat(s[:10]) for s in stamps]
+    assert set(out["purchase_date_precision"]) == {"day"}
+    parsed = plan.caches["purchase_date"].known[1]  # the distinct values the parser saw
+    assert len(parsed) == len({s[:10] for s in stamps}) == 514
+
+
 CHECKED = ["deal_size", "purchase_date", "margin", "funding_status", "future_revenue", "currency", "stage"]
 
 

@@ -49,6 +49,9 @@ _DATE_TIME_SUFFIX = r"[ Tt]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$"
 DATE_PATTERN = (r"(?i)^(\d{4})\s*(?:[-/.年]\s*(\d{1,2})\s*(?:[-/.月]\s*(\d{1,2})\s*日?|月)?"
                 r"|(?:年)?\s*[-/]?\s*(?:q|第)\s*([1-4])\s*(?:季度|季)?|年)?$")
 _DATE_RE, _TIME_RE = re.compile(DATE_PATTERN), re.compile(_DATE_TIME_SUFFIX)
+# a year-first date with a time of day, as CRMs export timestamps: read_date gives it the same result as its
+# date part (tests/test_normalise.py), so a column of timestamps is parsed once per day, not once per row
+DATETIME_DAY = r"^([0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2})[ Tt][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?$"
 _SPACES = re.compile(r"[\s　]+")
 _COMPETITOR_SEPARATORS = re.compile(r"[,;、，；/|]")
 AMOUNT_EXAMPLES = "1200000, 1,200,000, ¥1,200,000, 120万, 1.2亿, US$120,000"
@@ -608,8 +611,11 @@ class Plan:
         def parse(value: str):
             return read_date(value, order)
 
+        series = batch[name]
+        if series.str.contains(":", literal=True).any():  # timestamps: one distinct value per row, unless cut
+            series = series.str.replace(DATETIME_DAY, "${1}")
         date, precision, problem, flag = self._distinct(name, parse, (pl.Date, pl.String, pl.String, pl.String)).map(
-            batch[name])
+            series)
         new[NORM + name], new[NORM + name + "_precision"] = date, precision
         new[PROBLEM + name], new[FLAG + name] = problem, flag
 
