@@ -3,7 +3,7 @@
 
     python benchmarks/run.py [--harness ../shared/bench] [--rows 1000000] [--runs 5] [--out benchmarks/RESULTS.md]
                              [--skip-full] [--skip-scores-only] [--skip-model] [--skip-memory] [--skip-startup]
-                             [--dask 1,2]
+                             [--dask 1,2] [--zh]
 
 Every ratio is measured in one run, the two commands alternating in fresh processes (never absolute
 seconds, which drift on a shared machine):
@@ -18,7 +18,10 @@ seconds, which drift on a shared machine):
    (the only absolute figure: the target is in seconds). Source files are byte-compiled before anything is timed, as an
    installed package is.
 6. with ``--dask 1,2``: `kam score --engine dask --workers N` vs the parse-only floor, one row per N
-   (needs the dask extra; a local cluster of N worker processes starts in every timed run).
+   (needs the dask extra; a local cluster of N worker processes starts in every timed run);
+7. with ``--zh``: `kam score` vs the reference and `--scores-only` vs the parse floor on a Chinese GB18030 export
+   (`gen_export.py --headers zh --encoding gb18030 --seed 7`: amounts such as ¥850,000 and 120万, dates such as
+   2009/5/1; both baselines decode GB18030 in memory first).
 Needs GNU time at /usr/bin/time and the `kam` of this environment on PATH.
 """
 
@@ -107,6 +110,7 @@ def main() -> None:
     ap.add_argument("--startup-runs", type=int, default=15)
     ap.add_argument("--dask", default="", metavar="N,N",
                     help="also time --engine dask with a local cluster of each number of workers (e.g. 1,2)")
+    ap.add_argument("--zh", action="store_true", help="also time a Chinese GB18030 export (full and scores only)")
     args = ap.parse_args()
     dask_workers = [int(n) for n in args.dask.split(",") if n.strip()]
     harness = Path(args.harness)
@@ -116,8 +120,8 @@ def main() -> None:
     rows: list[tuple[str, str, str, str, str]] = []  # measure, ratio, target, peak memory, note
     size = f"{args.rows:,} rows, en, UTF-8"
 
-    def compare(baseline: str, command: list[str]) -> dict:
-        out = run([py, str(harness / "compare.py"), "--file", export, "--runs", str(args.runs),
+    def compare(baseline: str, command: list[str], file: str | None = None) -> dict:
+        out = run([py, str(harness / "compare.py"), "--file", file or export, "--runs", str(args.runs),
                    "--baseline", baseline, "--", *command])
         result = last_line(out, r"^ratio=")
         result["note"] = pairs_note(out)
@@ -160,6 +164,16 @@ def main() -> None:
             rows.append((f"`kam score --engine dask --workers {n}` / parse ({size})", f"{float(r['ratio']):.2f}×", "",
                          f"{r['cmd_rss_mb']} MB (client)", f"{float(r['cmd_s']):.2f} s vs {float(r['floor_s']):.2f} s; "
                          + r["note"]))
+        if args.zh:
+            zh = os.path.join(tmp, "export-zh.csv")
+            run([py, str(harness / "gen_export.py"), "--rows", str(args.rows), "--out", zh, "--headers", "zh",
+                 "--encoding", "gb18030", "--seed", "7"])
+            for extra, baseline in (([], "reference"), (["--scores-only"], "parse")):
+                r = compare(baseline, kam + extra, zh)
+                rows.append((f"`kam score{' ' if extra else ''}{' '.join(extra)}` / {baseline} "
+                             f"({args.rows:,} rows, zh, GB18030)", f"{float(r['ratio']):.2f}×", "",
+                             f"{r['cmd_rss_mb']} MB", f"{float(r['cmd_s']):.2f} s vs {float(r['floor_s']):.2f} s; "
+                             + r["note"]))
     if not args.skip_memory:
         out = run([py, str(harness / "memory_flat.py"), "--", *kam])
         r = last_line(out, r"^rss_1m_mb=")

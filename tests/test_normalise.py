@@ -511,8 +511,60 @@ def test_a_column_of_timestamps_is_parsed_once_per_day():
     out = plan.on_frame(frame).select(*plan.output()).collect()
     assert out["purchase_date"].to_list() == [dt.date.fromisoformat(s[:10]) for s in stamps]
     assert set(out["purchase_date_precision"]) == {"day"}
-    parsed = plan.caches["purchase_date"].known[1]  # the distinct values the parser saw
+    parsed = plan.caches["purchase_date"].fields[0]  # a parsed date per distinct value the parser saw
     assert len(parsed) == len({s[:10] for s in stamps}) == 514
+
+
+def test_distinct_parses_each_value_once_and_starts_over_past_its_limit():
+    import random
+
+    from kamcore.normalise import Distinct
+
+    calls = []
+
+    def parse(value):
+        calls.append(value)
+        return len(value), value.upper()
+
+    distinct = Distinct(parse, (pl.Int64, pl.String), limit=50)
+    rng = random.Random(5)
+
+    def check(batch):
+        length, upper = distinct.map(pl.Series(batch, dtype=pl.String))
+        assert length.to_list() == [None if v is None else len(v) for v in batch]
+        assert upper.to_list() == [None if v is None else v.upper() for v in batch]
+
+    few = [f"w{i}" for i in range(40)]
+    batches = [[rng.choice(few + [None]) for _ in range(rng.randint(0, 80))] for _ in range(40)]
+    for batch in batches + [[None] * 5, []]:
+        check(batch)
+    assert sorted(calls) == sorted({v for b in batches for v in b if v is not None})  # once per value, not per row
+    many = [f"w{i}" for i in range(300)]
+    for _ in range(40):
+        check([rng.choice(many + [None]) for _ in range(rng.randint(0, 80))])
+    assert len(calls) > len(many)  # past 50 values it started over, parsing some values again
+    assert len(distinct.fields[0]) < 50 + 80
+
+
+def test_distinct_is_safe_from_several_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kamcore.normalise import Distinct
+
+    distinct = Distinct(lambda value: (int(value) * 2,), (pl.Int64,))
+
+    def work(seed):
+        import random
+
+        rng = random.Random(seed)
+        for _ in range(30):
+            values = [str(rng.randrange(5000)) for _ in range(500)]
+            (doubled,) = distinct.map(pl.Series(values))
+            assert doubled.to_list() == [int(v) * 2 for v in values]
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(8)))
+    assert len(distinct.fields[0]) <= 5000
 
 
 CHECKED = ["deal_size", "purchase_date", "margin", "funding_status", "future_revenue", "currency", "stage"]
