@@ -3,7 +3,7 @@
 
     python benchmarks/run.py [--harness ../shared/bench] [--rows 1000000] [--runs 5] [--out benchmarks/RESULTS.md]
                              [--skip-full] [--skip-scores-only] [--skip-model] [--skip-memory] [--skip-startup]
-                             [--dask 1,2] [--zh]
+                             [--dask 1,2] [--zh] [--messy]
 
 Every ratio is measured in one run, the two commands alternating in fresh processes (never absolute
 seconds, which drift on a shared machine):
@@ -21,7 +21,10 @@ seconds, which drift on a shared machine):
    (needs the dask extra; a local cluster of N worker processes starts in every timed run);
 7. with ``--zh``: `kam score` vs the reference and `--scores-only` vs the parse floor on a Chinese GB18030 export
    (`gen_export.py --headers zh --encoding gb18030 --seed 7`: amounts such as ¥850,000 and 120万, dates such as
-   2009/5/1; both baselines decode GB18030 in memory first).
+   2009/5/1; both baselines decode GB18030 in memory first);
+8. with ``--messy``: `kam score --scores-only` vs the parse floor on two variants of the English export, as CRMs
+   and spreadsheets write them: purchase dates with a time of day (2024-06-03 03:23:56, a distinct value in
+   nearly every row) and amounts with thousands separators and cents (1,166,911.50, the same).
 Needs GNU time at /usr/bin/time and the `kam` of this environment on PATH.
 """
 
@@ -111,6 +114,8 @@ def main() -> None:
     ap.add_argument("--dask", default="", metavar="N,N",
                     help="also time --engine dask with a local cluster of each number of workers (e.g. 1,2)")
     ap.add_argument("--zh", action="store_true", help="also time a Chinese GB18030 export (full and scores only)")
+    ap.add_argument("--messy", action="store_true",
+                    help="also time exports with timestamps and with formatted amounts (scores only)")
     args = ap.parse_args()
     dask_workers = [int(n) for n in args.dask.split(",") if n.strip()]
     harness = Path(args.harness)
@@ -174,6 +179,12 @@ def main() -> None:
                              f"({args.rows:,} rows, zh, GB18030)", f"{float(r['ratio']):.2f}×", "",
                              f"{r['cmd_rss_mb']} MB", f"{float(r['cmd_s']):.2f} s vs {float(r['floor_s']):.2f} s; "
                              + r["note"]))
+        if args.messy:
+            for label, variant in messy_variants(export, tmp):
+                r = compare("parse", kam + ["--scores-only"], variant)
+                rows.append((f"`kam score --scores-only` / parse ({args.rows:,} rows, en, {label})",
+                             f"{float(r['ratio']):.2f}×", "", f"{r['cmd_rss_mb']} MB",
+                             f"{float(r['cmd_s']):.2f} s vs {float(r['floor_s']):.2f} s; " + r["note"]))
     if not args.skip_memory:
         out = run([py, str(harness / "memory_flat.py"), "--", *kam])
         r = last_line(out, r"^rss_1m_mb=")
@@ -190,6 +201,29 @@ def main() -> None:
             + " ".join(sys.argv[1:]) + "`.\n\n" + "\n".join(table) + "\n")
     Path(args.out).write_text(text, encoding="utf-8")
     print(text)
+
+
+def messy_variants(export: str, folder: str) -> list[tuple[str, str]]:
+    """The export with a time of day on every full purchase date, and with every deal size written with
+    thousands separators and cents: (label, path) each, deterministic."""
+    import polars as pl
+
+    frame = pl.read_csv(export, infer_schema=False)
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    seconds = row * 7919 % 86400
+    clock = pl.format("{}:{}:{}", *((part.cast(pl.String).str.zfill(2)) for part in
+                                    (seconds // 3600, seconds // 60 % 60, seconds % 60)))
+    stamps = frame.with_columns(pl.when(pl.col("purchase_date").str.len_chars() == 10)
+                                .then(pl.format("{} {}", pl.col("purchase_date"), clock))
+                                .otherwise(pl.col("purchase_date")).alias("purchase_date"))
+    cents = (frame["deal_size"].cast(pl.Float64) + (pl.Series(range(frame.height)) * 37 % 100) / 100).to_list()
+    formatted = frame.with_columns(pl.Series("deal_size", [None if v is None else f"{v:,.2f}" for v in cents]))
+    out = []
+    for label, variant in (("timestamps", stamps), ("amounts as 1,166,911.50", formatted)):
+        path = os.path.join(folder, f"export-{len(out)}.csv")
+        variant.write_csv(path)
+        out.append((label, path))
+    return out
 
 
 if __name__ == "__main__":

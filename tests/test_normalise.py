@@ -567,6 +567,55 @@ def test_distinct_is_safe_from_several_threads():
     assert len(distinct.fields[0]) <= 5000
 
 
+@st.composite
+def formatted_amounts(draw):
+    """Amounts as spreadsheets and Chinese exports write them, and near misses (spaces, full-width signs, ſ for s,
+    three decimals, runaway sizes, a unit with no number)."""
+    whole = draw(st.one_of(st.integers(0, 10**6), st.integers(0, 10**9), st.integers(0, 10**14)))
+    body = f"{whole:,}" if draw(st.booleans()) else str(whole)
+    return (draw(st.sampled_from(["", "", "$", "US$", "us$", "uſ$", "HK$", "¥", "￥", "€", "£", "RMB", "cny", "Usd"]))
+            + draw(st.sampled_from(["", "", "", " "])) + body
+            + draw(st.one_of(st.sampled_from(["", "", ".5", ".125", ".", ".999"]),
+                             st.integers(0, 99).map(lambda cents: f".{cents:02d}")))
+            + draw(st.sampled_from(["", "", "万", "亿", "千", "k", "K", "\u212a", "m", "M", "mn", "bn", "Bn"]))
+            + draw(st.sampled_from(["", "", "元", "美元", "欧元", "人民币", "港币", "rmb", "USD", "jpy", "元 "])))
+
+
+@PROPERTY
+@given(st.lists(formatted_amounts(), min_size=1, max_size=40), st.sampled_from([1.0, 10_000.0]))
+@example(["1,166,911.50", "143,181.36", "¥850,000", "16.4万欧元", "9,999,999,999,999.99", "999999999999.99", "uſ$100", "5\u212a",
+          "1,2,3", "¥ 99,600", "1.005k", "面议", "$", "", "abc", "100-200万"], 1.0)
+def test_formatted_amounts_are_read_as_the_parser_reads_them(texts, unit):
+    """The native reading of 1,166,911.50, ¥850,000 or 16.4万欧元 (one per row in many exports, too many to parse in
+    Python) gives what read_amount gives; what it does not read is left to read_amount, in the stream too."""
+    from kamcore.normalise import formatted_amounts, read_amount
+
+    amounts, currencies = formatted_amounts(pl.Series(texts, dtype=pl.String), unit)
+    for text, amount, currency in zip(texts, amounts, currencies):
+        if amount is not None:
+            assert (amount, currency, None, None) == read_amount(text, unit), text
+    out = one("deal_size", texts, header_units={"deal_size": unit})
+    for text, row in zip(texts, out.iter_rows(named=True)):
+        amount, _, problem, flag = read_amount(text, unit)
+        assert (row["deal_size"], row["problem:deal_size"]) == (amount, problem), text
+        assert row["value_flags"] == (f"deal_size: {flag}" if flag else None), text
+
+
+def test_formatted_amounts_hold_only_characters_nfkc_leaves_alone():
+    """What makes the native reading exact: NFKC (read_amount's fold) changes none of its characters, and the
+    text after an amount's last digit splits into unit and currency word one way only."""
+    import string
+    import unicodedata
+
+    from kamcore.normalise import _SUFFIX_WORDS, _TAILS, _UNIT_WORDS, FORMATTED_AMOUNT
+
+    assert len(_TAILS) == (len(_UNIT_WORDS) + 1) * (len(_SUFFIX_WORDS) + 1)
+
+    letters = set(FORMATTED_AMOUNT) - set("()?:|^$\\[]{}-,.0123456789") - set(string.ascii_letters)
+    assert letters == set("¥€£亿万千元人民币美金欧港日英镑")
+    assert all(unicodedata.normalize("NFKC", ch) == ch for ch in letters | set(string.ascii_letters + "0123456789,.$"))
+
+
 CHECKED = ["deal_size", "purchase_date", "margin", "funding_status", "future_revenue", "currency", "stage"]
 
 

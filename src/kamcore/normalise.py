@@ -15,6 +15,7 @@ chain of expressions over every cell, and the streaming engine still runs it bat
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import threading
 import unicodedata
@@ -125,7 +126,20 @@ def lookup(text: pl.Expr, table: dict, dtype=pl.String) -> pl.Expr:
 
 CURRENCY_TABLE = {spelling: code for code, words in CURRENCY_WORDS.items()
                   for word in (code, *words) for spelling in variants(word)}
+# Amounts as spreadsheets and Chinese exports write them (1,166,911.50, ¥850,000, US$120,000, 16.4万欧元): a strict
+# part of AMOUNT_PATTERN, same groups in the same order, no spaces, only characters NFKC leaves alone and letters
+# matched in ASCII case only (-u: no ſ for s), so that read_amount reads each such text as formatted_amounts does
+# (tests/test_normalise.py)
+FORMATTED_AMOUNT = (r"(?i-u)^(us\$|hk\$|\$|¥|€|£|rmb|cny|usd|eur|hkd|gbp|jpy)?([0-9]{1,3}(?:,[0-9]{3}){1,4}|[0-9]{1,13})"
+                    r"(?:\.([0-9]{1,2}))?(亿|万|千|k|mn|m|bn)?(元|人民币|美元|美金|欧元|港币|港元|日元|英镑|rmb|cny|usd|eur|hkd|gbp|jpy)?$")
+_CURRENCY_LOWER = {spelling.lower(): code for spelling, code in CURRENCY_TABLE.items()}
+_UNIT_WORDS = ("亿", "万", "千", "k", "mn", "m", "bn")  # FORMATTED_AMOUNT's units, then its currency words after them
+_SUFFIX_WORDS = ("元", "人民币", "美元", "美金", "欧元", "港币", "港元", "日元", "英镑", "rmb", "cny", "usd", "eur", "hkd", "gbp", "jpy")
+# the text after an amount's last digit -> (power of ten of its unit or None, currency its word names or None)
+_TAILS = {unit + word: (str(round(math.log10(_UNITS[unit]))) if unit else None, _CURRENCY_LOWER.get(word))
+          for unit in ("", *_UNIT_WORDS) for word in ("", *_SUFFIX_WORDS)}
 _AMOUNT_RE = re.compile(AMOUNT_PATTERN)
+POWERS_OF_TEN = frozenset(10.0 ** k for k in range(10))
 
 
 # -- parsers of one distinct value (called once per distinct value, never per row) ---------------
@@ -270,6 +284,31 @@ def parse_currency_text(text: str) -> str | None:
 _NULLS: dict = {}  # dtype -> an all-null Series at least as long as any batch so far
 
 
+def formatted_amounts(text: pl.Series, default_unit: float) -> tuple[pl.Series, pl.Series]:
+    """(amount, currency named) of each text matching FORMATTED_AMOUNT, natively; null elsewhere.
+
+    Exactly what :func:`read_amount` gives. Once the pattern has matched (a DFA, no captures: those cost more
+    than the parser), the text before the first digit is the currency sign or word, the text after the last
+    digit the unit and currency word (one split only, :data:`_TAILS`), and ``<number>e<power of ten>`` cast to
+    a float is the double nearest the amount, as ``round(value * scale, 2)`` is below a trillion (larger
+    amounts are left to read_amount). For a ``default_unit`` that is a power of ten.
+    """
+    c = pl.col("text")
+    head = c.str.replace(r"[0-9].*$", "")
+    tail = c.str.replace(r"^.*[0-9]", "")
+    number = c.str.strip_prefix(head).str.strip_suffix(tail).str.replace_all(",", "", literal=True)
+    tail = tail.str.to_lowercase()
+    power = tail.replace_strict({k: v[0] for k, v in _TAILS.items()}, default=None, return_dtype=pl.String)
+    amount = (number + "e" + power.fill_null(str(round(math.log10(default_unit))))).cast(pl.Float64, strict=False)
+    currency = pl.coalesce(
+        head.str.to_lowercase().replace_strict(_CURRENCY_LOWER, default=None, return_dtype=pl.String),
+        tail.replace_strict({k: v[1] for k, v in _TAILS.items()}, default=None, return_dtype=pl.String))
+    read = c.str.contains(FORMATTED_AMOUNT) & (amount < 1e12)
+    out = pl.DataFrame({"text": text}).select(pl.when(read).then(amount).alias("amount"),
+                                              pl.when(read).then(currency).alias("currency"))
+    return out["amount"], out["currency"]
+
+
 def nulls(n: int, dtype) -> pl.Series:
     """``n`` nulls of ``dtype``: a zero-copy slice of a cached column (building one costs a query per call)."""
     cached = _NULLS.get(dtype)
@@ -283,13 +322,15 @@ class Distinct:
 
     The values are cast to a Categorical of their own (a ``pl.Categories`` kept for the run), whose ids
     index the results: a batch costs one cast and one gather per field however many values are known, and
-    only the ids it adds are parsed (in Python, once each) and appended. An Enum of the known values cost a
-    hash table of all of them per batch: 1.2 s per million amounts written like ¥99,600, 100,000 of them
-    distinct. Past ``limit`` values (free-text-like columns) it starts over with a new mapping.
+    only the values it adds are parsed, once each, and appended. (An Enum of the known values cost a hash
+    table of all of them per batch: 1.2 s per million amounts written like ¥99,600, 100,000 of them
+    distinct.) ``native``, when given, reads new values in bulk first (:func:`formatted_amounts`): a column
+    with a new value in nearly every row is then not parsed in Python row by row. Past ``limit`` values it
+    starts over with a new mapping, so that free-text-like columns do not grow it without end.
     """
 
-    def __init__(self, parse, dtypes: tuple, limit: int = 100_000):
-        self.parse, self.dtypes, self.limit = parse, dtypes, limit
+    def __init__(self, parse, dtypes: tuple, limit: int = 100_000, native=None):
+        self.parse, self.dtypes, self.limit, self.native = parse, dtypes, limit, native
         self.lock = threading.Lock()
         self._start()
 
@@ -300,7 +341,7 @@ class Distinct:
         self.fields = [pl.Series(dtype=dtype) for dtype in self.dtypes]  # field i of the value with id j: [i][j]
 
     def map(self, series: pl.Series) -> list[pl.Series]:
-        with self.lock:  # every id is given under the lock, so the mapping holds all ids below its top
+        with self.lock:  # ids are given only under the lock: the ids a batch adds follow the known ones
             categorical = series.cast(self.dtype)
             ids = categorical.to_physical()
             top = ids.max()
@@ -311,13 +352,31 @@ class Distinct:
                     categorical = series.cast(self.dtype)
                     ids, known = categorical.to_physical(), 0
                     top = ids.max()
-                parsed = [self.parse(self.categories[i]) for i in range(known, top + 1)]
-                self.fields = [pl.concat([old, pl.Series([p[k] for p in parsed], dtype=dtype)], rechunk=True)
-                               for k, (old, dtype) in enumerate(zip(self.fields, self.dtypes))]
+                added = (pl.DataFrame({"id": ids, "value": series}).filter(pl.col("id") >= known)
+                         .unique("id").sort("id")["value"])
+                if len(added) != top + 1 - known:  # not in order after all: ask the mapping
+                    added = pl.Series([self.categories[i] for i in range(known, top + 1)], dtype=pl.String)
+                self.fields = [pl.concat([old, new], rechunk=True) for old, new in zip(self.fields, self._parse(added))]
             if self.keep is None and top is not None:
                 self.keep = categorical
             fields = self.fields
         return [field.gather(ids) for field in fields]
+
+    def _parse(self, values: pl.Series) -> list[pl.Series]:
+        """The fields of ``values`` (distinct, none null): read natively where possible, else one by one."""
+        if self.native is None:
+            fields, rest = None, values
+        else:
+            fields, read = self.native(values)
+            if read.all():
+                return fields
+            positions = (~read).arg_true()
+            rest = values.gather(positions)
+        parsed = [self.parse(value) for value in rest.to_list()]
+        parsed_fields = [pl.Series([p[k] for p in parsed], dtype=dtype) for k, dtype in enumerate(self.dtypes)]
+        if fields is None:
+            return parsed_fields
+        return [field.scatter(positions, new) for field, new in zip(fields, parsed_fields)]
 
 
 def patch(base: list[pl.Series], mask: pl.Series, series: pl.Series, distinct: Distinct) -> list[pl.Series]:
@@ -537,11 +596,11 @@ class Plan:
         out = batch.select(self.inputs).hstack([series.alias(name) for name, series in new.items()])
         return self._finish(out.lazy()).collect() if raw else out
 
-    def _distinct(self, name: str, parse, dtypes: tuple) -> Distinct:
+    def _distinct(self, name: str, parse, dtypes: tuple, native=None) -> Distinct:
         """The column's :class:`Distinct`, made on first use (``parse`` is the same rule for every batch)."""
         distinct = self.caches.get(name)
         if distinct is None:
-            distinct = self.caches.setdefault(name, Distinct(parse, dtypes))
+            distinct = self.caches.setdefault(name, Distinct(parse, dtypes, native=native))
         return distinct
 
     def _join_flags(self, new: dict, n: int) -> pl.Series:
@@ -607,8 +666,17 @@ class Plan:
             return read_amount(value, unit)
 
         base = [fast[NORM + name], nulls(n, pl.String), nulls(n, pl.String), nulls(n, pl.String)]
+        native = None
+        if unit in POWERS_OF_TEN:  # 1,166,911.50 or ¥850,000, often a new value in every row: read in bulk
+
+            def native(values: pl.Series):
+                amount, currency = formatted_amounts(values, unit)
+                return [amount, currency, nulls(len(values), pl.String), nulls(len(values), pl.String)], \
+                    amount.is_not_null()
+
         new[NORM + name], new["__found__" + name], new["__bad__" + name], new[FLAG + name] = patch(
-            base, fast["__u__" + name], batch[name], self._distinct(name, parse, tuple(b.dtype for b in base)))
+            base, fast["__u__" + name], batch[name],
+            self._distinct(name, parse, tuple(b.dtype for b in base), native))
         # the rest is phase three (_finish)
 
     def _date(self, batch, name, new):
