@@ -601,6 +601,21 @@ def test_formatted_amounts_are_read_as_the_parser_reads_them(texts, unit):
         assert row["value_flags"] == (f"deal_size: {flag}" if flag else None), text
 
 
+@PROPERTY
+@given(st.lists(st.tuples(st.integers(1000, 10**13), st.integers(0, 99), st.sampled_from(["", ".d", ".dd"])),
+                min_size=1, max_size=40), st.sampled_from([1.0, 10_000.0]))
+def test_grouped_numbers_alone_are_read_as_the_parser_reads_them(cases, unit):
+    """A batch of spreadsheet numbers only (1,166,911.50) takes a shorter native path: the same values."""
+    from kamcore.normalise import formatted_amounts, read_amount
+
+    texts = [f"{whole:,}" + {"": "", ".d": f".{cents % 10}", ".dd": f".{cents:02d}"}[form] for whole, cents, form in cases]
+    amounts, currencies = formatted_amounts(pl.Series(texts), unit)
+    assert currencies.to_list() == [None] * len(texts)
+    for text, amount in zip(texts, amounts):
+        expected = read_amount(text, unit)[0]
+        assert amount == (expected if expected < 1e12 else None), text
+
+
 def test_formatted_amounts_hold_only_characters_nfkc_leaves_alone():
     """What makes the native reading exact: NFKC (read_amount's fold) changes none of its characters, and the
     text after an amount's last digit splits into unit and currency word one way only."""

@@ -133,6 +133,7 @@ CURRENCY_TABLE = {spelling: code for code, words in CURRENCY_WORDS.items()
 FORMATTED_AMOUNT = (r"(?i-u)^(us\$|hk\$|\$|¥|€|£|rmb|cny|usd|eur|hkd|gbp|jpy)?([0-9]{1,3}(?:,[0-9]{3}){1,4}|[0-9]{1,13})"
                     r"(?:\.([0-9]{1,2}))?(亿|万|千|k|mn|m|bn)?(元|人民币|美元|美金|欧元|港币|港元|日元|英镑|rmb|cny|usd|eur|hkd|gbp|jpy)?$")
 _CURRENCY_LOWER = {spelling.lower(): code for spelling, code in CURRENCY_TABLE.items()}
+GROUPED_NUMBER = r"^[0-9]{1,3}(?:,[0-9]{3}){1,4}(?:\.[0-9]{1,2})?$"  # FORMATTED_AMOUNT without sign, unit or word
 _UNIT_WORDS = ("亿", "万", "千", "k", "mn", "m", "bn")  # FORMATTED_AMOUNT's units, then its currency words after them
 _SUFFIX_WORDS = ("元", "人民币", "美元", "美金", "欧元", "港币", "港元", "日元", "英镑", "rmb", "cny", "usd", "eur", "hkd", "gbp", "jpy")
 # the text after an amount's last digit -> (power of ten of its unit or None, currency its word names or None)
@@ -294,6 +295,10 @@ def formatted_amounts(text: pl.Series, default_unit: float) -> tuple[pl.Series, 
     amounts are left to read_amount). For a ``default_unit`` that is a power of ten.
     """
     c = pl.col("text")
+    if text.str.contains(GROUPED_NUMBER).all():  # 1,166,911.50 only (spreadsheets): no sign, unit or word to split off
+        amount = (c.str.replace_all(",", "", literal=True) + f"e{round(math.log10(default_unit))}").cast(pl.Float64)
+        out = pl.DataFrame({"text": text}).select(pl.when(amount < 1e12).then(amount))
+        return out.to_series(), nulls(len(text), pl.String)
     head = c.str.replace(r"[0-9].*$", "")
     tail = c.str.replace(r"^.*[0-9]", "")
     number = c.str.strip_prefix(head).str.strip_suffix(tail).str.replace_all(",", "", literal=True)
