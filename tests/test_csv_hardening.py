@@ -355,6 +355,16 @@ def test_duplicate_and_odd_headers(tmp_path):
     assert frame.columns == ["编号", "deal size", "column_3"]
 
 
+def test_headers_polars_would_read_as_patterns_are_numbered(tmp_path, kam_env):
+    """``*`` and ``^…$`` select columns in polars rather than name one: read as column_<n>, values kept."""
+    path = write(tmp_path, text([["编号", "*", "^note$", "a*"], ["A-1", "x", "y", "z"]]), "patterns.csv")
+    frame, _ = read_all(path)
+    assert frame.columns == ["编号", "column_2", "column_3", "a*"] and frame.row(0) == ("A-1", "x", "y", "z")
+    out = tmp_path / "out.csv"
+    assert invoke("score", path, "-o", out).exit_code == 0
+    assert helpers.read_csv(out).select("opportunity_id", "column_2", "column_3", "a*").row(0) == ("A-1", "x", "y", "z")
+
+
 # -- kam's own output read back ---------------------------------------------------------------------
 
 PAYLOADS = ["=1+1", "+1 555", "-2", "@SUM(A1)", " =cmd", "\tTab", "＝全角", "'=already quoted", "''=twice", "'plain"]

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -91,6 +91,12 @@ def test_keys_that_clean_to_the_same_name_are_refused(tmp_path):
         read(write(tmp_path, '{"amount": 1, "amount ": 2}\n'), ReadOptions())
 
 
+def test_keys_polars_would_read_as_patterns_are_read_by_position(tmp_path):
+    frame, _ = load(write(tmp_path, '{"编号": "A-1", "*": "x", "^n$": "y", "": "z"}\n{"编号": "A-2", "later": "w"}\n'))
+    assert frame.columns == ["编号", "column_2", "column_3", "column_4", "later"]
+    assert frame.rows() == [("A-1", "x", "y", "z", None), ("A-2", None, None, None, "w")]
+
+
 def test_sniff():
     assert sniff(b'  {"a": 1}', ".txt") == 80
     assert sniff(b'\xef\xbb\xbf{"a": 1}', ".jsonl") == 90
@@ -121,6 +127,7 @@ def test_kam_score_refuses_nan_with_one_line_and_no_output(tmp_path, kam_env):
            st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
            lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3),
            max_leaves=5), max_size=4), max_size=4).map(lambda rows: "".join(json.dumps(r) + "\n" for r in rows).encode()))
+@example(data=b'{"":null,"*":null}\n')
 def test_fuzz_the_json_lines_reader_reads_or_refuses_clearly(tmp_path, data):
     path = tmp_path / "fuzz.jsonl"
     path.write_bytes(data)

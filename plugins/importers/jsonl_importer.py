@@ -140,7 +140,9 @@ def read(path: Path, options: ReadOptions) -> Source:
         if not keys:
             raise InputError(f"{path}: no records (every line is blank)")
         names = column_names(keys, str(path))
-        frame = builder.frame().rename(dict(zip(keys, names)))
+        import polars as pl
+
+        frame = builder.frame().select(pl.nth(i).alias(name) for i, name in enumerate(names))  # by position
     except BaseException:
         if builder is not None:
             builder.cleanup()

@@ -68,12 +68,15 @@ def find_header(rows: list[list], table: Mapping[str, str]) -> int:
 
 def column_names(headers: list, source: str) -> list[str]:
     """Names for the columns under ``headers``: cleaned (``clean_header``), ``column_<n>`` for an empty
-    header, and an :class:`InputError` for two columns with the same name (one would be read, the
-    other silently renamed or lost)."""
+    header or one polars would read as a pattern rather than a name (``*``, ``^…$``), and an
+    :class:`InputError` for two columns with the same name (one would be read, the other silently
+    renamed or lost)."""
     names: list[str] = []
     seen: dict[str, int] = {}
     for index, header in enumerate(headers, start=1):
-        name = clean_header("" if header is None else str(header)) or f"column_{index}"
+        name = clean_header("" if header is None else str(header))
+        if not name or name == "*" or (name.startswith("^") and name.endswith("$")):
+            name = f"column_{index}"
         if name in seen:
             raise InputError(f"{source}: columns {seen[name]} and {index} are both named {name!r}",
                              hint="rename one of them in the export (kam would read only one of the two)")
@@ -155,8 +158,8 @@ class FrameBuilder:
 
         if not self.pending:
             return
-        frame = pl.DataFrame({name: pl.Series(name, values, dtype=pl.String)
-                              for name, values in zip(self.columns, self.buffer)})
+        # stored by position (c0, c1 …): a name such as "*" or "^x$" would be a pattern to pl.col()
+        frame = pl.DataFrame({f"c{i}": pl.Series(values, dtype=pl.String) for i, values in enumerate(self.buffer)})
         if not self.columns:  # rows without any column (``{}`` in JSON Lines): keep their count
             frame = pl.DataFrame({"__empty__": pl.Series([None] * self.pending, dtype=pl.String)})
         path = self.folder / f"chunk-{len(self.files):06d}.arrow"
@@ -176,7 +179,8 @@ class FrameBuilder:
         scans = [pl.scan_ipc(path) for path in self.files]
         lazy = pl.concat(scans, how="diagonal") if len(scans) > 1 else scans[0]
         have = set(lazy.collect_schema().names())
-        return lazy.select([pl.col(n) if n in have else pl.lit(None, pl.String).alias(n) for n in self.columns])
+        return lazy.select([(pl.col(f"c{i}") if f"c{i}" in have else pl.lit(None, pl.String)).alias(name)
+                            for i, name in enumerate(self.columns)])
 
     def cleanup(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
