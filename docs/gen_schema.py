@@ -29,7 +29,7 @@ KINDS = {
 
 AMOUNTS = ["1200000", "1,200,000", "¥1,200,000", "￥120万", "120万", "120 万元", "1.2亿", "RMB 80万", "12万美元",
            "US$120,000", "$4.5m", "850k", "€640,000", "HK$3,000,000", "1.5bn", "１２０万", "100-200万", "$1m–$2m",
-           "面议", "TBD", "100万-200", "一百万"]
+           "面议", "TBD", "100万-200", "一百万", "2.675", "-5000", "1.2E+06"]
 DATES = ["2009-05-01", "2009/5/1", "20090501", "2009-05-01 10:30", "2009.05", "2010.1", "2009.10", "2009-05", "2009年11月",
          "2009年11月5日", "２００９年５月", "2009-Q2", "2009年第2季度", "2009年", "05/01/2009", "25/12/2009", "39934", "下半年"]
 
@@ -212,7 +212,9 @@ def render() -> str:
         "its midpoint, flagged; a range whose ends disagree on currency or unit is rejected. Full-width "
         "digits and signs (`１２０万`, `￥１，２００`) are read as their plain forms. Amounts in different "
         "currencies are never added up: each row keeps its `currency`, and `deal_size_base` is the only "
-        "converted value.",
+        "converted value. Amounts are kept to the cent, rounded from the number as read (`2.675` is "
+        "the double just below 2.675, so 2.67), the same whichever way the amount is written; a sign or an "
+        "exponent (`-5000`, `1.2E+06`) is not an amount.",
         "",
         f"With the seed's header `标的(单位: 亿)`, the plain value `1.5` becomes "
         f"{number(unit.scored['deal_size'][0])}.",

