@@ -30,8 +30,8 @@ KINDS = {
 AMOUNTS = ["1200000", "1,200,000", "¥1,200,000", "￥120万", "120万", "120 万元", "1.2亿", "RMB 80万", "12万美元",
            "US$120,000", "$4.5m", "850k", "€640,000", "HK$3,000,000", "1.5bn", "１２０万", "100-200万", "$1m–$2m",
            "面议", "TBD", "100万-200", "一百万", "2.675", "-5000", "1.2E+06"]
-DATES = ["2009-05-01", "2009/5/1", "20090501", "2009-05-01 10:30", "2009.05", "2010.1", "2009.10", "2009-05", "2009年11月",
-         "2009年11月5日", "２００９年５月", "2009-Q2", "2009年第2季度", "2009年", "05/01/2009", "25/12/2009", "39934", "下半年"]
+DATES = ["2009-05-01", "2009/5/1", "20090501", "2009-05-01 10:30", "2009-05-01T10:30:00.000+0800", "2009.05", "2010.1", "2009.10", "2009-05", "2009年11月",
+         "2009年11月5日", "２００９年５月", "2009-Q2", "2009年第2季度", "2009年", "05/01/2009", "25/12/2009", "25/12/2009 9:05 PM", "39934", "下半年"]
 
 
 def config():
@@ -222,7 +222,8 @@ def render() -> str:
         "## Dates",
         "",
         "Year first: `-`, `/`, `.` or 年/月/日 between the parts, or `20090501`; a quarter as `Q2` or "
-        "第2季度; a time of day is ignored; full-width digits are read. A month, quarter or year becomes its "
+        "第2季度; a time of day is ignored, with its AM/PM and its zone (`10:30 PM`, `10:30:00Z`, "
+        "`10:30:00.000+0800`: the date is the one written); full-width digits are read. A month, quarter or year becomes its "
         "first day, and `purchase_date_precision` says which it was. Note that `2010.1` is January, as in "
         "the seed's 信息初始表; write October as `2010.10`.",
         "",

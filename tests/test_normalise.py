@@ -479,7 +479,9 @@ def timestamps(draw):
 
     date = f"{digits(4, 4)}{draw(st.sampled_from('-/.'))}{digits(1, 2)}{draw(st.sampled_from('-/.'))}{digits(1, 2)}"
     time = (draw(st.sampled_from(" Tt")) + digits(1, 2) + ":" + digits(2, 2)
-            + draw(st.sampled_from(["", ":00", ":59", ":07.250", ":5", "Z", " ", ":00:00"])))
+            + draw(st.sampled_from(["", ":00", ":59", ":07.250", ":5", "Z", " ", ":00:00"]))
+            + draw(st.sampled_from(["", "", "", " AM", "pm", "P", "Z", "z", "+08:00", "-0800", " +08", "UTC", " GMT",
+                                    "+8:00", "Zx", " AM Z"])))
     return draw(st.sampled_from([date + time, " " + date + time, date + time + " ", date + " " + time, date,
                                  date + "\u3000" + time, date + time + time]))
 
@@ -487,7 +489,8 @@ def timestamps(draw):
 @PROPERTY
 @given(st.lists(timestamps(), min_size=1, max_size=40))
 @example(["2009-05-01 08:15:00", "2009-02-30 10:00", "2009-5-1T8:15:00.5", "2009-05-01 8:15 ", "0000-00-00 00:00:00",
-          "2009/5/1 24:61", "2009.05.01t23:59:59.999", "2009-05-01 08:15 08:15"])
+          "2009/5/1 24:61", "2009.05.01t23:59:59.999", "2009-05-01 08:15 08:15", "2009-05-01T10:30:00.000+0000",
+          "2009-05-01T10:30:00Z", "2009-05-01 10:30 PM", "2009-05-01T10:30:00+08:00"])
 def test_timestamps_read_as_what_the_parser_reads(texts):
     """Timestamps are parsed once per day, not once per row (a column of them has a value per row): each row
     still gets what the parser reads from its whole text, flags included."""
@@ -499,6 +502,16 @@ def test_timestamps_read_as_what_the_parser_reads(texts):
         assert (row["purchase_date"], row["purchase_date_precision"], row["problem:purchase_date"]) == (
             date, precision, problem), text
         assert row["value_flags"] == (f"purchase_date: {flag}" if flag else None), text
+
+
+@pytest.mark.parametrize("text, order", [("5/1/2009 10:30 AM", "mdy"), ("5/1/2009 10:30:00 PM", "mdy"),
+                                         ("1/5/2009 22:30", "dmy"), ("25/12/2009 9:05 am", "")])
+def test_day_month_year_timestamps_are_read_with_their_order(text, order):
+    """Report exports in a US or UK locale (5/1/2009 10:30 AM): the date, read in the configured order."""
+    from kamcore.normalise import read_date
+
+    day = dt.date(2009, 5, 1) if order else dt.date(2009, 12, 25)
+    assert read_date(text, order)[:3] == (day, "day", None)
 
 
 def test_a_column_of_timestamps_is_parsed_once_per_day():

@@ -46,13 +46,17 @@ _UNITS = {"亿": 1e8, "万": 1e4, "千": 1e3, "k": 1e3, "m": 1e6, "mn": 1e6, "bn
 _CUR_PREFIX = r"(us\$|hk\$|\$|¥|￥|€|£|rmb|cny|usd|eur|hkd|gbp|jpy)"
 _CUR_SUFFIX = r"(元|人民币|美元|美金|欧元|港币|港元|日元|英镑|rmb|cny|usd|eur|hkd|gbp|jpy)"
 AMOUNT_PATTERN = (rf"(?i)^{_CUR_PREFIX}?\s*([0-9][0-9,]*(?:\.[0-9]+)?|\.[0-9]+)\s*(亿|万|千|k|mn|m|bn)?\s*{_CUR_SUFFIX}?$")
-_DATE_TIME_SUFFIX = r"[ Tt]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$"
+# a time of day after a date, as CRMs and APIs export timestamps (10:30, 10:30:00.000, 10:30 AM, 10:30:00Z,
+# 10:30:00+08:00): the date is the one written, the time and zone are dropped
+_TIME_OF_DAY = (r"[ Tt][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?: ?[AaPp][Mm])?"
+                r"(?: ?(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?|UTC|GMT))?")
+_DATE_TIME_SUFFIX = _TIME_OF_DAY + "$"
 DATE_PATTERN = (r"(?i)^(\d{4})\s*(?:[-/.年]\s*(\d{1,2})\s*(?:[-/.月]\s*(\d{1,2})\s*日?|月)?"
                 r"|(?:年)?\s*[-/]?\s*(?:q|第)\s*([1-4])\s*(?:季度|季)?|年)?$")
 _DATE_RE, _TIME_RE = re.compile(DATE_PATTERN), re.compile(_DATE_TIME_SUFFIX)
 # a year-first date with a time of day, as CRMs export timestamps: read_date gives it the same result as its
 # date part (tests/test_normalise.py), so a column of timestamps is parsed once per day, not once per row
-DATETIME_DAY = r"^([0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2})[ Tt][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?$"
+DATETIME_DAY = r"^([0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2})" + _DATE_TIME_SUFFIX
 _SPACES = re.compile(r"[\s　]+")
 _COMPETITOR_SEPARATORS = re.compile(r"[,;、，；/|]")
 AMOUNT_EXAMPLES = "1200000, 1,200,000, ¥1,200,000, 120万, 1.2亿, US$120,000"
