@@ -197,8 +197,11 @@ def main() -> None:
                          "≤ 0.3 s", "", f"`python -c pass`: {startup(py, ['-c', 'pass'], args.startup_runs):.3f} s"))
     table = ["| measure | result | target | peak memory | detail |", "|---|---:|---|---|---|"]
     table += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
+    from importlib.metadata import version
+
+    versions = f"Python {sys.version.split()[0]}, polars {version('polars')}, {os.cpu_count()} cores"
     text = (f"# Benchmark results\n\nMeasured {date.today()} with `python benchmarks/run.py "
-            + " ".join(sys.argv[1:]) + "`.\n\n" + "\n".join(table) + "\n")
+            + " ".join(sys.argv[1:]) + f"` ({versions}).\n\n" + "\n".join(table) + "\n")
     Path(args.out).write_text(text, encoding="utf-8")
     print(text)
 
