@@ -524,7 +524,7 @@ def test_a_column_of_timestamps_is_parsed_once_per_day():
     out = plan.on_frame(frame).select(*plan.output()).collect()
     assert out["purchase_date"].to_list() == [dt.date.fromisoformat(s[:10]) for s in stamps]
     assert set(out["purchase_date_precision"]) == {"day"}
-    parsed = plan.caches["purchase_date"].fields[0]  # a parsed date per distinct value the parser saw
+    parsed = plan.caches["purchase_date"].table.to_series(0)  # a parsed date per distinct value the parser saw
     assert len(parsed) == len({s[:10] for s in stamps}) == 514
 
 
@@ -556,7 +556,7 @@ def test_distinct_parses_each_value_once_and_starts_over_past_its_limit():
     for _ in range(40):
         check([rng.choice(many + [None]) for _ in range(rng.randint(0, 80))])
     assert len(calls) > len(many)  # past 50 values it started over, parsing some values again
-    assert len(distinct.fields[0]) < 50 + 80
+    assert distinct.table.height < 50 + 80
 
 
 def test_distinct_is_safe_from_several_threads():
@@ -577,7 +577,7 @@ def test_distinct_is_safe_from_several_threads():
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(work, range(8)))
-    assert len(distinct.fields[0]) <= 5000
+    assert distinct.table.height <= 5000
 
 
 @st.composite
