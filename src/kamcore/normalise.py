@@ -607,7 +607,8 @@ class Plan:
             elif kind == DATE:
                 self._date(batch, name, new)
             elif kind == COUNT_OR_NAMES:  # once per distinct value, as dates (a hundred per batch)
-                new[NORM + "competitor_count"], = self._distinct(name, count_competitors, (pl.Int32,)).map(batch.get_column(name))
+                counts = self._distinct(name, count_competitors, (pl.Int32,))
+                new[NORM + "competitor_count"], = counts.map(batch.get_column(name))
         new[FLAGS] = self._join_flags(new, n)
         if self.quarantine is not None:
             new[PROBLEM + RECORD] = batch.get_column(self.quarantine)
@@ -681,8 +682,9 @@ class Plan:
             return code, None if code else "not a currency: expected CNY, USD, 人民币, 美元 …"
 
         base = [batch.get_column(NORM + "currency"), nulls(batch.height, pl.String)]
-        new[NORM + "currency"], new[PROBLEM + "currency"] = patch(base, batch.get_column("__u__currency"), batch.get_column("currency"),
-                                                                  self._distinct("currency", parse, (pl.String,) * 2))
+        new[NORM + "currency"], new[PROBLEM + "currency"] = patch(
+            base, batch.get_column("__u__currency"), batch.get_column("currency"),
+            self._distinct("currency", parse, (pl.String,) * 2))
 
     def _amount(self, batch, fast, name, new):
         n = batch.height
