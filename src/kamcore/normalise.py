@@ -541,7 +541,7 @@ class Plan:
                 exprs.append(pl.lit(codes).gather(index).alias(NORM + name))
                 if kind == LEVEL_OR_AMOUNT:  # a plain amount (1200000, 35.5) instead of a level
                     text = raw.str.strip_chars()
-                    plain = unknown & text.str.contains(r"^[0-9]{1,15}(\.[0-9]{1,2})?$").fill_null(False)
+                    plain = unknown & text.str.contains(PLAIN_AMOUNT).fill_null(False)
                     exprs.append(pl.when(plain).then(text.cast(pl.Float64, strict=False))
                                  .alias(NORM + name + "_amount"))
                     unknown = unknown & ~plain
@@ -644,8 +644,7 @@ class Plan:
         if not unknown.any():  # the usual batch: every value a known spelling or missing
             code, amount, problem, flag = base
         else:
-            distinct = self.caches.get(name) or self._distinct(name, self._code_parser(name, kind),
-                                                               tuple(b.dtype for b in base))
+            distinct = self._distinct(name, self._code_parser(name, kind), tuple(b.dtype for b in base))
             code, amount, problem, flag = patch(base, unknown, batch.get_column(name), distinct)
         new[NORM + name], new[PROBLEM + name] = code, problem
         if kind == LEVEL_OR_AMOUNT:
