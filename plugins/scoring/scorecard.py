@@ -89,7 +89,10 @@ def compile_criterion(name: str, spec: dict, section: str = "scorecard") -> Crit
         raise ConfigError(f"{where} needs at least one [[...terms]] entry")
     compiled = [compile_term(t, f"{where}.terms[{i}]") for i, t in enumerate(terms)]
     combine = spec.get("combine", "sum")
-    if combine == "sum":
+    if combine == "sum" and len(compiled) == 1:  # (the streaming engine would evaluate a guarded sum's term twice)
+        points = compiled[0][0]
+        top = compiled[0][1]
+    elif combine == "sum":
         known = pl.any_horizontal([e.is_not_null() for e, _, _ in compiled])
         points = pl.when(known).then(pl.sum_horizontal([e for e, _, _ in compiled]))
         top = sum(m for _, m, _ in compiled)

@@ -421,8 +421,7 @@ class Plan:
         self.problems: dict[str, str] = {}
         self.columns: list[tuple[str, str]] = []  # (output name, working column)
         self.caches: dict[str, Distinct] = {}  # per column: its distinct values parsed, across batches
-        self.phase1: list[pl.Expr] | None = None
-        self.phase1b: list[pl.Expr] = []
+        self.phase1: list[list[pl.Expr]] | None = None
         self.inputs: list[str] = list(columns)  # the columns of the frame given to on_frame
         values = config.get("values", {})
         self.date_order = str(config.get("dates", {}).get("order", "") or "").lower()
@@ -491,97 +490,100 @@ class Plan:
 
     def _finish(self, frame):
         """Phase three, expressions again: amounts get their currency, base amount and problem, rows their
-        ``__ok`` (none of it needs Python once the leftovers are parsed)."""
+        ``__ok`` (none of it needs Python once the leftovers are parsed). The currency is a column before
+        the base amount and the problem read it (used twice in one select, it would be worked out twice)."""
         for name in self.names:
             if name in self.schema and self.schema[name].kind == AMOUNT:
-                frame = frame.with_columns(self._amount_columns(name)).drop("__found__" + name, "__bad__" + name)
+                currency, conflict = self._amount_currency(name)
+                frame = frame.with_columns(currency.alias(NORM + "currency"), conflict.alias("__c__" + name))
+                frame = frame.with_columns(self._amount_columns(name)).drop("__found__" + name, "__bad__" + name,
+                                                                           "__c__" + name)
         problems = [c(p).is_null() for p in self.problems.values()]
         return frame.with_columns(pl.all_horizontal([~c(BLANK), *problems]).alias(OK))
 
-    def _amount_columns(self, name: str) -> list[pl.Expr]:
-        amount, found, bad = c(NORM + name), c("__found__" + name), c("__bad__" + name)
+    def _amount_currency(self, name: str) -> tuple[pl.Expr, pl.Expr]:
+        """(currency of the amount, whether the amount names one the currency column contradicts)."""
+        amount, found = c(NORM + name), c("__found__" + name)
         default = pl.lit(self.default_currency)
         if "currency" not in self.names:
-            currency = pl.when(amount.is_not_null()).then(pl.coalesce(found, default))
-            conflict = pl.lit(False)
-        else:
-            given, written = c(NORM + "currency"), c("currency")
-            unreadable = written.str.strip_chars().is_not_null() & given.is_null()
-            currency = (pl.when(unreadable).then(None).when(amount.is_not_null())
-                        .then(pl.coalesce(found, given, default)).otherwise(given))
-            conflict = found.is_not_null() & given.is_not_null() & (found != given)
+            return pl.when(amount.is_not_null()).then(pl.coalesce(found, default)), pl.lit(False)
+        given, written = c(NORM + "currency"), c("currency")
+        unreadable = written.is_not_null() & given.is_null()  # written, but not read as a currency
+        currency = (pl.when(unreadable).then(None).when(amount.is_not_null())
+                    .then(pl.coalesce(found, given, default)).otherwise(given))
+        return currency, found.is_not_null() & given.is_not_null() & (found != given)
+
+    def _amount_columns(self, name: str) -> list[pl.Expr]:
+        currency, bad = c(NORM + "currency"), c("__bad__" + name)
         rate = lookup(currency, self.rates, pl.Float64)
-        return [currency.alias(NORM + "currency"), (amount * rate).alias(NORM + name + "_base"),
+        return [(c(NORM + name) * rate).alias(NORM + name + "_base"),
                 pl.when(bad.is_not_null()).then(bad)
-                .when(conflict).then(pl.lit("the amount names a currency that contradicts the currency column"))
+                .when(c("__c__" + name)).then(pl.lit("the amount names a currency that contradicts the currency column"))
                 .alias(PROBLEM + name)]
 
     def _with_fast_paths(self, frame):
         if self.phase1 is None:
             self.phase1 = self._fast_paths()
-            self.phase1b = self._derived()
-        frame = frame.with_columns(self.phase1)
-        return frame.with_columns(self.phase1b) if self.phase1b else frame
+        for step in self.phase1:
+            frame = frame.with_columns(step)
+        return frame
 
-    def _fast_paths(self) -> list[pl.Expr]:
-        """Phase one, one vectorised select per batch: known codes, plain numbers, ISO dates, and a
-        mask per column of the rows that need a closer look."""
-        exprs = []
+    def _fast_paths(self) -> list[list[pl.Expr]]:
+        """Phase one, vectorised selects per batch: known codes, plain numbers, ISO dates, and a mask per
+        column of the rows that need a closer look.
+
+        In steps, each reading the columns of the one before: an expression used twice in one select is
+        evaluated twice by the streaming engine (an Enum cast, a strip, a regex), so what is shared is a
+        column of its own (``__i__`` an Enum index, ``__s__`` trimmed text, ``__m__`` a match, ``__x__`` a
+        number), dropped with the batch's other working columns in :meth:`normalise_batch`.
+        """
+        first, second, third = [], [], []
         for name in self.names:
             kind = self.schema[name].kind if name in self.schema else None
             raw = c(name)
+            index, text, match, number = (c(prefix + name) for prefix in ("__i__", "__s__", "__m__", "__x__"))
             if kind == ID:
-                exprs.append(pl.when(raw.is_null() | (raw.str.strip_chars() == ""))
+                first.append(pl.when(raw.is_null() | (raw.str.strip_chars() == ""))
                              .then(pl.lit("missing value: an opportunity needs an id")).alias(PROBLEM + name))
-            elif kind in (CODE, LEVEL_OR_AMOUNT):
-                table = self.tables[name]
-                index = raw.cast(pl.Enum(list(table)), strict=False).to_physical()
+            elif kind in (CODE, LEVEL_OR_AMOUNT, CURRENCY) and (kind != CURRENCY or name == "currency"):
+                table = self.tables[name] if kind != CURRENCY else CURRENCY_TABLE
                 codes = pl.Series(list(table.values()), dtype=pl.String)
+                first.append(raw.cast(pl.Enum(list(table)), strict=False).to_physical().alias("__i__" + name))
+                second.append(pl.lit(codes).gather(index).alias(NORM + name))
                 unknown = raw.is_not_null() & index.is_null()
-                exprs.append(pl.lit(codes).gather(index).alias(NORM + name))
-                if kind == LEVEL_OR_AMOUNT:  # a plain amount (1200000, 35.5) instead of a level
-                    text = raw.str.strip_chars()
-                    plain = unknown & text.str.contains(PLAIN_AMOUNT).fill_null(False)
-                    exprs.append(pl.when(plain).then(text.cast(pl.Float64, strict=False))
-                                 .alias(NORM + name + "_amount"))
-                    unknown = unknown & ~plain
-                exprs.append(unknown.alias("__u__" + name))
-            elif kind == CURRENCY and name == "currency":
-                index = raw.cast(pl.Enum(list(CURRENCY_TABLE)), strict=False).to_physical()
-                codes = pl.Series(list(CURRENCY_TABLE.values()), dtype=pl.String)
-                exprs += [pl.lit(codes).gather(index).alias(NORM + name),
-                          (raw.is_not_null() & index.is_null()).alias("__u__" + name)]
-            elif kind == AMOUNT:  # 1166100.00: the double read_amount gives, natively; the rest once per value
-                text = raw.str.strip_chars()
-                unit = self.units.get(name, 1.0)
-                if unit in POWERS_OF_TEN:
-                    number = (text if unit == 1.0 else text + f"e{round(math.log10(unit))}").cast(pl.Float64,
-                                                                                                strict=False)
-                    plain = (text.str.contains(PLAIN_AMOUNT) & (number < 1e12)).fill_null(False)
+                if kind == LEVEL_OR_AMOUNT:  # a plain amount (1200000, 35.5) instead of a level; " 35 " is read
+                    # by the parser (_code_parser) as every other value the Enum does not know
+                    second.append((index.is_null() & raw.str.contains(PLAIN_AMOUNT)).fill_null(False)
+                                  .alias("__m__" + name))
+                    third += [pl.when(match).then(raw.cast(pl.Float64, strict=False)).alias(NORM + name + "_amount"),
+                              (unknown & ~match).alias("__u__" + name)]
                 else:
-                    number, plain = pl.lit(None, pl.Float64), pl.lit(False)
-                exprs += [pl.when(plain).then(number).alias(NORM + name),
-                          (text.is_not_null() & ~plain).alias("__u__" + name)]
+                    second.append(unknown.alias("__u__" + name))
+            elif kind == AMOUNT:  # 1166100.00: the double read_amount gives, natively; the rest once per value
+                unit = self.units.get(name, 1.0)
+                first.append(raw.str.strip_chars().alias("__s__" + name))
+                if unit in POWERS_OF_TEN:
+                    scaled = text if unit == 1.0 else text + f"e{round(math.log10(unit))}"
+                    second += [scaled.cast(pl.Float64, strict=False).alias("__x__" + name),
+                               text.str.contains(PLAIN_AMOUNT).fill_null(False).alias("__m__" + name)]
+                    plain = match & (number < 1e12)
+                else:
+                    plain = pl.lit(False)
+                third += [pl.when(plain).then(number if unit in POWERS_OF_TEN else pl.lit(None, pl.Float64))
+                          .alias(NORM + name),
+                          (raw.is_not_null() & ~plain).alias("__u__" + name)]
             elif kind == DATE:  # a time of day: the batch's timestamps are cut to their day (_date)
-                exprs.append(raw.str.contains(":", literal=True).fill_null(False).alias("__t__" + name))
+                first.append(raw.str.contains(":", literal=True).fill_null(False).alias("__t__" + name))
             elif kind == PERCENT:
-                text = raw.str.strip_chars()
-                number = text.str.strip_chars_end("%％ ").cast(pl.Float64, strict=False)
-                exprs.append(pl.when(number.is_finite()).then(number).alias(NORM + name))
+                first.append(raw.str.strip_chars().alias("__s__" + name))
+                second.append(text.str.strip_chars_end("%％ ").cast(pl.Float64, strict=False).alias("__x__" + name))
+                finite = number.is_finite().fill_null(False)
+                third += [pl.when(finite).then(number).alias(NORM + name),
+                          pl.when(~finite & raw.is_not_null() & ~text.is_in(MISSING))
+                          .then(pl.lit("not a percentage: expected e.g. 35%, 35.5")).alias(PROBLEM + name)]
         read = [c(x).is_null() for x in self.read]
-        exprs.append((pl.all_horizontal(read) if read else pl.lit(False)).alias(BLANK))
-        return exprs
-
-    def _derived(self) -> list[pl.Expr]:
-        """Phase one, second step: the columns that read a parsed value of the first step."""
-        exprs = []
-        for name in self.names:
-            kind = self.schema[name].kind if name in self.schema else None
-            if kind == PERCENT:
-                text = c(name).str.strip_chars()
-                exprs.append(pl.when(c(NORM + name).is_null() & text.is_not_null() & ~text.is_in(MISSING))
-                             .then(pl.lit("not a percentage: expected e.g. 35%, 35.5")).alias(PROBLEM + name))
-        return exprs
+        first.append((pl.all_horizontal(read) if read else pl.lit(False)).alias(BLANK))
+        return [step for step in (first, second, third) if step]
 
     def normalise_batch(self, batch: pl.DataFrame) -> pl.DataFrame:
         """Phase two for one batch of :meth:`on_frame` (a raw batch gets its fast paths here)."""
