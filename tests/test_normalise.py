@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import kamcore  # noqa: E402
 from kamcore.config import load_config  # noqa: E402
 from kamcore.normalise import MISSING  # noqa: E402
 from kamcore.plugins import get_kam  # noqa: E402
-from kamcore.schema import OPPORTUNITY  # noqa: E402
+from kamcore.schema import CODE, LEVEL_OR_AMOUNT, OPPORTUNITY  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("kam_env")
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, database=None,
@@ -374,6 +375,27 @@ def test_ids_are_kept_as_text_byte_for_byte():
     ids = ["00123", "0061x00000A1", "1.50", "1e5", "ＩＤ-７", "编号 7"]
     result = kamcore.score_frame(pl.DataFrame({"编号": ids, "标的": ["120万"] * len(ids)}))
     assert result.scored["opportunity_id"].to_list() == ids
+
+
+# -- the plan ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("units", [{}, {"deal_size": 1e4}])
+def test_each_fast_path_step_works_out_each_costly_part_once(units):
+    """The streaming engine evaluates a part used twice in one select twice (an Enum cast, a strip, a regex
+    over a million cells): each step of the fast paths names each such part of a raw column once, and the
+    next step reads it as a column."""
+    from kamcore.normalise import Plan
+
+    plan = Plan(list(OPPORTUNITY), OPPORTUNITY, load_config(None, get_kam().config_defaults()), units)
+    steps = plan._fast_paths()
+    assert len(steps) == 3
+    costly = re.compile(r'col\("[^"]+"\)\.(?:cast\(Enum|str\.\w+\(\[[^\]]*)')
+    for step in steps:
+        parts = [part for expr in step for part in costly.findall(str(expr))]
+        assert len(parts) == len(set(parts)), sorted(p for p in parts if parts.count(p) > 1)
+    first = [part for expr in steps[0] for part in costly.findall(str(expr))]
+    assert sum(".cast(Enum" in part for part in first) == sum(
+        1 for name, column in OPPORTUNITY.items() if column.kind in (CODE, LEVEL_OR_AMOUNT) or name == "currency")
 
 
 # -- properties ---------------------------------------------------------------------------------
