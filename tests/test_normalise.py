@@ -655,17 +655,19 @@ def test_grouped_numbers_alone_are_read_as_the_parser_reads_them(cases, unit):
 def plain_numbers(draw):
     """Numbers as exports write them, with what a cast to float accepts and the parser does not (-5, 1e5, 5.)."""
     return (draw(st.sampled_from(["", "", "", "-", "+", " "]))
-            + draw(st.one_of(st.integers(0, 10**15).map(str), st.sampled_from(["", "0", "00", "１２０"])))
+            + draw(st.one_of(st.integers(0, 10**15).map(str), st.integers(0, 10**15).map("{:,}".format),
+                             st.sampled_from(["", "0", "00", "１２０", "1,23", "12,345,6", ",123", "1,,234"])))
             + draw(st.sampled_from(["", "", ".", ".5", ".25", ".675", ".565", ".125", ".005", ".9999"]))
             + draw(st.sampled_from(["", "", "", "e5", "E+06", " ", "万"])))
 
 
 @PROPERTY
 @given(st.lists(plain_numbers(), min_size=1, max_size=40), st.sampled_from([1.0, 10_000.0, 100_000_000.0]))
-@example(["2.675", "1234.565", "-5", "1e5", "+5", "5.", "-0", ".5", "1166100.00", "99999999999999", "12.345"], 1.0)
+@example(["2.675", "1234.565", "-5", "1e5", "+5", "5.", "-0", ".5", "1166100.00", "99999999999999", "12.345",
+          "1,166,911.50", "999,999,999,999.99", "1,000,000,000,000", "-1,000", "1,000.005"], 1.0)
 def test_plain_numbers_are_read_as_the_parser_reads_them(texts, unit):
-    """Plain numbers take a native path (most exports write every amount so): the same double as read_amount,
-    rounded as it rounds (2.675 is 2.67), and what it rejects (-5, 1e5) is rejected."""
+    """Plain and grouped numbers take a native path (most exports write every amount so): the same double as
+    read_amount, rounded as it rounds (2.675 is 2.67), and what it rejects (-5, 1e5) is rejected."""
     from kamcore.normalise import read_amount
 
     out = one("deal_size", texts, header_units={"deal_size": unit})

@@ -139,6 +139,8 @@ FORMATTED_AMOUNT = (r"(?i-u)^(us\$|hk\$|\$|¥|€|£|rmb|cny|usd|eur|hkd|gbp|jpy
 _CURRENCY_LOWER = {spelling.lower(): code for spelling, code in CURRENCY_TABLE.items()}
 GROUPED_NUMBER = r"^[0-9]{1,3}(?:,[0-9]{3}){1,4}(?:\.[0-9]{1,2})?$"  # FORMATTED_AMOUNT without sign, unit or word
 PLAIN_AMOUNT = r"^[0-9]{1,13}(?:\.[0-9]{1,2})?$"  # nor grouping: 1166100.00, as most exports write amounts
+# a plain or a grouped number (1166100.00, 1,166,100.00), as exports and spreadsheets write amounts: read natively
+NUMBER_AMOUNT = r"^(?:[0-9]{1,13}|[0-9]{1,3}(?:,[0-9]{3}){1,4})(?:\.[0-9]{1,2})?$"
 _UNIT_WORDS = ("亿", "万", "千", "k", "mn", "m", "bn")  # FORMATTED_AMOUNT's units, then its currency words after them
 _SUFFIX_WORDS = ("元", "人民币", "美元", "美金", "欧元", "港币", "港元", "日元", "英镑", "rmb", "cny", "usd", "eur", "hkd", "gbp", "jpy")
 # the text after an amount's last digit -> (power of ten of its unit or None, currency its word names or None)
@@ -559,13 +561,15 @@ class Plan:
                               (unknown & ~match).alias("__u__" + name)]
                 else:
                     second.append(unknown.alias("__u__" + name))
-            elif kind == AMOUNT:  # 1166100.00: the double read_amount gives, natively; the rest once per value
+            elif kind == AMOUNT:  # 1166100.00 or 1,166,100.00: the double read_amount gives, natively; the rest
+                # (¥850,000, 120万, 面议 …) once per distinct value
                 unit = self.units.get(name, 1.0)
                 first.append(raw.str.strip_chars().alias("__s__" + name))
                 if unit in POWERS_OF_TEN:
-                    scaled = text if unit == 1.0 else text + f"e{round(math.log10(unit))}"
+                    digits = text.str.replace_all(",", "", literal=True)
+                    scaled = digits if unit == 1.0 else digits + f"e{round(math.log10(unit))}"
                     second += [scaled.cast(pl.Float64, strict=False).alias("__x__" + name),
-                               text.str.contains(PLAIN_AMOUNT).fill_null(False).alias("__m__" + name)]
+                               text.str.contains(NUMBER_AMOUNT).fill_null(False).alias("__m__" + name)]
                     plain = match & (number < 1e12)
                 else:
                     plain = pl.lit(False)
