@@ -13,7 +13,7 @@ seconds, which drift on a shared machine):
    (`--baseline reference-scores`);
 3. `kam score --model` vs `benchmarks/model_floor.py` (the parse floor plus the model's bare
    `predict_proba` on the same rows), with a model trained here on a generated history;
-4. peak memory on 1M and 4M rows (`memory_flat.py`);
+4. peak memory on 1M and 4M rows (`memory_flat.py --runs 3`: medians of 3 runs per size);
 5. start-up: the median wall time of `kam --help` and `kam --version` over several fresh processes
    (the only absolute figure: the target is in seconds). Source files are byte-compiled before anything is timed, as an
    installed package is.
@@ -109,6 +109,8 @@ def main() -> None:
     ap.add_argument("--skip-model", action="store_true", help="skip kam score --model (slow: predict_proba)")
     ap.add_argument("--model-runs", type=int, default=None, help="pairs for the model path (default: --runs)")
     ap.add_argument("--skip-memory", action="store_true", help="skip the 1M/4M memory run (slow)")
+    ap.add_argument("--memory-runs", type=int, default=3,
+                    help="runs per size for the memory figure, medians reported (one run varies by about 50 MB)")
     ap.add_argument("--skip-startup", action="store_true", help="skip the kam --help / --version start-up times")
     ap.add_argument("--startup-runs", type=int, default=15)
     ap.add_argument("--dask", default="", metavar="N,N",
@@ -186,7 +188,7 @@ def main() -> None:
                              f"{float(r['ratio']):.2f}×", "", f"{r['cmd_rss_mb']} MB",
                              f"{float(r['cmd_s']):.2f} s vs {float(r['floor_s']):.2f} s; " + r["note"]))
     if not args.skip_memory:
-        out = run([py, str(harness / "memory_flat.py"), "--", *kam])
+        out = run([py, str(harness / "memory_flat.py"), "--runs", str(args.memory_runs), "--", *kam])
         r = last_line(out, r"^rss_1m_mb=")
         rows.append(("peak RSS, 4M rows / 1M rows (`kam score`)", f"{float(r['ratio']):.2f}", "≤ 1.2, < 600 MB",
                      f"{r['rss_1m_mb']} MB → {r['rss_4m_mb']} MB", ""))

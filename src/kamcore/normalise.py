@@ -531,19 +531,20 @@ class Plan:
         return frame
 
     def _fast_paths(self) -> list[list[pl.Expr]]:
-        """Phase one, vectorised selects per batch: known codes, plain numbers, ISO dates, and a mask per
+        """Phase one, two vectorised selects per batch: known codes, plain numbers, ISO dates, and a mask per
         column of the rows that need a closer look.
 
-        In steps, each reading the columns of the one before: an expression used twice in one select is
-        evaluated twice by the streaming engine (an Enum cast, a strip, a regex), so what is shared is a
-        column of its own (``__i__`` an Enum index, ``__s__`` trimmed text, ``__m__`` a match, ``__x__`` a
-        number), dropped with the batch's other working columns in :meth:`normalise_batch`.
+        The streaming engine evaluates an expression used twice in one select twice (an Enum cast, a strip, a
+        regex over every cell), so the first select works out each of them once, into small working columns
+        (``__i__`` an Enum index, ``__m__`` a match, ``__x__`` a number) that the second reads; they leave with
+        the batch's other working columns in :meth:`normalise_batch`. (Trimmed text is not kept as a column:
+        a strip is cheap, and a regex allowing the spaces it trims reads the raw text.)
         """
-        first, second, third = [], [], []
+        first, second = [], []
         for name in self.names:
             kind = self.schema[name].kind if name in self.schema else None
             raw = c(name)
-            index, text, match, number = (c(prefix + name) for prefix in ("__i__", "__s__", "__m__", "__x__"))
+            index, match, number = (c(prefix + name) for prefix in ("__i__", "__m__", "__x__"))
             if kind == ID:
                 first.append(pl.when(raw.is_null() | (raw.str.strip_chars() == ""))
                              .then(pl.lit("missing value: an opportunity needs an id")).alias(PROBLEM + name))
@@ -555,39 +556,38 @@ class Plan:
                 unknown = raw.is_not_null() & index.is_null()
                 if kind == LEVEL_OR_AMOUNT:  # a plain amount (1200000, 35.5) instead of a level; " 35 " is read
                     # by the parser (_code_parser) as every other value the Enum does not know
-                    second.append((index.is_null() & raw.str.contains(PLAIN_AMOUNT)).fill_null(False)
-                                  .alias("__m__" + name))
-                    third += [pl.when(match).then(raw.cast(pl.Float64, strict=False)).alias(NORM + name + "_amount"),
-                              (unknown & ~match).alias("__u__" + name)]
+                    first.append(raw.str.contains(PLAIN_AMOUNT).fill_null(False).alias("__m__" + name))
+                    second += [pl.when(unknown & match).then(raw.cast(pl.Float64, strict=False))
+                               .alias(NORM + name + "_amount"), (unknown & ~match).alias("__u__" + name)]
                 else:
                     second.append(unknown.alias("__u__" + name))
             elif kind == AMOUNT:  # 1166100.00 or 1,166,100.00: the double read_amount gives, natively; the rest
                 # (¥850,000, 120万, 面议 …) once per distinct value
                 unit = self.units.get(name, 1.0)
-                first.append(raw.str.strip_chars().alias("__s__" + name))
                 if unit in POWERS_OF_TEN:
-                    digits = text.str.replace_all(",", "", literal=True)
+                    digits = raw.str.strip_chars().str.replace_all(",", "", literal=True)
                     scaled = digits if unit == 1.0 else digits + f"e{round(math.log10(unit))}"
-                    second += [scaled.cast(pl.Float64, strict=False).alias("__x__" + name),
-                               text.str.contains(NUMBER_AMOUNT).fill_null(False).alias("__m__" + name)]
+                    first += [scaled.cast(pl.Float64, strict=False).alias("__x__" + name),  # (\s: what strip_chars trims)
+                              raw.str.contains(r"^\s*" + NUMBER_AMOUNT[1:-1] + r"\s*$").fill_null(False)
+                              .alias("__m__" + name)]
                     plain = match & (number < 1e12)
+                    second.append(pl.when(plain).then(number).alias(NORM + name))
                 else:
                     plain = pl.lit(False)
-                third += [pl.when(plain).then(number if unit in POWERS_OF_TEN else pl.lit(None, pl.Float64))
-                          .alias(NORM + name),
-                          (raw.is_not_null() & ~plain).alias("__u__" + name)]
+                    second.append(pl.lit(None, pl.Float64).alias(NORM + name))
+                second.append((raw.is_not_null() & ~plain).alias("__u__" + name))
             elif kind == DATE:  # a time of day: the batch's timestamps are cut to their day (_date)
                 first.append(raw.str.contains(":", literal=True).fill_null(False).alias("__t__" + name))
             elif kind == PERCENT:
-                first.append(raw.str.strip_chars().alias("__s__" + name))
-                second.append(text.str.strip_chars_end("%％ ").cast(pl.Float64, strict=False).alias("__x__" + name))
+                first.append(raw.str.strip_chars().str.strip_chars_end("%％ ").cast(pl.Float64, strict=False)
+                             .alias("__x__" + name))
                 finite = number.is_finite().fill_null(False)
-                third += [pl.when(finite).then(number).alias(NORM + name),
-                          pl.when(~finite & raw.is_not_null() & ~text.is_in(MISSING))
-                          .then(pl.lit("not a percentage: expected e.g. 35%, 35.5")).alias(PROBLEM + name)]
+                second += [pl.when(finite).then(number).alias(NORM + name),
+                           pl.when(~finite & raw.is_not_null() & ~raw.str.strip_chars().is_in(MISSING))
+                           .then(pl.lit("not a percentage: expected e.g. 35%, 35.5")).alias(PROBLEM + name)]
         read = [c(x).is_null() for x in self.read]
         first.append((pl.all_horizontal(read) if read else pl.lit(False)).alias(BLANK))
-        return [step for step in (first, second, third) if step]
+        return [first, second]
 
     def normalise_batch(self, batch: pl.DataFrame) -> pl.DataFrame:
         """Phase two for one batch of :meth:`on_frame` (a raw batch gets its fast paths here)."""
