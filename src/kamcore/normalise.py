@@ -519,9 +519,8 @@ class Plan:
         currency, bad = c(NORM + "currency"), c("__bad__" + name)
         rate = lookup(currency, self.rates, pl.Float64)
         return [(c(NORM + name) * rate).alias(NORM + name + "_base"),
-                pl.when(bad.is_not_null()).then(bad)
-                .when(c("__c__" + name)).then(pl.lit("the amount names a currency that contradicts the currency column"))
-                .alias(PROBLEM + name)]
+                pl.when(bad.is_not_null()).then(bad).when(c("__c__" + name))
+                .then(pl.lit("the amount names a currency that contradicts the currency column")).alias(PROBLEM + name)]
 
     def _with_fast_paths(self, frame):
         if self.phase1 is None:
@@ -567,9 +566,9 @@ class Plan:
                 if unit in POWERS_OF_TEN:
                     digits = raw.str.strip_chars().str.replace_all(",", "", literal=True)
                     scaled = digits if unit == 1.0 else digits + f"e{round(math.log10(unit))}"
-                    first += [scaled.cast(pl.Float64, strict=False).alias("__x__" + name),  # (\s: what strip_chars trims)
-                              raw.str.contains(r"^\s*" + NUMBER_AMOUNT[1:-1] + r"\s*$").fill_null(False)
-                              .alias("__m__" + name)]
+                    padded = r"^\s*" + NUMBER_AMOUNT[1:-1] + r"\s*$"  # \s: the spaces strip_chars trims
+                    first += [scaled.cast(pl.Float64, strict=False).alias("__x__" + name),
+                              raw.str.contains(padded).fill_null(False).alias("__m__" + name)]
                     plain = match & (number < 1e12)
                     second.append(pl.when(plain).then(number).alias(NORM + name))
                 else:
