@@ -139,8 +139,8 @@ FORMATTED_AMOUNT = (r"(?i-u)^(us\$|hk\$|\$|¥|€|£|rmb|cny|usd|eur|hkd|gbp|jpy
 _CURRENCY_LOWER = {spelling.lower(): code for spelling, code in CURRENCY_TABLE.items()}
 GROUPED_NUMBER = r"^[0-9]{1,3}(?:,[0-9]{3}){1,4}(?:\.[0-9]{1,2})?$"  # FORMATTED_AMOUNT without sign, unit or word
 PLAIN_AMOUNT = r"^[0-9]{1,13}(?:\.[0-9]{1,2})?$"  # nor grouping: 1166100.00, as most exports write amounts
-# a plain or a grouped number (1166100.00, 1,166,100.00), as exports and spreadsheets write amounts: read natively
-NUMBER_AMOUNT = r"^(?:[0-9]{1,13}|[0-9]{1,3}(?:,[0-9]{3}){1,4})(?:\.[0-9]{1,2})?$"
+# either of the two, with the spaces strip_chars trims around it (\s): how exports and spreadsheets write amounts
+NUMBER_AMOUNT = r"^\s*(?:" + PLAIN_AMOUNT[1:-1] + "|" + GROUPED_NUMBER[1:-1] + r")\s*$"
 _UNIT_WORDS = ("亿", "万", "千", "k", "mn", "m", "bn")  # FORMATTED_AMOUNT's units, then its currency words after them
 _SUFFIX_WORDS = ("元", "人民币", "美元", "美金", "欧元", "港币", "港元", "日元", "英镑", "rmb", "cny", "usd", "eur", "hkd", "gbp", "jpy")
 # the text after an amount's last digit -> (power of ten of its unit or None, currency its word names or None)
@@ -566,9 +566,8 @@ class Plan:
                 if unit in POWERS_OF_TEN:
                     digits = raw.str.strip_chars().str.replace_all(",", "", literal=True)
                     scaled = digits if unit == 1.0 else digits + f"e{round(math.log10(unit))}"
-                    padded = r"^\s*" + NUMBER_AMOUNT[1:-1] + r"\s*$"  # \s: the spaces strip_chars trims
                     first += [scaled.cast(pl.Float64, strict=False).alias("__x__" + name),
-                              raw.str.contains(padded).fill_null(False).alias("__m__" + name)]
+                              raw.str.contains(NUMBER_AMOUNT).fill_null(False).alias("__m__" + name)]
                     plain = match & (number < 1e12)
                     second.append(pl.when(plain).then(number).alias(NORM + name))
                 else:
