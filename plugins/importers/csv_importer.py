@@ -706,12 +706,12 @@ def split_records(path: Path, start: int, end: int, size: int) -> list[tuple[int
             if not chunk:
                 break
             a = np.frombuffer(chunk, dtype=np.uint8)
-            breaks = a == 10
-            if parity or b'"' in chunk:
-                quotes = np.cumsum(a == 34) + parity
-                breaks &= (quotes & 1) == 0
-                parity = int(quotes[-1]) & 1
-            ends.append(np.flatnonzero(breaks) + (offset + 1))
+            breaks = np.flatnonzero(a == 10)
+            if parity or b'"' in chunk:  # a line break after an odd number of quotes is inside a value
+                quotes = np.flatnonzero(a == 34)
+                breaks = breaks[(np.searchsorted(quotes, breaks) + parity) & 1 == 0]
+                parity = (parity + quotes.size) & 1
+            ends.append(breaks + (offset + 1))
             offset += len(chunk)
     found = np.concatenate(ends) if ends else np.empty(0, dtype=np.int64)
     if end > start and (found.size == 0 or found[-1] != end):
