@@ -28,8 +28,8 @@ from helpers import kam_env, run_kam, one_error_line  # noqa: E402,F401
 distributed = pytest.importorskip("distributed")
 
 from kamcore.config import load_config  # noqa: E402
-from kamcore.dask_engine import DaskEngine, pieces  # noqa: E402
-from kamcore.errors import DataError, PluginError  # noqa: E402
+from kamcore.dask_engine import DaskEngine, _join, pieces  # noqa: E402
+from kamcore.errors import DataError, EngineError, PluginError  # noqa: E402
 from kamcore.pipeline import open_sources, run_score  # noqa: E402
 from kamcore.plugins import Kam  # noqa: E402
 from kamcore.registry import ReadOptions  # noqa: E402
@@ -50,10 +50,11 @@ def cluster():
 
 
 def score_both(tmp_path: Path, inputs: list[Path], client, piece_bytes: int = 64, differ: tuple[str, ...] = (),
-               **options) -> tuple[dict, dict]:
+               output: str = "scored.csv", **options) -> tuple[dict, dict]:
     """Score ``inputs`` with both engines; assert identical files and summaries; (local, dask) summaries.
 
-    ``differ``: output columns expected to differ (then the rest of the scored file is compared as a table)."""
+    ``differ``: output columns expected to differ (then the rest of the scored file is compared as a table).
+    ``output``: the scored file's name (its suffix chooses the writer)."""
     kam = Kam()
     config = load_config(None, kam.config_defaults())
     outputs = {}
@@ -61,10 +62,13 @@ def score_both(tmp_path: Path, inputs: list[Path], client, piece_bytes: int = 64
         folder = tmp_path / name
         folder.mkdir()
         engine = DaskEngine(client=client, piece_bytes=piece_bytes) if name == "dask" else None
-        outputs[name] = folder / "scored.csv"
+        outputs[name] = folder / output
         run_score(inputs, outputs[name], kam=kam, config=config, engine=engine, **options)
     local, dask = outputs["local"], outputs["dask"]
-    if differ:
+    if output.endswith((".xlsx", ".parquet")):  # containers with their own metadata: compared as tables
+        read = pl.read_parquet if output.endswith(".parquet") else sheet_values
+        assert read(dask).equals(read(local)) and read(local).height > 0
+    elif differ:
         assert helpers.read_csv(dask).drop(differ).equals(helpers.read_csv(local).drop(differ))
     else:
         assert dask.read_bytes() == local.read_bytes()
@@ -76,6 +80,14 @@ def score_both(tmp_path: Path, inputs: list[Path], client, piece_bytes: int = 64
     assert summaries[0]["engine"] == {"name": "local"}
     assert summaries[1]["engine"]["name"] == "dask" and summaries[1]["engine"]["workers"] == 2
     return summaries[0], summaries[1]
+
+
+def sheet_values(path: Path) -> pl.DataFrame:
+    """Every cell of the workbook's first sheet, as openpyxl reads it."""
+    import openpyxl
+
+    rows = list(openpyxl.load_workbook(path, read_only=True).worksheets[0].values)
+    return pl.DataFrame([[repr(v) for v in row] for row in rows], orient="row")
 
 
 # -- identical output -------------------------------------------------------------------------------
@@ -111,6 +123,27 @@ def test_same_output_as_the_local_engine(tmp_path, cluster, name):
     local, dask = score_both(tmp_path, [path], cluster)
     if local["rows"]["in"] > 1:  # one record per piece: the run really was spread out
         assert dask["engine"]["partitions"] > 1
+
+
+@pytest.mark.parametrize("output", ["scored.jsonl", "scored.parquet", "scored.xlsx"])
+def test_every_output_format_is_the_same_on_both_engines(tmp_path, cluster, output):
+    """JSON Lines pieces are written on the workers and joined (as CSV's are); Parquet and XLSX rows
+    come back to this process, which writes them."""
+    local, dask = score_both(tmp_path, [EXAMPLES / "opportunities_en.csv"], cluster, output=output)
+    assert local["rows"]["rejected"] == 2 and dask["engine"]["partitions"] > 1
+
+
+def test_a_piece_that_does_not_start_as_the_file_of_no_rows_is_refused(tmp_path):
+    """Pieces are joined by dropping the header each worker wrote: a piece without it (another polars on the
+    worker writing another header, say) stops the run instead of writing a file with a header in the middle."""
+    writer = Kam().writers()["csv"]
+    schema = pl.Schema({"opportunity_id": pl.String, "total_score": pl.Float64})
+    good = "\ufeffopportunity_id,total_score\nP-1,50.0\n".encode()
+    with pytest.raises(EngineError, match="does not start as"):
+        _join(iter([good, b"opportunity_id;total_score\nP-2;60.0\n"]), writer, schema, tmp_path / "out.csv",
+              frozenset(), None)
+    _join(iter([good, good.replace(b"P-1", b"P-2")]), writer, schema, tmp_path / "out.csv", frozenset(), None)
+    assert (tmp_path / "out.csv").read_bytes() == "\ufeffopportunity_id,total_score\nP-1,50.0\nP-2,50.0\n".encode()
 
 
 def test_examples_with_rejects_and_stakeholders_and_two_inputs(tmp_path, cluster):

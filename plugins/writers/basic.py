@@ -31,10 +31,10 @@ def sink_parquet(frame, path):
 
 @hookimpl
 def register_writers(register):
-    register(Writer(name="csv", extensions=(".csv",), sink=sink_csv,
+    register(Writer(name="csv", extensions=(".csv",), sink=sink_csv, joinable=True,
                     description="CSV, UTF-8 with BOM; formula-like text cells prefixed with '"))
     register(Writer(name="xlsx", extensions=(".xlsx",), sink=sink_xlsx,
                     description="Excel workbook; formula-like text as quote-prefixed text cells, numbers as numbers"))
-    register(Writer(name="jsonl", extensions=(".jsonl", ".ndjson", ".json"), sink=sink_jsonl,
+    register(Writer(name="jsonl", extensions=(".jsonl", ".ndjson", ".json"), sink=sink_jsonl, joinable=True,
                     description="JSON Lines, one object per opportunity"))
     register(Writer(name="parquet", extensions=(".parquet",), sink=sink_parquet, description="Apache Parquet"))

@@ -7,9 +7,11 @@ and their rows handed over) and sends them to the workers. A worker loads its ow
 ``kamcore`` entry points, under this process's ``KAM_*`` plugin switches, and refuses to work when
 they differ from the ones loaded here. It numbers the piece's records from the piece's first record,
 runs the same normalise/qualify/score query as the local engine and returns the scored rows, the
-rejected rows and the counts, as Arrow-backed polars frames. The client writes the scored rows in
-input order through the same writer plugin, and the rejects, counts and summary through the same code
-as the local engine, so every file is the one the local engine writes.
+rejected rows and the counts. With a writer whose pieces join (CSV, JSON Lines: ``Writer.joinable``)
+the worker writes its scored rows with that writer and returns the file's bytes, which the client only
+appends in input order; with any other writer it returns the rows as an Arrow-backed polars frame and
+the client writes them. The rejects, counts and summary go through the same code as the local engine,
+so every file is the one the local engine writes.
 
 dask and distributed are imported only here, and only when the engine runs.
 """
@@ -18,9 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 import threading
+import time
 import uuid
 from collections import Counter, deque
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -52,6 +57,9 @@ class Run:
     personal: frozenset[str] = frozenset()  # personal columns left out of the scored rows
     quarantined: tuple = ()  # per input: record index -> (column, reason, preview) (Source.quarantined)
     scores_only: bool = False  # kam score --scores-only: the id and the score columns
+    writer: str | None = None  # a joinable writer: the workers write their scored rows with it (bytes)
+    trusted: frozenset[str] = frozenset()  # the writer's trusted text columns (Plan.trusted)
+    columns: dict[str, Any] | None = None  # the scored rows' schema on the client, which a worker's must match
 
 
 @frozen
@@ -109,8 +117,9 @@ def _prepared_for(run: Run):
         return _runs[run.token]
 
 
-def score_piece(piece, src: int, first: int, run: Run) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
-    """Score one piece: (scored rows, rejected rows, counts), numbered as in the whole input."""
+def score_piece(piece, src: int, first: int, run: Run) -> tuple[pl.DataFrame | bytes, pl.DataFrame, dict]:
+    """Score one piece: (scored rows, rejected rows, counts), numbered as in the whole input; the scored
+    rows as the bytes ``run.writer`` writes for them when the run names a writer."""
     kam, plan, scoring = _prepared_for(run)
     try:
         raw = piece.read()
@@ -125,9 +134,23 @@ def score_piece(piece, src: int, first: int, run: Run) -> tuple[pl.DataFrame, pl
     frame = frame.select(pl.col(n) if n in have else pl.lit(None, dtype).alias(n) for n, dtype in run.schema.items())
     prepared = Prepared([frame], run.labels, run.config, kam, run.units, run.made_up, run.people, run.personal,
                         plan=plan, scoring=scoring, scores_only=run.scores_only)
-    scored, rejected, counts = run_query([prepared.scored(), prepared.rejected(), prepared.counts()], None,
-                                         scoring.errors)
-    return scored, rejected, counts.row(0, named=True)
+    rows = prepared.scored()
+    if run.columns is not None and list(rows.collect_schema().items()) != list(run.columns.items()):
+        raise _other_columns()
+    if run.writer is None:
+        scored, rejected, counts = run_query([rows, prepared.rejected(), prepared.counts()], None, scoring.errors)
+        return scored, rejected, counts.row(0, named=True)
+    writer = kam.writers()[run.writer]
+    with tempfile.TemporaryDirectory(prefix="kam-piece-") as folder:
+        path = Path(folder) / ("piece" + (writer.extensions[0] if writer.extensions else ""))
+        _, rejected, counts = run_query([writer.write(rows, path, run.trusted), prepared.rejected(),
+                                         prepared.counts()], None, scoring.errors)
+        return path.read_bytes(), rejected, counts.row(0, named=True)
+
+
+def _other_columns() -> PluginError:
+    return PluginError("the workers' plugins give other score columns than this machine's",
+                       hint="install the same plugin versions on the workers (docs/dask.md)")
 
 
 def _worker_name() -> str:
@@ -164,40 +187,33 @@ class DaskEngine:
 
     def stream(self, prepared: Prepared, sources, writer, tmp_out, on_progress) -> tuple[dict, pl.DataFrame]:
         """Score every piece on the cluster and write the scored rows in order; (column sums, rejected rows)."""
-        from polars.io.plugins import register_io_source
-
         from .plugins import switches
 
         schema = prepared.scored().collect_schema()  # builds the plans here: clashes fail before the cluster
         kam = prepared.scoring.kam
+        trusted = prepared.plan.trusted()
         run = Run(token=uuid.uuid4().hex, config=prepared.config, switches=switches(),
                   plugins={"kamcore": __version__, **kam.versions}, labels=prepared.labels,
                   mappings=prepared.mappings, schema=dict(prepared.schema), units=prepared.header_units,
                   made_up=prepared.made_up, people=prepared.people, personal=prepared.personal,
-                  quarantined=tuple(s.quarantined for s in sources), scores_only=prepared.scores_only)
+                  quarantined=tuple(s.quarantined for s in sources), scores_only=prepared.scores_only,
+                  writer=writer.name if writer.joinable else None, trusted=trusted, columns=dict(schema))
         work = [(src, piece) for src, source in enumerate(sources) for piece in pieces(source, self.piece_bytes)]
         sums: Counter = Counter()
         rejected: list[pl.DataFrame] = []
+
+        def scored():
+            for frame, rejects, counts in results:
+                rejected.append(rejects)
+                sums.update(counts)
+                yield frame
+
         with self._connect() as client:
             results = self._results(client, run, work)
-
-            def scored(with_columns, predicate, n_rows, batch_size):
-                for frame, rejects, counts in results:
-                    if frame.schema != schema:
-                        raise PluginError("the workers' plugins give other score columns than this machine's",
-                                          hint="install the same plugin versions on the workers (docs/dask.md)")
-                    rejected.append(rejects)
-                    sums.update(counts)
-                    if predicate is not None:
-                        frame = frame.filter(predicate)
-                    if with_columns is not None:
-                        frame = frame.select(with_columns)
-                    if n_rows is not None:  # a writer that wants the first rows only
-                        frame, n_rows = frame.head(n_rows), n_rows - min(n_rows, frame.height)
-                    yield frame
-
-            run_query([writer.write(register_io_source(scored, schema=schema), tmp_out, prepared.plan.trusted())],
-                      on_progress, [])
+            if writer.joinable:
+                _join(scored(), writer, schema, tmp_out, trusted, on_progress)
+            else:
+                _write(scored(), writer, schema, tmp_out, trusted, on_progress)
         self.info["partitions"] = len(work)
         return dict(sums), pl.concat(rejected) if rejected else prepared.rejected().head(0).collect()
 
@@ -271,6 +287,41 @@ class DaskEngine:
             raise EngineError(f"the Dask cluster at {where} has no workers", hint="start some with `dask worker`")
         self.info.update(cluster=where, workers=len(client.nthreads()),
                          threads=sum(client.nthreads().values()))
+
+
+def _join(parts, writer, schema, path: Path, trusted, on_progress) -> None:
+    """Write the file of no rows (CSV: the BOM and the header), then append each piece's bytes without it."""
+    start = time.perf_counter()
+    run_query([writer.write(pl.LazyFrame(schema=schema), path, trusted)], None, [])
+    head = path.read_bytes()
+    with open(path, "ab") as out:
+        for data in parts:
+            if not data.startswith(head):
+                raise EngineError(f"a Dask worker's {writer.name} piece does not start as this machine's "
+                                  "file of no rows does", hint="install the same kamcore and polars versions "
+                                  "on the workers (docs/dask.md)")
+            out.write(memoryview(data)[len(head):])
+            if on_progress is not None:
+                on_progress(time.perf_counter() - start)
+
+
+def _write(frames, writer, schema, path: Path, trusted, on_progress) -> None:
+    """Write the pieces' rows here, through the writer's own lazy sink, as one stream."""
+    from polars.io.plugins import register_io_source
+
+    def rows(with_columns, predicate, n_rows, batch_size):
+        for frame in frames:
+            if frame.schema != schema:
+                raise _other_columns()
+            if predicate is not None:
+                frame = frame.filter(predicate)
+            if with_columns is not None:
+                frame = frame.select(with_columns)
+            if n_rows is not None:  # a writer that wants the first rows only
+                frame, n_rows = frame.head(n_rows), n_rows - min(n_rows, frame.height)
+            yield frame
+
+    run_query([writer.write(register_io_source(rows, schema=schema), path, trusted)], on_progress, [])
 
 
 def _worker_log_level() -> int:

@@ -105,13 +105,17 @@ class Writer:
     """Writes the scored rows in one format.
 
     ``sink(frame, path)`` returns a *lazy* sink (``frame.sink_csv(path, lazy=True)`` and the like), so
-    the core can run it together with the rejects in one streaming pass.
+    the core can run it together with the rejects in one streaming pass. ``joinable`` says that files of
+    consecutive pieces of rows, each written by ``sink``, join into the file of all the rows by dropping
+    from each the bytes written for no rows (CSV's header, nothing for JSON Lines): the Dask engine then
+    has the workers write their pieces and only joins them.
     """
 
     name: str = field(validator=_check_name)
     extensions: tuple[str, ...]
     sink: Callable[[Any, Path], Any]
     description: str = ""
+    joinable: bool = False
 
     def write(self, frame, path: Path, trusted: frozenset[str] = frozenset()):
         """The lazy sink of ``frame``; a sink with a ``trusted`` parameter is also told the text columns that
