@@ -101,6 +101,9 @@ def inspect_file(path: Path, *, config_path: Path | None = None, sheet: str | No
         source.cleanup()
 
 
+NO_HEADER_LINE = {"parquet": "the file's column names"}  # what names the columns of a file without a header line
+
+
 def _width(text: str) -> int:
     """Columns the text takes in a terminal (a Chinese character takes two)."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
@@ -117,7 +120,8 @@ def render(report: dict) -> str:
         f"importer    {report['importer']}  (sniffed: {others})",
         f"encoding    {report['encoding']}",
         f"delimiter   {shown}",
-        f"header      {header} {report['header_line']}" if report["header_line"] else "header      keys of each record",
+        f"header      {header} {report['header_line']}" if report["header_line"] else
+        f"header      {NO_HEADER_LINE.get(report['importer'], 'keys of each record')}",
         f"profile     {report['profile'] or 'none'}"
         + (" (detected from the headers)" if report["profile_detected"] else ""),
     ]

@@ -153,7 +153,7 @@ def _progress(path: Path):
 def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet, profile, max_rejects, people,
           stakeholder_sheet, model_path, allow_version_mismatch, include_pii, scores_only, quiet, engine, scheduler, workers,
           partition_size):
-    """Score opportunity exports (CSV, XLSX, JSON Lines …) with the scorecard and plugins.
+    """Score opportunity exports (CSV, XLSX, JSON Lines, Parquet …) with the scorecard and plugins.
 
     Every row ends up in the output or in <output>.rejects.csv (file, line, column, reason);
     a JSON run summary is written to <output>.summary.json.
