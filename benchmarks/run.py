@@ -3,7 +3,7 @@
 
     python benchmarks/run.py [--harness ../shared/bench] [--rows 1000000] [--runs 5] [--out benchmarks/RESULTS.md]
                              [--skip-full] [--skip-scores-only] [--skip-model] [--skip-memory] [--skip-startup]
-                             [--dask 1,2] [--zh] [--messy]
+                             [--dask 1,2] [--zh] [--messy] [--parquet]
 
 Every ratio is measured in one run, the two commands alternating in fresh processes (never absolute
 seconds, which drift on a shared machine):
@@ -24,7 +24,11 @@ seconds, which drift on a shared machine):
    2009/5/1; both baselines decode GB18030 in memory first);
 8. with ``--messy``: `kam score --scores-only` vs the parse floor on two variants of the English export, as CRMs
    and spreadsheets write them: purchase dates with a time of day (2024-06-03 03:23:56, a distinct value in
-   nearly every row) and amounts with thousands separators and cents (1,166,911.50, the same).
+   nearly every row) and amounts with thousands separators and cents (1,166,911.50, the same);
+9. with ``--parquet``: the English export written as Parquet with polars' inferred types, `kam score
+   --scores-only` on it vs reading the Parquet file whole with polars (its parse floor), and the peak
+   memory of `kam score` on the 1M- and 4M-row exports of `memory_flat.py` written as Parquet (medians of
+   ``--memory-runs`` runs).
 Needs GNU time at /usr/bin/time and the `kam` of this environment on PATH.
 """
 
@@ -118,6 +122,8 @@ def main() -> None:
     ap.add_argument("--zh", action="store_true", help="also time a Chinese GB18030 export (full and scores only)")
     ap.add_argument("--messy", action="store_true",
                     help="also time exports with timestamps and with formatted amounts (scores only)")
+    ap.add_argument("--parquet", action="store_true",
+                    help="also time a Parquet input and measure its peak memory on 1M and 4M rows")
     args = ap.parse_args()
     dask_workers = [int(n) for n in args.dask.split(",") if n.strip()]
     harness = Path(args.harness)
@@ -187,6 +193,8 @@ def main() -> None:
                 rows.append((f"`kam score --scores-only` / parse ({args.rows:,} rows, en, {label})",
                              f"{float(r['ratio']):.2f}×", "", f"{r['cmd_rss_mb']} MB",
                              f"{float(r['cmd_s']):.2f} s vs {float(r['floor_s']):.2f} s; " + r["note"]))
+        if args.parquet:
+            rows += parquet_rows(harness, py, kam_exe, export, tmp, args)
     if not args.skip_memory:
         out = run([py, str(harness / "memory_flat.py"), "--runs", str(args.memory_runs), "--", *kam])
         r = last_line(out, r"^rss_1m_mb=")
@@ -206,6 +214,38 @@ def main() -> None:
             + " ".join(sys.argv[1:]) + f"` ({versions}).\n\n" + "\n".join(table) + "\n")
     Path(args.out).write_text(text, encoding="utf-8")
     print(text)
+
+
+def parquet_rows(harness: Path, py: str, kam_exe: str, export: str, folder: str, args) -> list[tuple]:
+    """Scores only on the export as Parquet vs polars reading it whole; peak memory on 1M and 4M rows."""
+    import polars as pl
+
+    sys.path.insert(0, str(harness))
+    from compare import measure
+    from memory_flat import SIZES
+    from memory_flat import export as cached_export
+
+    def as_parquet(csv: str, name: str) -> str:
+        path = os.path.join(folder, name)
+        pl.read_csv(csv, infer_schema_length=100_000).write_parquet(path)
+        return path
+
+    parquet = as_parquet(export, "export.parquet")
+    floor = [py, "-c", "import sys, polars as pl; print(pl.read_parquet(sys.argv[1]).height)", parquet]
+    r = alternate(harness, floor, [kam_exe, "score", parquet, "-o", os.path.join(folder, "p.csv"), "-q",
+                                   "--scores-only"], args.runs)
+    out = [(f"`kam score --scores-only` / `pl.read_parquet` ({args.rows:,} rows, en, Parquet)", f"{r['ratio']:.2f}×",
+            "", f"{r['cmd_rss_mb']:.0f} MB", f"{r['cmd_s']:.2f} s vs {r['floor_s']:.2f} s; pairs "
+            + " ".join(f"{x:.2f}" for x in r["ratios"]))]
+    peaks = {}
+    for size, n in SIZES.items():
+        path = as_parquet(cached_export(n, "en", "utf-8"), f"memory-{size}.parquet")
+        command = [kam_exe, "score", path, "-o", os.path.join(folder, "m.csv"), "-q"]
+        peaks[size] = statistics.median(measure(command)[1] for _ in range(max(args.memory_runs, 1)))
+        os.remove(path)
+    out.append(("peak RSS, 4M rows / 1M rows (`kam score`, Parquet input)", f"{peaks['4m'] / peaks['1m']:.2f}", "",
+                f"{peaks['1m']:.0f} MB → {peaks['4m']:.0f} MB", f"median of {max(args.memory_runs, 1)} runs each"))
+    return out
 
 
 def messy_variants(export: str, folder: str) -> list[tuple[str, str]]:

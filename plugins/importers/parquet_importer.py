@@ -2,8 +2,7 @@
 
 A yearly history of ten million opportunities is usually a Parquet file (or many) in a data lake, not a
 CSV. It is read 10,000 rows at a time, each slice when the query asks for it, so the run streams as it
-does for CSV (its peak memory stays flat however long the file: :func:`batches`), and nothing is parsed
-from text that was already typed.
+does for CSV (:func:`batches`), and nothing is parsed from text that was already typed.
 
 Values become text, as every importer gives them, so that the normaliser reads them by the same rules
 as a CSV export's: numbers as polars writes them (``1166100.0``, ``31``), dates as ``2024-07-16``,
@@ -86,7 +85,7 @@ def batches(path: Path, exprs: list, rows: int, size: int = BATCH_ROWS):
     A plain ``scan_parquet`` decodes row groups as fast as it can: when the writer is the slow end (a full
     run writes three times the input's bytes) the decoded rows pile up, 2 GB at the peak for 4M rows. Each
     slice here is a query of its own (the reader skips what lies outside it); slices of 50,000 rows still
-    piled up (980 MB for 4M rows), slices of 10,000 do not (230 MB for 4M rows, 210 MB for 1M).
+    piled up (980 MB for 4M rows), slices of 10,000 do not (259 MB for 4M rows, 202 MB for 1M).
     """
     import polars as pl
     from polars.io.plugins import register_io_source
