@@ -158,3 +158,17 @@ def test_the_dask_engine_reads_parquet_as_the_local_engine_does(tmp_path, kam_en
         local, dask = (tmp_path / name / f"out.csv{suffix}" for name in ("local", "dask"))
         assert dask.read_bytes() == local.read_bytes()
     assert read_summary(tmp_path / "dask" / "out.csv")["engine"]["partitions"] > 1
+
+
+def test_dask_pieces_are_rows_of_the_shared_file_that_each_worker_reads(tmp_path):
+    path = tmp_path / "deals.parquet"
+    typed_example().write_parquet(path, row_group_size=5)
+    source = read(path, ReadOptions())
+    pieces = source.split(600)
+    assert len(pieces) > 3 and all(piece.shared for piece in pieces)
+    assert sum(piece.records for piece in pieces) == 25
+    assert pl.concat([piece.read() for piece in pieces]).equals(source.frame.collect())
+    path.unlink()
+    with pytest.raises(InputError, match="no such file") as error:
+        pieces[0].read()
+    assert "same path (a shared folder)" in error.value.hint

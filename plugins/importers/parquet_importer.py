@@ -10,12 +10,15 @@ timestamps as ``2024-07-16 10:30:00`` (in their own time zone when they have one
 dropped), booleans as ``true``/``false``, decimals exactly. A list of strings becomes its items joined by
 ``; `` (a competitors column: ``H3C; Lenovo``); other nested values (lists of numbers, structs) become
 compact JSON text, as in JSON Lines. Binary columns cannot be text and refuse the file, naming the column. A
-Parquet file has no lines: a rejected row's ``line`` is its row number (1 for the first row).
+Parquet file has no lines: a rejected row's ``line`` is its row number (1 for the first row). For the
+Dask engine the file is cut into pieces by row, and each worker reads its own rows from the shared path.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from attrs import frozen
 
 from kamcore import hookimpl
 from kamcore.errors import InputError
@@ -46,6 +49,50 @@ def as_text(column, dtype):
 
 
 def read(path: Path, options: ReadOptions) -> Source:
+    rows, exprs = open_file(path)
+
+    def record_lines(indexes: list[int]) -> dict[int, int]:
+        return {i: i + 1 for i in indexes if 0 <= i < rows}
+
+    def split(size: int) -> list[Piece]:
+        """Pieces of about ``size`` bytes of text, by row; each worker reads its own rows of the file."""
+        import polars as pl
+
+        sample = pl.scan_parquet(path).select(exprs).head(1000).collect()
+        per_row = max(1, sample.estimated_size() // max(sample.height, 1))
+        step = max(1, size // per_row)
+        where = str(path.resolve())
+        return [Piece(where, start, min(step, rows - start)) for start in range(0, rows, step)] or [Piece(where, 0, 0)]
+
+    return Source(path=path, frame=batches(path, exprs, rows), record_lines=record_lines, encoding="parquet",
+                  delimiter=None, header_line=0, split=split,
+                  notes=(f"{path}: Parquet, {rows} row(s); a rejected row's line is its row number",))
+
+
+@frozen
+class Piece:
+    """Rows ``start`` to ``start + records`` of a Parquet file that every Dask worker sees at ``path``."""
+
+    path: str
+    start: int
+    records: int
+    shared: bool = True
+
+    def read(self):
+        import polars as pl
+
+        if not Path(self.path).is_file():
+            raise InputError(f"{self.path}: cannot read: no such file",
+                             hint="every worker must see the input at the same path (a shared folder)")
+        _, exprs = open_file(Path(self.path))
+        return pl.scan_parquet(self.path).select(exprs).slice(self.start, self.records).collect()
+
+    def inline(self) -> "Piece":
+        return self  # the user's own file, read where it lies
+
+
+def open_file(path: Path) -> tuple[int, list]:
+    """(rows, the expressions giving each column as text) of a Parquet file, or a clear InputError."""
     import polars as pl
 
     try:
@@ -70,13 +117,7 @@ def read(path: Path, options: ReadOptions) -> Source:
         exprs.append(text.alias(names[index]))
     if not exprs:
         raise InputError(f"{path}: the Parquet file has no columns")
-    frame = batches(path, exprs, rows)
-
-    def record_lines(indexes: list[int]) -> dict[int, int]:
-        return {i: i + 1 for i in indexes if 0 <= i < rows}
-
-    return Source(path=path, frame=frame, record_lines=record_lines, encoding="parquet", delimiter=None,
-                  header_line=0, notes=(f"{path}: Parquet, {rows} row(s); a rejected row's line is its row number",))
+    return rows, exprs
 
 
 def batches(path: Path, exprs: list, rows: int, size: int = BATCH_ROWS):
