@@ -117,11 +117,21 @@ def test_a_file_with_parquets_magic_but_not_its_body_is_refused_in_one_line(tmp_
         read(path, ReadOptions())
 
 
-def test_a_binary_column_is_refused_naming_it(tmp_path):
-    path = tmp_path / "blob.parquet"
-    pl.DataFrame({"编号": ["P-1"], "attachment": [b"\x89PNG"]}).write_parquet(path)
-    with pytest.raises(InputError, match="column 'attachment' holds Binary values"):
+@pytest.mark.parametrize("values, kind", [([b"\x89PNG"], "Binary"), ([dt.timedelta(days=2)], "Duration")])
+def test_a_column_that_cannot_be_text_is_refused_naming_it(tmp_path, values, kind):
+    path = tmp_path / "odd.parquet"
+    pl.DataFrame({"编号": ["P-1"], "attachment": values}).write_parquet(path)
+    with pytest.raises(InputError, match=f"column 'attachment' holds {kind}"):
         read(path, ReadOptions())
+
+
+def test_other_types_are_text_too(tmp_path):
+    path = tmp_path / "types.parquet"
+    pl.DataFrame({"small": pl.Series([120.5, None], dtype=pl.Float32), "at": [dt.time(10, 30), None],
+                  "nothing": pl.Series([None, None], dtype=pl.Null), "tiny": pl.Series([-3, 7], dtype=pl.Int8)}
+                 ).write_parquet(path)
+    frame, _ = load(path)
+    assert frame.rows() == [("120.5", "10:30:00", None, "-3"), (None, None, None, "7")]
 
 
 def test_the_content_decides_not_the_name(tmp_path, kam_env):

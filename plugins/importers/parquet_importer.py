@@ -9,7 +9,7 @@ as a CSV export's: numbers as polars writes them (``1166100.0``, ``31``), dates 
 timestamps as ``2024-07-16 10:30:00`` (in their own time zone when they have one; fractions of a second
 dropped), booleans as ``true``/``false``, decimals exactly. A list of strings becomes its items joined by
 ``; `` (a competitors column: ``H3C; Lenovo``); other nested values (lists of numbers, structs) become
-compact JSON text, as in JSON Lines. Binary columns cannot be text and refuse the file, naming the column. A
+compact JSON text, as in JSON Lines. Binary and duration columns have no such text and refuse the file, naming the column. A
 Parquet file has no lines: a rejected row's ``line`` is its row number (1 for the first row). For the
 Dask engine the file is cut into pieces by row, and each worker reads its own rows from the shared path.
 """
@@ -43,9 +43,9 @@ def as_text(column, dtype):
     if dtype.is_nested():  # {"v": …} encoded, then the braces and the key cut off
         encoded = pl.struct(column.alias("v")).struct.json_encode()
         return pl.when(column.is_not_null()).then(encoded.str.strip_prefix('{"v":').str.strip_suffix("}"))
-    if dtype in (pl.Binary, pl.Object):
-        return None
-    return column.cast(pl.String)
+    if dtype.is_numeric() or dtype in (pl.Boolean, pl.Date, pl.Time, pl.Categorical, pl.Enum, pl.Null):
+        return column.cast(pl.String)
+    return None  # binary, durations …: refused before the run, naming the column
 
 
 def read(path: Path, options: ReadOptions) -> Source:
