@@ -2,16 +2,17 @@
 
 A yearly history of ten million opportunities is usually a Parquet file (or many) in a data lake, not a
 CSV. It is read 10,000 rows at a time, each slice when the query asks for it, so the run streams as it
-does for CSV (:func:`batches`), and nothing is parsed from text that was already typed.
+does for CSV (:func:`batches`).
 
 Values become text, as every importer gives them, so that the normaliser reads them by the same rules
 as a CSV export's: numbers as polars writes them (``1166100.0``, ``31``), dates as ``2024-07-16``,
 timestamps as ``2024-07-16 10:30:00`` (in their own time zone when they have one; fractions of a second
 dropped), booleans as ``true``/``false``, decimals exactly. A list of strings becomes its items joined by
 ``; `` (a competitors column: ``H3C; Lenovo``); other nested values (lists of numbers, structs) become
-compact JSON text, as in JSON Lines. Binary and duration columns have no such text and refuse the file, naming the column. A
-Parquet file has no lines: a rejected row's ``line`` is its row number (1 for the first row). For the
-Dask engine the file is cut into pieces by row, and each worker reads its own rows from the shared path.
+compact JSON text, as in JSON Lines. Binary and duration columns have no such text and refuse the file,
+naming the column. A Parquet file has no lines: a rejected row's ``line`` is its row number (1 for the
+first row). For the Dask engine the file is cut into pieces by row, and each worker reads its own rows
+from the shared path.
 """
 
 from __future__ import annotations
