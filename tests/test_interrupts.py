@@ -139,3 +139,36 @@ def test_an_output_held_open_by_another_program_is_a_clear_error(tmp_path, monke
     assert "is the file open in another program (Excel locks open files)? Close it and rerun" in line
     assert out.read_bytes() == b"the workbook the user has open"
     assert leftovers(tmp_path) == []
+
+
+def test_an_interrupted_query_is_known_to_be_still_running():
+    """Ctrl-C stops the wait, not polars: the query's thread keeps calling the batch hooks, so ``kam`` must
+    end with ``os._exit`` rather than finalise the interpreter under it (which aborts with SIGABRT). The
+    signal lands while the main thread waits; on Python 3.11 a signal inside ``Thread.join`` marks the
+    running thread as stopped, which is why the wait is on an event the query sets when it ends."""
+    import threading
+
+    import polars as pl
+
+    from kamcore import pipeline
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow(frame: pl.DataFrame) -> pl.DataFrame:
+        started.set()
+        release.wait(30)
+        return frame
+
+    query = pl.LazyFrame({"a": [1, 2, 3]}).map_batches(slow, schema={"a": pl.Int64})
+    threading.Thread(target=lambda: (started.wait(30), os.kill(os.getpid(), signal.SIGINT)), daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_query([query], None, [])
+    try:
+        assert pipeline.query_left_running()
+    finally:
+        release.set()
+    deadline = time.monotonic() + 30
+    while pipeline.query_left_running():
+        assert time.monotonic() < deadline, "the released query never ended"
+        time.sleep(0.01)
+    pipeline.ABANDONED_QUERIES.clear()

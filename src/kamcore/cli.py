@@ -4,6 +4,7 @@ exit code (``kam exit-codes``); ``--debug`` shows the traceback instead."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -50,6 +51,12 @@ class KamGroup(click.Group):
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("kam: interrupted; no output was replaced", err=True)
+            pipeline = sys.modules.get("kamcore.pipeline")
+            if pipeline is not None and pipeline.query_left_running():  # the temporary files are gone already
+                for stream in (sys.stdout, sys.stderr):
+                    with contextlib.suppress(OSError, ValueError):
+                        stream.flush()
+                os._exit(130)
             ctx.exit(130)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise

@@ -580,6 +580,16 @@ def csv_chunks(size: int = CSV_CHUNK_BYTES):
         os.environ.pop(name, None)
 
 
+ABANDONED_QUERIES: list[threading.Event] = []  # each set once its query has ended
+
+
+def query_left_running() -> bool:
+    """Whether an interrupted query is still running in its thread. The process must then end with
+    ``os._exit``: finalising the interpreter while polars' threads still call the batch hooks aborts it
+    ("PyGILState_Release ... finalizing", SIGABRT) instead of exiting with the documented code."""
+    return not all(done.is_set() for done in ABANDONED_QUERIES)
+
+
 def run_query(queries: list, on_progress: Callable[[float], None] | None, errors: list) -> list:
     """Run the lazy sinks together in the streaming engine.
 
@@ -599,18 +609,27 @@ def run_query(queries: list, on_progress: Callable[[float], None] | None, errors
             if enabled:
                 gc.enable()
 
+    box: dict = {}
+    done = threading.Event()
+
+    def work():
+        box.update(result=_capture(collect))
+        done.set()
+
     try:
-        box: dict = {}
-        worker = threading.Thread(target=lambda: box.update(result=_capture(collect)), daemon=True)
         start = time.perf_counter()
-        worker.start()
-        while worker.is_alive():
-            worker.join(0.2)
+        threading.Thread(target=work, daemon=True).start()
+        # Event.wait, not Thread.join: a signal landing inside join() on Python 3.11 marks a running
+        # thread as stopped, and the query would look finished when it is not
+        while not done.wait(0.2):
             if on_progress is not None:
                 on_progress(time.perf_counter() - start)
         if "error" in box["result"]:
             raise box["result"]["error"]
         return box["result"]["value"]
+    except KeyboardInterrupt:
+        ABANDONED_QUERIES.append(done)
+        raise
     except (pl.exceptions.PolarsError, OSError) as exc:
         for error in errors:  # an exception a plugin raised inside a batch hook
             if isinstance(error, KamError):
