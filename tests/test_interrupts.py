@@ -37,10 +37,11 @@ def big_export(tmp_path_factory) -> Path:
     return path
 
 
-def start_kam(export: Path, out: Path) -> subprocess.Popen:
+def start_kam(export: Path, out: Path, *options: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAM_")}
     env["KAM_LOAD_PLUGINS"] = helpers.builtin_plugins()
-    return subprocess.Popen(helpers.kam_command() + ["score", str(export), "-o", str(out), "-q"], cwd=out.parent,
+    return subprocess.Popen(helpers.kam_command() + ["score", str(export), "-o", str(out), "-q", *options],
+                            cwd=out.parent,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -172,3 +173,21 @@ def test_an_interrupted_query_is_known_to_be_still_running():
         assert time.monotonic() < deadline, "the released query never ended"
         time.sleep(0.01)
     pipeline.ABANDONED_QUERIES.clear()
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
+def test_the_dask_engine_interrupted_mid_run_exits_130_and_cleans_up(big_export, tmp_path, how):
+    """The cluster kam started is torn down with the tasks still running: one line on stderr (no scheduler
+    log about the dropped tasks), the previous output untouched, no temporary file left."""
+    pytest.importorskip("distributed")
+    out = tmp_path / "scored.csv"
+    out.write_text(PREVIOUS, encoding="utf-8", newline="")
+    proc = start_kam(big_export, out, "--engine", "dask", "--workers", "1")
+    wait_until_writing(proc, out)
+    proc.send_signal(how)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert helpers.one_error_line(stderr.decode()) == "kam: interrupted; no output was replaced"
+    assert out.read_bytes() == PREVIOUS.encode()
+    assert leftovers(tmp_path) == []
+    assert not out.with_name(out.name + ".rejects.csv").exists()

@@ -280,7 +280,12 @@ class DaskEngine:
                     dashboard_address=":0", silence_logs=_worker_log_level()))  # any free port: no clash
                 client = stack.enter_context(Client(cluster, set_as_default=False))
                 self._note(client, "local")
-            yield client
+            try:
+                yield client
+            except KeyboardInterrupt:  # tearing down mid-task, the scheduler logs the tasks it drops as errors
+                if not logging.getLogger().isEnabledFor(logging.DEBUG):
+                    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+                raise
 
     def _note(self, client, where: str) -> None:
         if not client.nthreads():
