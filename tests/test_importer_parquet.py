@@ -77,6 +77,27 @@ def test_slices_cover_every_row_once_in_order_and_honour_what_the_query_pushes_d
     assert sliced.collect(engine="streaming").equals(frame)
 
 
+
+def test_a_frame_stream_reads_a_slice_only_when_the_query_asks_for_it():
+    """The shared reader behind Parquet slices and the Dask engine's pieces: what lets a slow writer hold
+    the reader back. A query wanting 4 rows reads two slices of 3, not all four."""
+    from kamcore.importing import frame_stream
+
+    frame = pl.DataFrame({"n": list(range(10)), "text": [f"r{i}" for i in range(10)]})
+    read: list[int] = []
+
+    def slices():
+        for start in range(0, 10, 3):
+            read.append(start)
+            yield frame.slice(start, 3)
+
+    stream = frame_stream(slices, frame.schema)
+    assert stream.head(4).collect().equals(frame.head(4))
+    assert read == [0, 3]
+    read.clear()
+    assert stream.filter(pl.col("n") > 4).select("text").head(2).collect()["text"].to_list() == ["r5", "r6"]
+    assert stream.collect(engine="streaming").equals(frame)
+
 def test_a_parquet_file_scores_as_its_csv_export(tmp_path, kam_env):
     path = tmp_path / "deals.parquet"
     typed_example().write_parquet(path, row_group_size=7)  # several row groups

@@ -23,7 +23,7 @@ from attrs import frozen
 
 from kamcore import hookimpl
 from kamcore.errors import InputError
-from kamcore.importing import column_names
+from kamcore.importing import column_names, frame_stream
 from kamcore.registry import Importer, ReadOptions, Source
 
 MAGIC = b"PAR1"
@@ -130,22 +130,9 @@ def batches(path: Path, exprs: list, rows: int, size: int = BATCH_ROWS):
     piled up (980 MB for 4M rows), slices of 10,000 do not (259 MB for 4M rows, 202 MB for 1M).
     """
     import polars as pl
-    from polars.io.plugins import register_io_source
 
     scan = pl.scan_parquet(path).select(exprs)
-    schema = scan.collect_schema()
-
-    def read(with_columns, predicate, n_rows, batch_size):
-        wanted = rows if n_rows is None else min(rows, n_rows)
-        for start in range(0, wanted, size):
-            frame = scan.slice(start, min(size, wanted - start))
-            if with_columns is not None:
-                frame = frame.select(with_columns)
-            if predicate is not None:
-                frame = frame.filter(predicate)
-            yield frame.collect()
-
-    return register_io_source(read, schema=schema)
+    return frame_stream(lambda: (scan.slice(start, size) for start in range(0, rows, size)), scan.collect_schema())
 
 
 def sniff(head: bytes, suffix: str) -> int:

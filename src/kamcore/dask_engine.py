@@ -312,21 +312,15 @@ def _join(parts, writer, schema, path: Path, trusted, on_progress) -> None:
 
 def _write(frames, writer, schema, path: Path, trusted, on_progress) -> None:
     """Write the pieces' rows here, through the writer's own lazy sink, as one stream."""
-    from polars.io.plugins import register_io_source
+    from .importing import frame_stream
 
-    def rows(with_columns, predicate, n_rows, batch_size):
+    def checked():
         for frame in frames:
             if frame.schema != schema:
                 raise _other_columns()
-            if predicate is not None:
-                frame = frame.filter(predicate)
-            if with_columns is not None:
-                frame = frame.select(with_columns)
-            if n_rows is not None:  # a writer that wants the first rows only
-                frame, n_rows = frame.head(n_rows), n_rows - min(n_rows, frame.height)
             yield frame
 
-    run_query([writer.write(register_io_source(rows, schema=schema), path, trusted)], on_progress, [])
+    run_query([writer.write(frame_stream(checked, schema), path, trusted)], on_progress, [])
 
 
 def _worker_log_level() -> int:

@@ -1,6 +1,9 @@
 """Helpers every importer shares: finding the header row, naming columns, totals rows, and building a
 lazy frame of text columns from rows read in Python (xlsx, JSON Lines).
 
+Also :func:`frame_stream`, a lazy frame read one piece at a time (Parquet slices, the Dask engine's
+scored pieces).
+
 Importers are plugins (``register_importers``); these helpers are core so that a third-party importer
 judges a header row, a totals row and a duplicate header exactly as the built-ins do.
 """
@@ -11,7 +14,7 @@ import logging
 import math
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from .errors import InputError
@@ -184,3 +187,32 @@ class FrameBuilder:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def frame_stream(frames: Callable[[], Iterable], schema):
+    """A lazy frame of the frames (eager or lazy) that ``frames()`` yields, each read only when the query
+    asks for the next; the query's filter, projection and row limit are applied to each, in that order, so
+    a source read slice by slice never decodes far ahead of the slowest step."""
+    import polars as pl
+    from polars.io.plugins import register_io_source
+
+    def read(with_columns, predicate, n_rows, batch_size):
+        left = n_rows
+        if left is not None and left <= 0:
+            return
+        for frame in frames():
+            lazy = frame.lazy()
+            if predicate is not None:
+                lazy = lazy.filter(predicate)
+            if with_columns is not None:
+                lazy = lazy.select(with_columns)
+            if left is not None:  # a writer that wants the first rows only
+                lazy = lazy.head(left)
+            frame = lazy.collect()
+            yield frame
+            if left is not None:
+                left -= frame.height
+                if left <= 0:  # the next frame is not read
+                    return
+
+    return register_io_source(read, schema=pl.Schema(schema))
