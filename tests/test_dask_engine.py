@@ -12,7 +12,10 @@ through the entry points exactly as an installed package.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -28,7 +31,7 @@ from helpers import kam_env, run_kam, one_error_line  # noqa: E402,F401
 distributed = pytest.importorskip("distributed")
 
 from kamcore.config import load_config  # noqa: E402
-from kamcore.dask_engine import DaskEngine, _join, pieces  # noqa: E402
+from kamcore.dask_engine import DaskEngine, _join, _quiet_logs, pieces  # noqa: E402
 from kamcore.errors import DataError, EngineError, PluginError  # noqa: E402
 from kamcore.pipeline import open_sources, run_score  # noqa: E402
 from kamcore.plugins import Kam  # noqa: E402
@@ -355,6 +358,37 @@ def test_cli_local_cluster_plugin_failure_on_a_worker_is_one_line(tmp_path, prob
     line = one_error_line(done.stderr.decode())
     assert "probe" in line and "probe failed on purpose" in line
     assert not (tmp_path / "out.csv").exists()
+
+
+def _abandoned_failed_task() -> None:
+    """What a scheduler's handler leaves when its client vanishes mid-scatter: a failed task nobody awaits,
+    held in a reference cycle (task, exception, frame), so only the garbage collector reports it."""
+    async def handler():
+        me = asyncio.current_task()  # noqa: F841  (the cycle)
+        raise ValueError("Can not use replicate to delete data")
+
+    loop = asyncio.new_event_loop()
+    loop.create_task(handler())
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.close()
+
+
+def test_a_cluster_torn_down_mid_task_leaves_nothing_to_log_later(caplog):
+    """After Ctrl-C the engine silences distributed and asyncio while the cluster goes, and collects the
+    failed tasks before the log levels come back: a later collection finds nothing to print."""
+    caplog.set_level(logging.WARNING)
+    before = logging.getLogger("asyncio").level
+    _abandoned_failed_task()
+    gc.collect()
+    assert "Task exception was never retrieved" in caplog.text  # what used to reach the terminal
+    caplog.clear()
+
+    with _quiet_logs() as silence:
+        _abandoned_failed_task()
+        silence()
+    gc.collect()
+    assert caplog.text == ""
+    assert logging.getLogger("asyncio").level == before
 
 
 @pytest.mark.parametrize("args, says", [(["--workers", "2"], "--workers needs --engine dask"),

@@ -50,6 +50,8 @@ class KamGroup(click.Group):
             click.echo(f"kam: {exc.kind}: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
+            if not debug:  # libraries still tearing down (a Dask cluster) would log what they drop
+                logging.disable(logging.CRITICAL)
             click.echo("kam: interrupted; no output was replaced", err=True)
             pipeline = sys.modules.get("kamcore.pipeline")
             if pipeline is not None and pipeline.query_left_running():  # the temporary files are gone already

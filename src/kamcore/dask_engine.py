@@ -19,6 +19,7 @@ dask and distributed are imported only here, and only when the engine runs.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import tempfile
 import threading
@@ -264,7 +265,7 @@ class DaskEngine:
             yield self.client
             return
         with contextlib.ExitStack() as stack:
-            stack.enter_context(_quiet_logs())
+            silence = stack.enter_context(_quiet_logs())
             if self.scheduler:
                 try:
                     client = stack.enter_context(Client(self.scheduler, set_as_default=False))
@@ -282,9 +283,8 @@ class DaskEngine:
                 self._note(client, "local")
             try:
                 yield client
-            except KeyboardInterrupt:  # tearing down mid-task, the scheduler logs the tasks it drops as errors
-                if not logging.getLogger().isEnabledFor(logging.DEBUG):
-                    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+            except KeyboardInterrupt:  # the cluster is torn down mid-task
+                silence()
                 raise
 
     def _note(self, client, where: str) -> None:
@@ -331,12 +331,29 @@ def _worker_log_level() -> int:
 
 @contextlib.contextmanager
 def _quiet_logs():
-    """Dask's INFO chatter (cluster start and stop) off stderr, unless ``kam --debug`` asked for logs."""
-    logger = logging.getLogger("distributed")
-    old = logger.level
-    if not logging.getLogger().isEnabledFor(logging.DEBUG):
-        logger.setLevel(logging.ERROR)
+    """Dask's INFO chatter (cluster start and stop) off stderr, unless ``kam --debug`` asked for logs.
+
+    Yields ``silence``, for a cluster torn down mid-task (Ctrl-C): its scheduler then logs the tasks it
+    drops as errors, and asyncio the scheduler's handlers that failed because the client left ("Task
+    exception was never retrieved"). Those are collected before the levels come back, so they are not
+    printed later, when the garbage collector happens to find them."""
+    loggers = [logging.getLogger(name) for name in ("distributed", "asyncio")]
+    old = [logger.level for logger in loggers]
+    debug = logging.getLogger().isEnabledFor(logging.DEBUG)
+    silenced = []
+
+    def silence():
+        if not debug:
+            silenced.append(True)
+            for logger in loggers:
+                logger.setLevel(logging.CRITICAL)
+
+    if not debug:
+        loggers[0].setLevel(logging.ERROR)
     try:
-        yield
+        yield silence
     finally:
-        logger.setLevel(old)
+        if silenced:
+            gc.collect()  # the dead tasks' exceptions sit in reference cycles with their frames
+        for logger, level in zip(loggers, old):
+            logger.setLevel(level)
