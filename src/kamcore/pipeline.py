@@ -593,9 +593,10 @@ def query_left_running() -> bool:
 def run_query(queries: list, on_progress: Callable[[float], None] | None, errors: list) -> list:
     """Run the lazy sinks together in the streaming engine.
 
-    The query runs in a worker thread while the main thread waits in short joins: Python runs signal
-    handlers only in the main thread, so Ctrl-C and SIGTERM stop the run at once (the temporary files
-    are removed and the daemon thread dies with the process) instead of after the last row.
+    The query runs in a worker thread while the main thread waits on an event in short steps: Python runs
+    signal handlers only in the main thread, so Ctrl-C and SIGTERM stop the run at once (the temporary
+    files are removed, and ``kam`` ends the process with the query still running: ``query_left_running``)
+    instead of after the last row.
     """
     def collect():
         # the batch hooks allocate many short-lived objects and no cycles worth finding mid-run: the cyclic
