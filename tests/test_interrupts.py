@@ -6,6 +6,7 @@ waits until the hidden temporary output exists (the run is writing), then kills 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -41,8 +42,8 @@ def start_kam(export: Path, out: Path, *options: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAM_")}
     env["KAM_LOAD_PLUGINS"] = helpers.builtin_plugins()
     return subprocess.Popen(helpers.kam_command() + ["score", str(export), "-o", str(out), "-q", *options],
-                            cwd=out.parent,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            cwd=out.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)  # its own process group, as a job a terminal runs
 
 
 def wait_until_writing(proc: subprocess.Popen, out: Path, timeout: float = 60) -> Path:
@@ -81,26 +82,47 @@ def test_sigkill_mid_run_leaves_the_previous_output_intact(big_export, tmp_path)
     assert out.read_text(encoding="utf-8-sig").splitlines()[0].startswith("opportunity_id,")
 
 
+def group_members(proc: subprocess.Popen, timeout: float = 30) -> list[str]:
+    """The processes still in ``proc``'s process group once they have had ``timeout`` seconds to end."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(proc.pid)], capture_output=True, text=True)
+        members = left.stdout.strip().splitlines()
+        if not members or time.monotonic() > deadline:
+            return members
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize("engine", [pytest.param((), id="local"),
                                     pytest.param(("--engine", "dask", "--workers", "1"), id="dask")])
-@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("how", ["sigterm", "sigint", "ctrl-c"])
 def test_sigterm_or_ctrl_c_mid_run_exits_130_and_cleans_up(big_export, tmp_path, how, engine):
-    """One line on stderr, the previous output untouched, no temporary file. With the Dask engine the
-    cluster kam started is torn down with tasks still running (and its scheduler's logs about the tasks
-    it drops are not shown)."""
+    """One line on stderr, the previous output untouched, no temporary file, no process left. ``ctrl-c`` is
+    what a terminal does: SIGINT to every process of the foreground group, the structure check's child and
+    the Dask workers included, which leave the signal to kam (a worker interrupted mid-task would print
+    its traceback). With the Dask engine the cluster kam started is torn down with tasks still running
+    (and its scheduler's logs about the tasks it drops are not shown)."""
     if engine:
         pytest.importorskip("distributed")
     out = tmp_path / "scored.csv"
     out.write_text(PREVIOUS, encoding="utf-8", newline="")
     proc = start_kam(big_export, out, *engine)
-    wait_until_writing(proc, out)
-    proc.send_signal(how)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert helpers.one_error_line(stderr.decode()) == "kam: interrupted; no output was replaced"
-    assert out.read_bytes() == PREVIOUS.encode()
-    assert leftovers(tmp_path) == []
-    assert not out.with_name(out.name + ".rejects.csv").exists()
+    try:
+        wait_until_writing(proc, out)
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 130, stderr
+        assert helpers.one_error_line(stderr.decode()) == "kam: interrupted; no output was replaced"
+        assert out.read_bytes() == PREVIOUS.encode()
+        assert leftovers(tmp_path) == []
+        assert not out.with_name(out.name + ".rejects.csv").exists()
+        assert group_members(proc) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_a_running_kams_temporary_file_is_not_removed(tmp_path):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import signal
 import tempfile
 import threading
 import time
@@ -266,22 +267,24 @@ class DaskEngine:
             return
         with contextlib.ExitStack() as stack:
             silence = stack.enter_context(_quiet_logs())
-            if self.scheduler:
-                try:
-                    client = stack.enter_context(Client(self.scheduler, set_as_default=False))
-                except (OSError, TimeoutError, ValueError, TypeError) as exc:
-                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                    raise EngineError(f"cannot reach the Dask scheduler at {self.scheduler}: {reason}",
-                                      hint="is `dask scheduler` running there? An address looks like "
-                                           "tcp://host:8786") from None
-                self._note(client, self.scheduler)
-            else:
-                cluster = stack.enter_context(LocalCluster(
-                    n_workers=self.workers, threads_per_worker=1 if self.workers else None, processes=True,
-                    dashboard_address=":0", silence_logs=_worker_log_level()))  # any free port: no clash
-                client = stack.enter_context(Client(cluster, set_as_default=False))
-                self._note(client, "local")
             try:
+                if self.scheduler:
+                    try:
+                        client = stack.enter_context(Client(self.scheduler, set_as_default=False))
+                    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+                        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                        raise EngineError(f"cannot reach the Dask scheduler at {self.scheduler}: {reason}",
+                                          hint="is `dask scheduler` running there? An address looks like "
+                                               "tcp://host:8786") from None
+                    self._note(client, self.scheduler)
+                else:
+                    with _signals_left_to_this_process():
+                        cluster = stack.enter_context(LocalCluster(
+                            n_workers=self.workers, threads_per_worker=1 if self.workers else None,
+                            processes=True, dashboard_address=":0",  # any free port: no clash
+                            silence_logs=_worker_log_level()))
+                    client = stack.enter_context(Client(cluster, set_as_default=False))
+                    self._note(client, "local")
                 yield client
             except KeyboardInterrupt:  # the cluster is torn down mid-task
                 silence()
@@ -327,6 +330,26 @@ def _worker_log_level() -> int:
     """A local cluster's workers log to this terminal: only ``kam --debug`` shows their logs (a failed task's
     traceback among them); errors reach the user as kam's one line."""
     return logging.DEBUG if logging.getLogger().isEnabledFor(logging.DEBUG) else logging.CRITICAL
+
+
+@contextlib.contextmanager
+def _signals_left_to_this_process():
+    """Worker processes started in here leave Ctrl-C and SIGTERM to kam, which closes the cluster: a
+    terminal sends Ctrl-C to every process in its foreground group, and a worker interrupted mid-task
+    prints its traceback. The signals are blocked in this thread while the cluster starts; the threads it
+    starts, and the worker processes they spawn, inherit the block. One that arrives meanwhile reaches
+    kam when the block ends. Workers still end with kam: they watch the process that started them."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()  # started later, it would unblock both signals in the thread starting it
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 @contextlib.contextmanager
