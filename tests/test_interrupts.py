@@ -203,3 +203,38 @@ def test_an_interrupted_query_is_known_to_be_still_running():
         time.sleep(0.01)
     pipeline.ABANDONED_QUERIES.clear()
 
+
+
+SIGINT_HANDLER_PROBE = """
+import ctypes, signal, sys
+
+class Action(ctypes.Structure):  # struct sigaction, as glibc lays it out
+    _fields_ = [("handler", ctypes.c_void_p), ("mask", ctypes.c_ulong * 16), ("flags", ctypes.c_int),
+                ("restorer", ctypes.c_void_p)]
+
+def handler():
+    action = Action()
+    assert ctypes.CDLL(None).sigaction(signal.SIGINT, None, ctypes.byref(action)) == 0
+    return action.handler
+
+pythons = handler()
+import polars
+polars_in_front = handler() != pythons
+from kamcore.cli import cli
+cli.main(["score", sys.argv[1], "-o", sys.argv[2], "-q"], standalone_mode=False)
+print(polars_in_front, handler() == pythons)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the handler with glibc's sigaction")
+def test_ctrl_c_reaches_kam_alone_not_polars_too(tmp_path):
+    """Imported, polars chains its own SIGINT handler in front of Python's and on Ctrl-C aborts a running
+    query from inside its threads, racing kam's clean-up: its CSV sink then printed a panic after kam's line
+    (about one interrupted run in 70). ``kam score`` puts Python's handler back in front."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAM_")}
+    env["KAM_LOAD_PLUGINS"] = helpers.builtin_plugins()
+    done = subprocess.run([sys.executable, "-c", SIGINT_HANDLER_PROBE, str(Path(__file__).parent.parent / "examples" / "opportunities_en.csv"),
+                           str(tmp_path / "scored.csv")], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    polars_in_front, pythons_after = done.stdout.split()
+    assert pythons_after == "True", f"polars' handler was in front after import: {polars_in_front}"

@@ -8,7 +8,9 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -172,6 +174,7 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet
     from .plugins import get_kam
     from .registry import ReadOptions
 
+    _ctrl_c_to_kam_alone()
     runner = _engine(engine, scheduler, workers, partition_size)
     kam = get_kam()
     model = {"path": str(model_path)} if model_path else {}
@@ -201,6 +204,16 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet
         where = f" -> {summary['output']}" if target else ""
         click.echo(f"kam: {rows['in']} rows: {rows['scored']} scored, {rows['rejected']} rejected{where} "
                    f"({summary['timings_s']['total']:.1f} s); rejects: {summary['rejects_file']}", err=True)
+
+
+def _ctrl_c_to_kam_alone() -> None:
+    """Put Python's Ctrl-C handler back in front of polars' own. Imported, polars chains its handler before
+    Python's, and on Ctrl-C aborts a running query from inside its threads, racing kam's clean-up (its CSV
+    sink could print a panic after kam's line). kam stops the run itself: the query's thread is left to
+    end with the process."""
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _engine(name: str, scheduler: str | None, workers: int | None, partition_size: str | None):
