@@ -87,5 +87,6 @@ EXIT_CODES = {
     PluginError.exit_code: "plugin error: a plugin failed to load (strict mode) or raised inside a hook",
     EngineError.exit_code: "engine error: --engine dask cannot run (dask not installed, scheduler unreachable, "
                            "workers lost); no output written",
-    130: "interrupted (Ctrl-C): the previous output, if any, is left untouched",
+    130: "interrupted (Ctrl-C or SIGTERM): the previous output, if any, is left untouched and no temporary "
+         "file stays",
 }
