@@ -175,12 +175,32 @@ def test_an_interrupted_query_is_known_to_be_still_running():
     """Ctrl-C stops the wait, not polars: the query's thread keeps calling the batch hooks, so ``kam`` must
     end with ``os._exit`` rather than finalise the interpreter under it (which aborts with SIGABRT). The
     signal lands while the main thread waits; on Python 3.11 a signal inside ``Thread.join`` marks the
-    running thread as stopped, which is why the wait is on an event the query sets when it ends."""
+    running thread as stopped, which is why the wait is on an event the query sets when it ends. A program
+    embedding kam interrupts many runs: the queries that have ended are forgotten."""
+    from kamcore import pipeline
+
+    pipeline.ABANDONED_QUERIES.clear()
+    try:
+        for _ in range(3):
+            release = _interrupt_a_running_query(pipeline)
+            try:
+                assert pipeline.query_left_running()
+                assert len(pipeline.ABANDONED_QUERIES) == 1  # the ones released before have ended
+            finally:
+                release.set()
+            deadline = time.monotonic() + 30
+            while pipeline.query_left_running():
+                assert time.monotonic() < deadline, "the released query never ended"
+                time.sleep(0.01)
+    finally:
+        pipeline.ABANDONED_QUERIES.clear()
+
+
+def _interrupt_a_running_query(pipeline):
+    """Start a query whose batch step waits, SIGINT this process while it runs; the event releases it."""
     import threading
 
     import polars as pl
-
-    from kamcore import pipeline
 
     started, release = threading.Event(), threading.Event()
 
@@ -193,15 +213,7 @@ def test_an_interrupted_query_is_known_to_be_still_running():
     threading.Thread(target=lambda: (started.wait(30), os.kill(os.getpid(), signal.SIGINT)), daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
         pipeline.run_query([query], None, [])
-    try:
-        assert pipeline.query_left_running()
-    finally:
-        release.set()
-    deadline = time.monotonic() + 30
-    while pipeline.query_left_running():
-        assert time.monotonic() < deadline, "the released query never ended"
-        time.sleep(0.01)
-    pipeline.ABANDONED_QUERIES.clear()
+    return release
 
 
 

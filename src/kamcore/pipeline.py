@@ -580,7 +580,7 @@ def csv_chunks(size: int = CSV_CHUNK_BYTES):
         os.environ.pop(name, None)
 
 
-ABANDONED_QUERIES: list[threading.Event] = []  # each set once its query has ended
+ABANDONED_QUERIES: list[threading.Event] = []  # the interrupted queries still running: set once one ends
 
 
 def query_left_running() -> bool:
@@ -629,7 +629,7 @@ def run_query(queries: list, on_progress: Callable[[float], None] | None, errors
             raise box["result"]["error"]
         return box["result"]["value"]
     except KeyboardInterrupt:
-        ABANDONED_QUERIES.append(done)
+        ABANDONED_QUERIES[:] = [*(e for e in ABANDONED_QUERIES if not e.is_set()), done]  # ended ones leave
         raise
     except (pl.exceptions.PolarsError, OSError) as exc:
         for error in errors:  # an exception a plugin raised inside a batch hook
