@@ -40,6 +40,7 @@ from kamcore.registry import ReadOptions  # noqa: E402
 pytestmark = pytest.mark.usefixtures("kam_env")
 ROOT = Path(__file__).parent.parent
 EXAMPLES, CORPUS = ROOT / "examples", Path(__file__).parent / "corpus"
+MODEL = ROOT / "models" / "bohanec.joblib"
 VOLATILE = {"started_at", "output", "rejects_file", "summary_file", "timings_s", "engine"}
 
 
@@ -53,13 +54,15 @@ def cluster():
 
 
 def score_both(tmp_path: Path, inputs: list[Path], client, piece_bytes: int = 64, differ: tuple[str, ...] = (),
-               output: str = "scored.csv", **options) -> tuple[dict, dict]:
+               output: str = "scored.csv", config: Path | None = None, overrides: dict | None = None,
+               **options) -> tuple[dict, dict]:
     """Score ``inputs`` with both engines; assert identical files and summaries; (local, dask) summaries.
 
     ``differ``: output columns expected to differ (then the rest of the scored file is compared as a table).
-    ``output``: the scored file's name (its suffix chooses the writer)."""
+    ``output``: the scored file's name (its suffix chooses the writer). ``config``, ``overrides``: a kam.toml
+    and settings over it."""
     kam = Kam()
-    config = load_config(None, kam.config_defaults())
+    config = load_config(config, kam.config_defaults(), overrides=overrides)
     outputs = {}
     for name in ("local", "dask"):
         folder = tmp_path / name
@@ -155,6 +158,15 @@ def test_examples_with_rejects_and_stakeholders_and_two_inputs(tmp_path, cluster
                           piece_bytes=700, stakeholders=[EXAMPLES / "stakeholders_en.csv"])
     assert local["rows"]["rejected"] > 0 and local["stakeholders"]["people"] > 0
     assert len(local["inputs"]) == 2
+
+
+def test_a_win_model_is_loaded_and_used_on_the_workers(tmp_path, cluster):
+    """The shipped model on the data it was trained from: each worker verifies and loads it from the path."""
+    local, _ = score_both(tmp_path, [EXAMPLES / "bohanec" / "Salvirt_B2B_ML_dataset.csv"], cluster, piece_bytes=8000,
+                          config=EXAMPLES / "bohanec" / "kam.toml", overrides={"model": {"path": str(MODEL)}})
+    assert local["win_probability_from"] == "win_model" and local["rows"]["scored"] == 448
+    scored = helpers.read_csv(tmp_path / "dask" / "scored.csv")
+    assert scored["model_probability"].null_count() == 0 and scored["model_probability"].n_unique() > 10
 
 
 def generated_export(path: Path, n: int = 3000) -> tuple[Path, int]:
@@ -316,6 +328,35 @@ def test_cli_on_an_existing_cluster_writes_the_local_engines_files(tmp_path, clu
         assert (tmp_path / f"dask.csv{suffix}").read_bytes() == (tmp_path / f"local.csv{suffix}").read_bytes()
     summary = json.loads((tmp_path / "dask.csv.summary.json").read_text(encoding="utf-8"))
     assert summary["engine"]["cluster"] == cluster.scheduler.address and summary["engine"]["partitions"] > 2
+
+
+def test_cli_warnings_from_the_workers_are_shown_once_as_the_local_engine_shows_them(tmp_path, cluster):
+    """A batch hook's warning is logged on a worker (here: the model misses columns of this export, said on
+    each worker's first batch); kam shows it once, on its own stderr, and nothing else."""
+    common = ("--model", MODEL, "-q")
+    local = run_kam("score", EXAMPLES / "opportunities_en.csv", "-o", "local.csv", *common, cwd=tmp_path)
+    dask = run_kam("score", EXAMPLES / "opportunities_en.csv", "-o", "dask.csv", *common, "--engine", "dask",
+                   "--scheduler", cluster.scheduler.address, "--partition-size", "1kB", cwd=tmp_path)
+    assert local.returncode == 0 and dask.returncode == 0, dask.stderr.decode()
+    lines = dask.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kam: WARNING: the model bohanec.joblib uses columns this export "
+                                                   "lacks (treated as missing): Product, ")
+    assert dask.stderr == local.stderr
+    assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+    summary = json.loads((tmp_path / "dask.csv.summary.json").read_text(encoding="utf-8"))
+    assert summary["engine"]["partitions"] > 2  # pieces on both workers: each warned once
+
+
+def test_a_threaded_cluster_in_this_process_does_not_send_its_warnings_back_twice(tmp_path, caplog):
+    """Workers in the client's own process log where the client logs: the warning is there once."""
+    kam = Kam()
+    config = load_config(None, kam.config_defaults(), overrides={"model": {"path": str(MODEL)}})
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as threaded, \
+            distributed.Client(threaded, set_as_default=False) as client, caplog.at_level(logging.WARNING):
+        run_score([EXAMPLES / "opportunities_en.csv"], tmp_path / "out.csv", kam=kam, config=config,
+                  engine=DaskEngine(client=client, piece_bytes=1000))
+    said = [r for r in caplog.records if r.name == "kamcore.models"]
+    assert len(said) == 1 and "uses columns this export lacks" in said[0].getMessage()
 
 
 def test_cli_unreachable_scheduler_is_one_line_and_exit_8(tmp_path):

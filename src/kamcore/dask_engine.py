@@ -7,7 +7,8 @@ and their rows handed over) and sends them to the workers. A worker loads its ow
 ``kamcore`` entry points, under this process's ``KAM_*`` plugin switches, and refuses to work when
 they differ from the ones loaded here. It numbers the piece's records from the piece's first record,
 runs the same normalise/qualify/score query as the local engine and returns the scored rows, the
-rejected rows and the counts. With a writer whose pieces join (CSV, JSON Lines: ``Writer.joinable``)
+rejected rows, the counts and the warnings kamcore's loggers gave meanwhile (which the client logs once
+each, as the local engine would have). With a writer whose pieces join (CSV, JSON Lines: ``Writer.joinable``)
 the worker writes its scored rows with that writer and returns the file's bytes, which the client only
 appends in input order; with any other writer it returns the rows as an Arrow-backed polars frame and
 the client writes them. The rejects, counts and summary go through the same code as the local engine,
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 import signal
 import tempfile
 import threading
@@ -47,6 +49,7 @@ class Run:
     """What a worker needs to score any piece of one run; sent to each worker once."""
 
     token: str
+    client_pid: int  # the client's process: a worker in it (a threaded cluster) need not send warnings back
     config: Config
     switches: dict[str, str]  # the client's KAM_* plugin switches
     plugins: dict[str, str | None]  # plugin name -> version, as loaded by the client
@@ -119,9 +122,35 @@ def _prepared_for(run: Run):
         return _runs[run.token]
 
 
-def score_piece(piece, src: int, first: int, run: Run) -> tuple[pl.DataFrame | bytes, pl.DataFrame, dict]:
-    """Score one piece: (scored rows, rejected rows, counts), numbered as in the whole input; the scored
-    rows as the bytes ``run.writer`` writes for them when the run names a writer."""
+class _Warnings(logging.Handler):
+    """The warnings logged under ``kamcore`` (the core, the built-in plugins, plugins that log there) on a
+    worker while it scores a piece: a batch hook's warning would otherwise stay in the worker's log, or
+    reach the terminal as a bare line from a local cluster's worker. Records of another piece scored at
+    the same time on the same worker may land here too; the client shows each message once."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[tuple[str, int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append((record.name, record.levelno, record.getMessage()))
+
+
+def score_piece(piece, src: int, first: int, run: Run) -> tuple[pl.DataFrame | bytes, pl.DataFrame, dict, list]:
+    """Score one piece: (scored rows, rejected rows, counts, warnings), numbered as in the whole input; the
+    scored rows as the bytes ``run.writer`` writes for them when the run names a writer. A worker in the
+    client's own process (a threaded cluster) logs where the client does: nothing to send back."""
+    if run.client_pid == os.getpid():
+        return (*_score_piece(piece, src, first, run), [])
+    logger, handler = logging.getLogger("kamcore"), _Warnings()
+    logger.addHandler(handler)
+    try:
+        return (*_score_piece(piece, src, first, run), handler.messages)
+    finally:
+        logger.removeHandler(handler)
+
+
+def _score_piece(piece, src: int, first: int, run: Run) -> tuple[pl.DataFrame | bytes, pl.DataFrame, dict]:
     kam, plan, scoring = _prepared_for(run)
     try:
         raw = piece.read()
@@ -194,7 +223,7 @@ class DaskEngine:
         schema = prepared.scored().collect_schema()  # builds the plans here: clashes fail before the cluster
         kam = prepared.scoring.kam
         trusted = prepared.plan.trusted()
-        run = Run(token=uuid.uuid4().hex, config=prepared.config, switches=switches(),
+        run = Run(token=uuid.uuid4().hex, client_pid=os.getpid(), config=prepared.config, switches=switches(),
                   plugins={"kamcore": __version__, **kam.versions}, labels=prepared.labels,
                   mappings=prepared.mappings, schema=dict(prepared.schema), units=prepared.header_units,
                   made_up=prepared.made_up, people=prepared.people, personal=prepared.personal,
@@ -203,11 +232,17 @@ class DaskEngine:
         work = [(src, piece) for src, source in enumerate(sources) for piece in pieces(source, self.piece_bytes)]
         sums: Counter = Counter()
         rejected: list[pl.DataFrame] = []
+        shown: set = set()
 
         def scored():
-            for frame, rejects, counts in results:
+            for frame, rejects, counts, warnings in results:
                 rejected.append(rejects)
                 sums.update(counts)
+                for warning in warnings:  # each once, as the local engine's one process logs them
+                    if warning not in shown:
+                        shown.add(warning)
+                        name, level, message = warning
+                        logging.getLogger(name).log(level, "%s", message)
                 yield frame
 
         with self._connect() as client:
