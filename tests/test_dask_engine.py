@@ -169,6 +169,16 @@ def test_a_win_model_is_loaded_and_used_on_the_workers(tmp_path, cluster):
     assert scored["model_probability"].null_count() == 0 and scored["model_probability"].n_unique() > 10
 
 
+def test_a_compressed_input_is_inflated_on_the_client_and_sent_in_pieces(tmp_path, cluster):
+    """The workers cannot read a gzip file by byte ranges: they get the pieces' bytes of the inflated copy."""
+    import gzip
+
+    source = tmp_path / "export.csv.gz"
+    source.write_bytes(gzip.compress((EXAMPLES / "opportunities_zh.csv").read_bytes()))
+    local, dask = score_both(tmp_path, [source], cluster, piece_bytes=700)
+    assert local["rows"]["rejected"] > 0 and dask["engine"]["partitions"] > 2
+
+
 def generated_export(path: Path, n: int = 3000) -> tuple[Path, int]:
     """A few thousand rows with rejects, blank lines and multi-line quoted notes; (path, byte offset of a
     line break inside a quoted note, a tenth into the file)."""

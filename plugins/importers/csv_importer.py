@@ -3,7 +3,9 @@ then lets polars stream it.
 
 Encodings: UTF-8 (with or without BOM), UTF-16 (Excel's "Unicode text", by BOM or by its NUL
 pattern) and GB18030 (which covers GBK and GB2312). Anything not UTF-8 is transcoded once, in
-chunks, to a temporary UTF-8 file, so memory stays flat. Delimiters: comma, semicolon, tab, pipe.
+chunks, to a temporary UTF-8 file, so memory stays flat; a gzip, bzip2 or xz file, or a zip of one
+file, is first inflated the same way (``kamcore.importing.inflate``, which refuses a decompression bomb). Delimiters: comma,
+semicolon, tab, pipe.
 
 Shapes kam reads, and what it refuses (docs/inputs.md has the whole table):
 
@@ -45,7 +47,8 @@ from attrs import evolve, frozen
 
 from kamcore import hookimpl
 from kamcore.errors import InputError, ReadAgain
-from kamcore.importing import column_names, find_header, header_table, totals_label, warn
+from kamcore.importing import (column_names, compression, describe_packing, find_header, header_table, inflate,
+                               inflated_head, totals_label, warn)
 from kamcore.registry import Importer, ReadOptions, Source
 
 CANDIDATES = (",", ";", "\t", "|")
@@ -132,8 +135,9 @@ def sniff_delimiter(text: str, complete: bool | None = None) -> str:
 
 # -- reading ------------------------------------------------------------------------------------
 
-def transcode(path: Path, encoding: str) -> Path:
-    """Write a UTF-8 copy of the file in chunks; an undecodable byte is an error naming its offset."""
+def transcode(path: Path, encoding: str, display: Path | None = None) -> Path:
+    """Write a UTF-8 copy of the file in chunks; an undecodable byte is an error naming its offset (in the
+    file ``display`` names, the user's, when ``path`` is its inflated copy)."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     fd, name = tempfile.mkstemp(prefix="kam-utf8-", suffix=".csv")
     offset = 0
@@ -144,7 +148,9 @@ def transcode(path: Path, encoding: str) -> Path:
                 try:
                     dst.write(decoder.decode(chunk, final=not chunk).encode("utf-8"))
                 except UnicodeDecodeError as exc:
-                    raise InputError(f"{path}: byte {offset + exc.start} is not valid {encoding}",
+                    where = f"{display}: byte {offset + exc.start} of its content" if display not in (None, path) \
+                        else f"{path}: byte {offset + exc.start}"
+                    raise InputError(f"{where} is not valid {encoding}",
                                      hint="pass --encoding if the file is in another encoding") from None
                 if not chunk:
                     break
@@ -729,24 +735,30 @@ def read(path: Path, options: ReadOptions) -> Source:
 
     with open(path, "rb") as handle:
         head = handle.read(1 << 20)
-    try:
-        encoding = options.encoding or detect_encoding(head, whole=len(head) < (1 << 20))
-        codecs.lookup(encoding)
-    except LookupError:
-        raise InputError(f"unknown encoding {options.encoding!r}") from None
-    except InputError as exc:
-        raise InputError(f"{path}: {exc.message}", hint=exc.hint) from None
-    utf8 = path
-    temporary: list[Path] = []
+    packed = compression(head)
+    plain = inflate(path) if packed else path  # the text: the file, or its inflated copy
+    temporary: list[Path] = [] if plain == path else [plain]
 
     def cleanup():
         for name in temporary:
             name.unlink(missing_ok=True)
 
     try:
+        if plain != path:
+            with open(plain, "rb") as handle:
+                head = handle.read(1 << 20)
+        try:
+            encoding = options.encoding or detect_encoding(head, whole=len(head) < (1 << 20))
+            codecs.lookup(encoding)
+        except LookupError:
+            raise InputError(f"unknown encoding {options.encoding!r}") from None
+        except InputError as exc:
+            raise InputError(f"{path}: {exc.message}", hint=exc.hint) from None
+        utf8 = plain
         if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
-            utf8 = transcode(path, encoding)
-            temporary.append(utf8)
+            utf8 = transcode(plain, encoding, display=path)
+            cleanup()  # the inflated copy, once transcoded
+            temporary[:] = [utf8]
             with open(utf8, "rb") as handle:
                 head = handle.read(1 << 20)
         complete = len(head) <= SAMPLE
@@ -761,7 +773,7 @@ def read(path: Path, options: ReadOptions) -> Source:
         header_line, header = records[index]
         if not any(h.strip() for h in header):
             raise InputError(f"{path}: the file has no header row")
-        notes: list[str] = []
+        notes: list[str] = [describe_packing(path, packed)] if packed else []
         if header_line > 1:
             notes.append(warn(f"{path}: the header is on line {header_line}; the {header_line - 1} line(s) "
                               "before it (a title or report filters) were skipped"))
@@ -811,8 +823,9 @@ def read(path: Path, options: ReadOptions) -> Source:
     except BaseException:
         cleanup()
         raise
-    # up to the data's end, a copy that is not transcoded (a footer cut off) has the same bytes as the user's file
-    shared = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+    # up to the data's end, a copy that is neither inflated nor transcoded (a footer cut off) has the same bytes
+    # as the user's file
+    shared = plain == path and codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
 
     def split(size: int) -> list[Piece]:
         header = (line_start(utf8, header_line), line_start(utf8, data_line))
@@ -905,7 +918,13 @@ class StructureCheck:
 
 def sniff(head: bytes, suffix: str) -> int:
     """Text with a delimiter in its first lines is likely CSV; a zip, an OLE2 file, HTML, XML or JSON
-    is not (0: another importer, or a clear refusal, takes it)."""
+    is not (0: another importer, or a clear refusal, takes it). A packed file (gzip, bzip2, xz, a zip of
+    one file) is judged by what it holds."""
+    packed = compression(head)
+    if packed:
+        head = inflated_head(head)
+        if not head:  # a damaged gzip, bzip2 or xz file: read() says so (a zip that is not one is another's)
+            return 1 if packed != "zip" else 0
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\xd0\xcf\x11\xe0", b"%PDF")):
         return 0
     try:

@@ -12,7 +12,8 @@ arrays are kept as compact JSON text (``{"a":1}``, ``["x","y"]``) rather than re
 often carries a list of tags or a nested owner, and losing the row for it would be worse; a canonical
 column that receives JSON text is then rejected by the normaliser like any other unreadable value.
 Columns are the keys, in the order they first appear; an object without a key has no value there.
-Blank lines are skipped. The encoding is UTF-8 (with or without BOM), as JSON requires.
+Blank lines are skipped. The encoding is UTF-8 (with or without BOM), as JSON requires. A gzip, bzip2
+or xz file, or a zip of one file, is inflated as it is read (``kamcore.importing.open_input``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from pathlib import Path
 
 from kamcore import hookimpl
 from kamcore.errors import InputError
-from kamcore.importing import FrameBuilder, column_names, warn
+from kamcore.importing import (FrameBuilder, column_names, compression, describe_packing, inflated_head,
+                               open_input, warn)
 from kamcore.registry import Importer, ReadOptions, Source
 
 MAX_BAD_LINES_SHOWN = 5
@@ -104,7 +106,7 @@ def read(path: Path, options: ReadOptions) -> Source:
     blank = 0
     try:
         builder = FrameBuilder([], prefix="kam-jsonl-")
-        with open(path, "rb") as handle:
+        with open_input(path) as handle:  # inflated on the fly when compressed
             for number, raw in enumerate(handle, start=1):  # per-row ok: json.loads checks each line (NaN, keys)
                 try:
                     text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
@@ -147,7 +149,9 @@ def read(path: Path, options: ReadOptions) -> Source:
         if builder is not None:
             builder.cleanup()
         raise
-    notes = [f"{path}: {builder.rows} record(s) read"]
+    with open(path, "rb") as handle:
+        packed = compression(handle.read(8))
+    notes = [f"{path}: {builder.rows} record(s) read"] + ([describe_packing(path, packed)] if packed else [])
     if blank:
         notes.append(warn(f"{path}: {blank} blank line(s) were skipped"))
 
@@ -159,7 +163,9 @@ def read(path: Path, options: ReadOptions) -> Source:
 
 
 def sniff(head: bytes, suffix: str) -> int:
-    """Text whose first character is ``{`` (a BOM and white space allowed before it)."""
+    """Text whose first character is ``{`` (a BOM and white space allowed before it), compressed or not."""
+    if compression(head):
+        head = inflated_head(head)
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if not text.startswith(b"{"):
         return 0

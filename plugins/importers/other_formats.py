@@ -35,6 +35,11 @@ def identify(head: bytes) -> tuple[str, str] | None:
                 "save it as .xlsx or CSV UTF-8 in Excel (remove the password first)")
     if head.startswith(b"%PDF"):
         return "a PDF document", "export the report as CSV or .xlsx instead"
+    for magic, what in ((b"\x28\xb5\x2f\xfd", "Zstandard-compressed"), (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+                        (b"Rar!\x1a\x07", "a RAR archive")):
+        if head.startswith(magic):
+            return (what if what.startswith("a ") else f"{what} data",
+                    "unpack it first; kam reads CSV and JSON Lines packed with gzip, bzip2, xz or zip itself")
     if head.startswith(b"PK\x03\x04"):
         if b"opendocument.spreadsheet" in head[:200]:
             return "an OpenDocument spreadsheet (.ods)", "save it as .xlsx or CSV UTF-8"
@@ -74,4 +79,5 @@ def sniff(head: bytes, suffix: str) -> int:
 @hookimpl
 def register_importers(register):
     register(Importer(name="other_formats", read=read, sniff=sniff,
-                      description="recognises HTML, legacy .xls, PDF, ODS, JSON arrays … and refuses them with a hint"))
+                      description="recognises HTML, legacy .xls, PDF, ODS, JSON arrays, 7z/RAR/zstd … and refuses them "
+                                  "with a hint"))

@@ -2,7 +2,9 @@
 lazy frame of text columns from rows read in Python (xlsx, JSON Lines).
 
 Also :func:`frame_stream`, a lazy frame read one piece at a time (Parquet slices, the Dask engine's
-scored pieces).
+scored pieces), and the reading of compressed exports (``.gz``, ``.bz2``, ``.xz``: :func:`open_input`,
+:func:`inflate`, :func:`inflated_head`), so that every text importer inflates them, and refuses a
+decompression bomb, the same way.
 
 Importers are plugins (``register_importers``); these helpers are core so that a third-party importer
 judges a header row, a totals row and a duplicate header exactly as the built-ins do.
@@ -10,8 +12,10 @@ judges a header row, a totals row and a duplicate header exactly as the built-in
 
 from __future__ import annotations
 
+import io
 import logging
 import math
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -216,3 +220,163 @@ def frame_stream(frames: Callable[[], Iterable], schema):
                     return
 
     return register_io_source(read, schema=pl.Schema(schema))
+
+
+# -- compressed inputs --------------------------------------------------------------------------
+
+# magic bytes -> what packs the file: big CRM exports often come gzip-compressed, or zipped
+COMPRESSIONS = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip"}
+MAX_INFLATE_RATIO = 200  # inflated / compressed size; override with KAM_MAX_INFLATE_RATIO
+INFLATE_GRACE = 1 << 20  # output up to this size is never a bomb
+_ZIP_JUNK = ("__MACOSX/", ".DS_Store", "Thumbs.db", "desktop.ini")  # what archivers add beside the file
+
+
+def compression(head: bytes) -> str | None:
+    """``gzip``, ``bzip2``, ``xz`` or ``zip`` when the file's first bytes say it is packed, else None. (An
+    .xlsx is a zip too: its importer claims it first, by its content.)"""
+    for magic, name in COMPRESSIONS.items():
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def inflated_head(head: bytes, size: int = 1 << 16) -> bytes:
+    """The first bytes of what a packed head holds (as much as it gives, up to ``size``; a zip's first
+    file), for sniffing; ``head`` itself when it is not packed, ``b""`` when it is damaged."""
+    import bz2
+    import lzma
+    import zlib
+
+    name = compression(head)
+    try:
+        if name is None:
+            return head
+        if name == "gzip":
+            return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS).decompress(head, size)
+        if name == "bzip2":
+            return bz2.BZ2Decompressor().decompress(head, size)
+        if name == "xz":
+            return lzma.LZMADecompressor().decompress(head, size)
+        method = int.from_bytes(head[8:10], "little")  # a zip's local file header, then the first file's data
+        data = head[30 + int.from_bytes(head[26:28], "little") + int.from_bytes(head[28:30], "little"):]
+        if method == 0:
+            return data[:size]
+        return zlib.decompressobj(-zlib.MAX_WBITS).decompress(data, size) if method == 8 else b""
+    except (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError):
+        return b""
+
+
+def zip_member(path: Path) -> str:
+    """The one file a zip archive holds (besides folders and what archivers add); an error otherwise."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [i.filename for i in archive.infolist()
+                     if not i.is_dir() and not any(part in i.filename for part in _ZIP_JUNK)]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"{path}: the zip archive is damaged: {exc}", hint="copy or download the file again") from None
+    if len(names) != 1:
+        listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        raise InputError(f"{path}: a zip archive of {len(names)} files{': ' + listed if names else ''}; kam reads "
+                         "an archive that holds one export", hint="unzip it and score the export(s) inside: "
+                                                                  "kam score FILE [FILE …]")
+    return names[0]
+
+
+def describe_packing(path: Path, name: str) -> str:
+    """The note a run summary gets for a packed input."""
+    if name == "zip":
+        return f"{path}: a zip archive; its file {zip_member(path)} was read"
+    return f"{path}: {name}-compressed, read inflated"
+
+
+class _Inflating(io.RawIOBase):
+    """A packed file's content, refused once it grows past the ratio limit (a decompression bomb), with
+    its errors in kam's words."""
+
+    def __init__(self, path: Path, name: str):
+        import bz2
+        import gzip
+        import lzma
+        import zipfile
+
+        self.path, self.name = path, name
+        self.limit = max(INFLATE_GRACE, max_inflate_ratio() * path.stat().st_size)
+        self.given = 0
+        if name == "zip":
+            member = zip_member(path)
+            self.archive = zipfile.ZipFile(path)
+            try:
+                self.inner = self.archive.open(member)
+            except RuntimeError as exc:  # encrypted
+                self.archive.close()
+                raise InputError(f"{path}: cannot open {member} in the zip archive: {exc}",
+                                 hint="unzip it (with its password) and score the file inside") from None
+            except (zipfile.BadZipFile, NotImplementedError) as exc:
+                self.archive.close()
+                raise InputError(f"{path}: cannot open {member} in the zip archive: {exc}",
+                                 hint="unzip it and score the file inside") from None
+        else:
+            self.archive = None
+            self.inner = {"gzip": gzip, "bzip2": bz2, "xz": lzma}[name].open(path, "rb")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        import lzma
+        import zipfile
+        import zlib
+
+        try:
+            n = self.inner.readinto(buffer)
+        except EOFError:
+            raise InputError(f"{self.path}: the {self.name} data ends early (the file was cut off)",
+                             hint="copy or download the file again") from None
+        except (OSError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as exc:
+            raise InputError(f"{self.path}: the {self.name} data is damaged: {exc}",
+                             hint="copy or download the file again") from None
+        self.given += n
+        if self.given > self.limit:
+            raise InputError(f"{self.path}: inflates to more than {max_inflate_ratio()} times its size: refused "
+                             "as a decompression bomb",
+                             hint="if the file is genuine, decompress it yourself or raise KAM_MAX_INFLATE_RATIO")
+        return n
+
+    def close(self) -> None:
+        self.inner.close()
+        if self.archive is not None:
+            self.archive.close()
+        super().close()
+
+
+def max_inflate_ratio() -> int:
+    value = os.environ.get("KAM_MAX_INFLATE_RATIO", "")
+    return int(value) if value.isdigit() and int(value) > 0 else MAX_INFLATE_RATIO
+
+
+def open_input(path: Path):
+    """The file for reading in binary, inflated on the fly when it is packed (gzip, bzip2, xz, a zip of
+    one file)."""
+    with open(path, "rb") as handle:
+        name = compression(handle.read(8))
+    if name is None:
+        return open(path, "rb")
+    return io.BufferedReader(_Inflating(path, name), 1 << 20)
+
+
+def inflate(path: Path, prefix: str = "kam-inflated-") -> Path:
+    """A temporary, inflated copy of a packed file (the caller deletes it)."""
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".txt")
+    try:
+        with open_input(path) as src, os.fdopen(fd, "wb") as dst:
+            try:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            except OSError as exc:
+                raise InputError(f"{path}: cannot inflate it into {tempfile.gettempdir()}: {exc.strerror or exc}",
+                                 hint="the inflated copy needs room there; set TMPDIR to a larger folder") from None
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)
