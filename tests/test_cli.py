@@ -299,3 +299,28 @@ def test_subprocess_version_exit_codes_and_init(tmp_path):
     one_error_line(again.stderr.decode())
     assert run_kam("init", "--force", cwd=tmp_path).returncode == 0
     load_config(tmp_path / "kam.toml", get_kam().config_defaults())
+
+
+def test_progress_on_a_terminal_counts_the_file_being_written_not_the_old_output(tmp_path, monkeypatch):
+    """The run writes a temporary file beside -o and renames it at the end: that file is what grows."""
+    import io
+
+    from kamcore.cli import _progress
+    from kamcore.pipeline import temp_path
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    target = tmp_path / "scored.csv"
+    target.write_bytes(b"x" * 9_000_000)  # the last run's output, left in place until this one is complete
+    show = _progress(target)
+    show(0.2)
+    assert terminal.getvalue().endswith("0.2 s,      0.0 MB written ")
+    temp_path(target).write_bytes(b"y" * 2_500_000)
+    show(0.4)
+    assert terminal.getvalue().endswith("0.4 s,      2.5 MB written ")
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert _progress(target) is None  # not a terminal: no progress line

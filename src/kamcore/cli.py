@@ -97,15 +97,22 @@ def _print_version(ctx) -> None:
 
 
 def _progress(path: Path):
-    """A one-line progress display on stderr, only when stderr is a terminal."""
+    """A one-line progress display on stderr, only when stderr is a terminal: the bytes written so far
+    are those of the temporary file that becomes ``path`` when the run is complete."""
     if not sys.stderr.isatty():
         return None
+    from .pipeline import temp_path
+
     spinner = "|/-\\"
     state = {"n": 0}
+    working = temp_path(path)
 
     def show(elapsed: float):
         state["n"] += 1
-        size = path.stat().st_size / 1e6 if path and path.exists() else 0.0
+        try:
+            size = working.stat().st_size / 1e6
+        except OSError:  # not created yet
+            size = 0.0
         sys.stderr.write(f"\rkam: scoring {spinner[state['n'] % 4]} {elapsed:6.1f} s, {size:8.1f} MB written ")
         sys.stderr.flush()
 
