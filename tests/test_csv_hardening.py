@@ -483,8 +483,10 @@ def test_kam_score_checks_beside_the_scan_and_replaces_nothing(tmp_path, kam_env
 @pytest.mark.parametrize("executable", ["python", "/bin/false", "/no/such/python"])
 @pytest.mark.parametrize("tail, outcome", [("", None), ("A-9,x,1\r\n", ReadAgain), ('A-9,12" monitor,1,2\r\n', InputError)])
 def test_the_check_apart_from_the_scan_gives_the_same_verdict(tmp_path, monkeypatch, executable, tail, outcome):
-    """The kam command checks in a child process; a child that fails (/bin/false) or cannot start leaves the
-    check to this process, with the same verdict: fine, records to quarantine, or a refusal."""
+    """The kam command checks a big file in a child process (here every file counts as big); a child that
+    fails (/bin/false) or cannot start leaves the check to this process, with the same verdict: fine,
+    records to quarantine, or a refusal."""
+    monkeypatch.setattr(csv_importer, "APART_BYTES", 0)
     if executable != "python":
         monkeypatch.setattr(sys, "executable", executable)
     path = write(tmp_path, text([HEADER] + GOOD) + tail)
@@ -500,7 +502,8 @@ def test_the_check_apart_from_the_scan_gives_the_same_verdict(tmp_path, monkeypa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv"]
 
 
-def test_a_check_still_running_is_stopped_when_the_run_ends(tmp_path):
+def test_a_check_still_running_is_stopped_when_the_run_ends(tmp_path, monkeypatch):
+    monkeypatch.setattr(csv_importer, "APART_BYTES", 0)
     path = write(tmp_path, text([HEADER] + GOOD * 20000))
     source = read(path, ReadOptions(defer_checks=True, check_apart=True))
     check = source.verify.__self__
@@ -509,6 +512,36 @@ def test_a_check_still_running_is_stopped_when_the_run_ends(tmp_path):
     assert check.child is None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_only_a_big_file_is_checked_in_a_child_process_and_one_per_core_at_a_time(tmp_path, monkeypatch):
+    """A child's start (an interpreter, numpy) costs more than it saves on a small export, and a run of many
+    files would otherwise start one per file."""
+    import subprocess
+
+    path = write(tmp_path, text([HEADER] + GOOD))
+    checks = []
+    try:
+        small = read(path, ReadOptions(defer_checks=True, check_apart=True))
+        checks.append(small)
+        assert small.verify.__self__.child is None and small.verify.__self__.thread is not None
+        monkeypatch.setattr(csv_importer, "APART_BYTES", path.stat().st_size)  # now it counts as big
+        big = read(path, ReadOptions(defer_checks=True, check_apart=True))
+        checks.append(big)
+        assert big.verify.__self__.child is not None
+        busy = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) for _ in range(os.cpu_count())]
+        monkeypatch.setattr(csv_importer, "_children", busy)  # as many checks running as there are cores
+        one_more = read(path, ReadOptions(defer_checks=True, check_apart=True))
+        checks.append(one_more)
+        assert one_more.verify.__self__.child is None and one_more.verify.__self__.thread is not None
+        for source in checks:
+            source.verify()  # the same verdict from the thread and the child: fine
+    finally:
+        for source in checks:
+            source.cleanup()
+        for process in csv_importer._children:
+            process.kill()
+            process.wait()
 
 
 # -- the reference for the structure check ------------------------------------------------------------
