@@ -124,6 +124,8 @@ def main() -> None:
                     help="also time exports with timestamps and with formatted amounts (scores only)")
     ap.add_argument("--parquet", action="store_true",
                     help="also time a Parquet input and measure its peak memory on 1M and 4M rows")
+    ap.add_argument("--gzip", action="store_true",
+                    help="also time the export gzip-compressed (scores only) against the parse floor of the plain file")
     args = ap.parse_args()
     dask_workers = [int(n) for n in args.dask.split(",") if n.strip()]
     harness = Path(args.harness)
@@ -195,6 +197,8 @@ def main() -> None:
                              f"{float(r['cmd_s']):.2f} s vs {float(r['floor_s']):.2f} s; " + r["note"]))
         if args.parquet:
             rows += parquet_rows(harness, py, kam_exe, export, tmp, args)
+        if args.gzip:
+            rows.append(gzip_row(harness, py, kam_exe, export, tmp, args))
     if not args.skip_memory:
         out = run([py, str(harness / "memory_flat.py"), "--runs", str(args.memory_runs), "--", *kam])
         r = last_line(out, r"^rss_1m_mb=")
@@ -246,6 +250,23 @@ def parquet_rows(harness: Path, py: str, kam_exe: str, export: str, folder: str,
     out.append(("peak RSS, 4M rows / 1M rows (`kam score`, Parquet input)", f"{peaks['4m'] / peaks['1m']:.2f}", "",
                 f"{peaks['1m']:.0f} MB → {peaks['4m']:.0f} MB", f"median of {max(args.memory_runs, 1)} runs each"))
     return out
+
+
+def gzip_row(harness: Path, py: str, kam_exe: str, export: str, folder: str, args) -> tuple:
+    """Scores only on the export gzip-compressed (level 6, as the gzip tool writes it) against the parse floor of
+    the plain file: what inflating costs on top of the same run."""
+    import gzip
+    import shutil
+
+    packed = os.path.join(folder, "export.csv.gz")
+    with open(export, "rb") as src, gzip.open(packed, "wb", compresslevel=6) as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    r = alternate(harness, [py, str(harness / "floor.py"), export],
+                  [kam_exe, "score", packed, "-o", os.path.join(folder, "gz.csv"), "-q", "--scores-only"], args.runs)
+    inflates = os.path.getsize(export) / os.path.getsize(packed)
+    return (f"`kam score --scores-only` on the export gzip-compressed / parse of the plain file ({args.rows:,} rows, "
+            f"en, {inflates:.1f}× compressed)", f"{r['ratio']:.2f}×", "", f"{r['cmd_rss_mb']:.0f} MB",
+            f"{r['cmd_s']:.2f} s vs {r['floor_s']:.2f} s; pairs " + " ".join(f"{x:.2f}" for x in r["ratios"]))
 
 
 def messy_variants(export: str, folder: str) -> list[tuple[str, str]]:
