@@ -101,11 +101,11 @@ def _progress(path: Path):
     are those of the temporary file that becomes ``path`` when the run is complete."""
     if not sys.stderr.isatty():
         return None
-    from .pipeline import temp_path
+    from .pipeline import stream_path
 
     spinner = "|/-\\"
     state = {"n": 0}
-    working = temp_path(path)
+    working = stream_path(path)
 
     def show(elapsed: float):
         state["n"] += 1
@@ -122,8 +122,9 @@ def _progress(path: Path):
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=str, default=None,
-              help="Output file, or - for stdout (rejects and summary then go to ./kam-score.rejects.csv and "
-                   "./kam-score.summary.json). Default: <first input>.scored.csv beside it.")
+              help="Output file (scored.csv.gz, .bz2, .xz: compressed), or - for stdout (rejects and summary then go "
+                   "to ./kam-score.rejects.csv and ./kam-score.summary.json). Default: <first input>.scored.csv "
+                   "beside it.")
 @click.option("--format", "fmt", default=None,
               help="Output format: csv, xlsx, jsonl, parquet (default: from -o's suffix).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,

@@ -28,6 +28,7 @@ from .config import Config
 from .errors import ConfigError, DataError, InputError, KamError, OutputError, PluginError, ReadAgain
 from .headers import map_headers, personal_headers
 from .normalise import BLANK, PROBLEM, RECORD, Plan
+from .packing import pack, packing, unpacked
 from .profiles import apply_profile
 from .registry import ReadOptions, Source
 from .injection import neutralise_frame
@@ -313,14 +314,16 @@ def stakeholder_options(config: Config, sheet: str | None = None) -> ReadOptions
 
 
 def write_frame(frame: pl.DataFrame, output: Path, kam, fmt: str | None = None) -> None:
-    """Write a small, collected table with the writer for ``output`` (atomically, like the scored file)."""
+    """Write a small, collected table with the writer for ``output`` (atomically, like the scored file;
+    compressed when its name says so, as ``table.csv.gz``)."""
     writer = choose_writer(kam.writers(), fmt, output)
     if not output.parent.is_dir():
         raise OutputError(f"output folder {output.parent} does not exist")
-    tmp = temp_path(output)
-    with cleanup_on_signal([tmp]):
+    tmp, plain = temp_path(output), stream_path(output)
+    with cleanup_on_signal([tmp, plain]):
         try:
-            pl.collect_all([writer.sink(frame.lazy(), tmp)])
+            pl.collect_all([writer.sink(frame.lazy(), plain)])
+            finish_output(plain, tmp, output)
         except OSError as exc:
             raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
         replace_atomically(tmp, output)
@@ -425,7 +428,9 @@ def choose_importer(path: Path, importers, name: str | None = None):
 
 
 def choose_writer(writers, fmt: str | None, output: Path | None):
-    """The writer named by ``--format``, else the one whose extensions match the output, else CSV."""
+    """The writer named by ``--format``, else the one whose extensions match the output (without a
+    ``.gz``, ``.bz2`` or ``.xz`` that packs it), else CSV."""
+    output = unpacked(output) if output is not None else None
     if fmt:
         if fmt in writers:
             return writers[fmt]
@@ -494,11 +499,26 @@ def side_paths(output: Path | None) -> tuple[Path, Path]:
 
 
 TEMP_MARK = ".kam-tmp-"
+PLAIN_MARK = ".plain"  # the plain content of a packed output, before it is compressed
 
 
 def temp_path(target: Path) -> Path:
     """A hidden file beside ``target``, named after this process, renamed onto ``target`` when complete."""
     return target.with_name(f".{target.name}{TEMP_MARK}{os.getpid()}")
+
+
+def stream_path(target: Path) -> Path:
+    """The temporary file the writer writes for ``target``: :func:`temp_path`, or for a packed output
+    (``scored.csv.gz``) the plain content that :func:`finish_output` compresses into it."""
+    return temp_path(target.with_name(target.name + PLAIN_MARK)) if packing(target) else temp_path(target)
+
+
+def finish_output(plain: Path, tmp: Path, target: Path) -> None:
+    """Compress the plain content into ``tmp`` when ``target`` is packed (then delete it); else nothing."""
+    name = packing(target)
+    if name is not None and plain != tmp:
+        pack(plain, tmp, name)
+        plain.unlink()
 
 
 def remove_stale_temps(targets: list[Path]) -> int:
@@ -717,18 +737,18 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
         notes = profile_notes + [n for s in sources for n in s.notes] + notes
         rejects_path, summary_path = side_paths(output)
         target = output if output is not None else Path(tempfile.gettempdir()) / f"kam-stdout-{os.getpid()}.{fmt}"
-        stale = remove_stale_temps([target, rejects_path, summary_path])
+        stale = remove_stale_temps([target, target.with_name(target.name + PLAIN_MARK), rejects_path, summary_path])
         if stale:
             notes.append(f"removed {stale} temporary file(s) left beside the output by a run that was killed")
-        tmp_out = temp_path(target)
+        tmp_out, tmp_plain = temp_path(target), stream_path(target)
         for folder in {target.parent, rejects_path.parent}:
             if not folder.is_dir():
                 raise OutputError(f"output folder {folder} does not exist")
-        with cleanup_on_signal([tmp_out] + ([target] if output is None else [])):
+        with cleanup_on_signal([tmp_out, tmp_plain] + ([target] if output is None else [])):
             if engine is None:
-                sums, rejected = stream_local(prepared, sources, writer, tmp_out, on_progress)
+                sums, rejected = stream_local(prepared, sources, writer, tmp_plain, on_progress)
             else:
-                sums, rejected = engine.stream(prepared, sources, writer, tmp_out, on_progress)
+                sums, rejected = engine.stream(prepared, sources, writer, tmp_plain, on_progress)
             streamed = time.perf_counter()
             counts = pl.DataFrame({key: [sums[f"{key}_{i}"] - (sums[f"blank_{i}"] if key == "rows" else 0)
                                          for i in range(len(sources))] for key in ("rows", "ok", "blank")})
@@ -749,6 +769,10 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
             if output is None:
                 copy_to_stdout(tmp_out, stdout)
             else:
+                try:
+                    finish_output(tmp_plain, tmp_out, output)
+                except OSError as exc:
+                    raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
                 replace_atomically(tmp_out, output)
     finally:
         for source in sources:
@@ -763,6 +787,7 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
                    for (s, name), row in zip(opened, counts.iter_rows(named=True))],  # per-row ok: one per file
         "output": str(output) if output is not None else "-",
         "format": fmt,
+        "compression": packing(output),
         "engine": engine.describe() if engine is not None else {"name": "local"},
         "rejects_file": str(rejects_path),
         "rows": {"in": rows_in, "scored": rows_ok, "rejected": rejected.height},

@@ -1,0 +1,59 @@
+"""Packed outputs: ``-o scored.csv.gz`` (or ``.bz2``, ``.xz``) writes what ``scored.csv`` would hold, compressed.
+
+The writer chosen for the inner name (``scored.csv``: CSV) writes a plain temporary file as usual; it is
+then compressed block by block on every core into consecutive gzip members (bzip2, xz streams). Each
+block is a valid file of the format, and every tool that reads the format reads them in order (gzip -d,
+zcat, Python's gzip, pandas, kam itself), so the result is one file whose content is the plain output.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from pathlib import Path
+
+PACKED_SUFFIXES = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz"}
+BLOCK_BYTES = 16 << 20  # compressed on their own: big enough that the ratio does not suffer
+
+
+def packing(path: Path | None) -> str | None:
+    """``gzip``, ``bzip2`` or ``xz`` for an output named ``….gz``, ``….bz2`` or ``….xz``, else None."""
+    return PACKED_SUFFIXES.get(path.suffix.lower()) if path is not None else None
+
+
+def unpacked(path: Path) -> Path:
+    """The name whose suffix chooses the writer: ``scored.csv`` for ``scored.csv.gz``."""
+    return path.with_suffix("") if packing(path) else path
+
+
+def _compressor(name: str):
+    import bz2
+    import gzip
+    import lzma
+
+    if name == "gzip":
+        return lambda block: gzip.compress(block, compresslevel=6, mtime=0)  # mtime 0: the same bytes every run
+    return {"bzip2": bz2.compress, "xz": lzma.compress}[name]
+
+
+def pack(source: Path, target: Path, name: str, block: int = BLOCK_BYTES) -> None:
+    """Compress ``source`` into ``target``, ``block`` bytes at a time on every core (the compressors release
+    the interpreter lock), writing the blocks in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    compress = _compressor(name)
+    workers = os.cpu_count() or 1
+    with open(source, "rb") as src, open(target, "wb") as dst, ThreadPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        wrote = False
+        while True:
+            data = src.read(block)
+            if data:
+                pending.append(pool.submit(compress, data))
+            while pending and (len(pending) > workers or not data):  # at most a block per core waiting
+                dst.write(pending.popleft().result())
+                wrote = True
+            if not data:
+                break
+        if not wrote:  # an empty file still gets its format's header
+            dst.write(compress(b""))

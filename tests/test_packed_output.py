@@ -1,0 +1,76 @@
+"""Packed outputs: `-o scored.csv.gz` (.bz2, .xz) holds exactly what `-o scored.csv` writes.
+
+Checked by inflating the real files with Python's gzip, bz2 and lzma modules (which read the
+consecutive members a packed output is made of, as `gzip -d`, `bzip2 -d` and `xz -d` do).
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import helpers  # noqa: E402
+from helpers import kam_env, run_kam  # noqa: E402,F401
+
+from kamcore.packing import pack  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("kam_env")
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "opportunities_zh.csv"
+INFLATE = {".gz": gzip.decompress, ".bz2": bz2.decompress, ".xz": lzma.decompress}
+NAMES = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz"}
+
+
+@pytest.mark.parametrize("suffix", list(INFLATE))
+@pytest.mark.parametrize("plain", ["scored.csv", "scored.jsonl"])
+def test_a_packed_output_holds_what_the_plain_one_does(tmp_path, suffix, plain):
+    for name in (plain, plain + suffix):
+        done = run_kam("score", EXAMPLE, "-o", name, "-q", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr.decode()
+    packed = tmp_path / (plain + suffix)
+    assert INFLATE[suffix](packed.read_bytes()) == (tmp_path / plain).read_bytes()
+    summary = helpers.read_summary(packed)
+    assert summary["compression"] == NAMES[suffix] and summary["format"] == plain.rsplit(".", 1)[1]
+    assert helpers.read_summary(tmp_path / plain)["compression"] is None
+    assert (tmp_path / (plain + suffix + ".rejects.csv")).read_bytes() == \
+           (tmp_path / (plain + ".rejects.csv")).read_bytes()  # the rejects stay plain CSV
+    assert not [p.name for p in tmp_path.iterdir() if ".kam-tmp-" in p.name]
+
+
+def test_the_same_run_packs_to_the_same_bytes(tmp_path):
+    """No time stamp in the gzip header: a rerun gives an identical file (checksums and caches hold)."""
+    for name in ("a.csv.gz", "b.csv.gz"):
+        assert run_kam("score", EXAMPLE, "-o", name, "-q", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "a.csv.gz").read_bytes() == (tmp_path / "b.csv.gz").read_bytes()
+
+
+@pytest.mark.parametrize("suffix", list(INFLATE))
+def test_blocks_packed_on_every_core_inflate_to_the_whole_file_in_order(tmp_path, suffix):
+    source = tmp_path / "plain.csv"
+    source.write_bytes(b"".join(f"OPP-{i:06d},{i * 7919 % 1000}\n".encode() for i in range(20_000)))
+    target = tmp_path / ("packed.csv" + suffix)
+    pack(source, target, NAMES[suffix], block=4096)  # about 70 blocks: many members, written in order
+    assert INFLATE[suffix](target.read_bytes()) == source.read_bytes()
+    if suffix == ".gz":
+        assert target.read_bytes().count(b"\x1f\x8b\x08") >= source.stat().st_size // 4096 > 50
+
+
+@pytest.mark.parametrize("suffix", list(INFLATE))
+def test_an_empty_file_packs_to_a_valid_empty_one(tmp_path, suffix):
+    source = tmp_path / "empty"
+    source.write_bytes(b"")
+    pack(source, tmp_path / ("out" + suffix), NAMES[suffix])
+    assert INFLATE[suffix]((tmp_path / ("out" + suffix)).read_bytes()) == b""
+
+
+def test_kam_reads_its_own_packed_output_back(tmp_path):
+    """A packed output is a packed export like any other (the ' that neutralised formulas comes off too)."""
+    assert run_kam("score", EXAMPLE, "-o", "first.csv.gz", "-q", cwd=tmp_path).returncode == 0
+    done = run_kam("inspect", tmp_path / "first.csv.gz", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert "gzip-compressed, read inflated" in done.stdout.decode()
