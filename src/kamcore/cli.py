@@ -194,9 +194,10 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet
     elif output:
         target = Path(output)
     else:
+        from .packing import unpacked
+
         first = inputs[0]
-        stem = Path(first.stem).stem if first.suffix.lower() in (".gz", ".bz2", ".xz") else first.stem
-        target = first.with_name(stem + ".scored." + (fmt or "csv"))  # q3.csv.gz -> q3.scored.csv
+        target = first.with_name(unpacked(first).stem + ".scored." + (fmt or "csv"))  # q3.csv.gz -> q3.scored.csv
     summary = run_score(list(inputs), target, kam=kam, config=config, fmt=fmt,
                         options=ReadOptions(encoding=encoding, delimiter=delimiter, sheet=sheet, check_apart=True,
                                             columns=config.section("columns")), importer=importer,

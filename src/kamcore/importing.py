@@ -2,7 +2,7 @@
 lazy frame of text columns from rows read in Python (xlsx, JSON Lines).
 
 Also :func:`frame_stream`, a lazy frame read one piece at a time (Parquet slices, the Dask engine's
-scored pieces), and the reading of compressed exports (``.gz``, ``.bz2``, ``.xz``: :func:`open_input`,
+scored pieces), and the reading of packed exports (gzip, bzip2, xz, a zip of one file: :func:`open_input`,
 :func:`inflate`, :func:`inflated_head`), so that every text importer inflates them, and refuses a
 decompression bomb, the same way.
 
