@@ -250,3 +250,22 @@ def test_ctrl_c_reaches_kam_alone_not_polars_too(tmp_path):
     assert done.returncode == 0, done.stderr
     polars_in_front, pythons_after = done.stdout.split()
     assert pythons_after == "True", f"polars' handler was in front after import: {polars_in_front}"
+
+
+def test_a_run_stopped_while_it_compresses_its_output_replaces_nothing(big_export, tmp_path):
+    """A packed output is compressed after the stream, for seconds on a big export; the rejects file is
+    replaced only after that, so a run stopped meanwhile leaves the last run's files as they were."""
+    out = tmp_path / "scored.csv.gz"
+    out.write_bytes(b"the last run's output")
+    rejects = out.with_name(out.name + ".rejects.csv")
+    rejects.write_text("the last run's rejects\n", encoding="utf-8")
+    proc = start_kam(big_export, out)
+    wait_until_writing(proc, out)  # the compressed file is started once the plain one is complete
+    assert out.with_name(f".{out.name}.plain.kam-tmp-{proc.pid}").exists()
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr.decode()
+    assert stderr.decode().strip() == "kam: interrupted; no output was replaced"
+    assert out.read_bytes() == b"the last run's output"
+    assert rejects.read_text(encoding="utf-8") == "the last run's rejects\n"
+    assert leftovers(tmp_path) == []

@@ -763,16 +763,17 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
                 raise DataError(f"{rejected.height} rows were rejected, more than --max-rejects {max_rejects}; "
                                 "no output was written",
                                 hint=_top_reason(reject_rows))
+            if output is not None:  # compressed (seconds for a big output) before any file is replaced
+                try:
+                    finish_output(tmp_plain, tmp_out, output)
+                except OSError as exc:
+                    raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
             tmp_rej_csv = temp_path(rejects_path)
             neutralise_frame(reject_rows).write_csv(tmp_rej_csv)
             replace_atomically(tmp_rej_csv, rejects_path)
             if output is None:
                 copy_to_stdout(tmp_out, stdout)
             else:
-                try:
-                    finish_output(tmp_plain, tmp_out, output)
-                except OSError as exc:
-                    raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
                 replace_atomically(tmp_out, output)
     finally:
         for source in sources:
