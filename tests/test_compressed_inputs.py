@@ -189,3 +189,12 @@ def test_packings_kam_does_not_read_are_named_with_what_to_do(tmp_path, name, ma
     assert line.startswith(f"kam: unreadable input: {source}: this file is {what} (its name says {source.suffix}), ")
     assert line.endswith("(hint: unpack it first; kam reads CSV and JSON Lines packed with gzip, bzip2, xz or zip "
                          "itself)")
+
+
+def test_an_input_refused_after_a_packed_one_was_inflated_leaves_no_copy_behind(tmp_path, tmpdir_env):
+    folder, env = tmpdir_env
+    source = packed(EXAMPLES / "opportunities_zh.csv", tmp_path, ".gz")
+    done = run_kam("score", source, tmp_path / "missing.csv", "-o", "out.csv", cwd=tmp_path, env=env)
+    assert done.returncode == 4
+    assert one_error_line(done.stderr.decode()) == f"kam: unreadable input: {tmp_path / 'missing.csv'}: no such file"
+    assert list(folder.iterdir()) == []

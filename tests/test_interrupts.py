@@ -269,3 +269,30 @@ def test_a_run_stopped_while_it_compresses_its_output_replaces_nothing(big_expor
     assert out.read_bytes() == b"the last run's output"
     assert rejects.read_text(encoding="utf-8") == "the last run's rejects\n"
     assert leftovers(tmp_path) == []
+
+
+def test_a_run_stopped_while_it_inflates_a_packed_input_leaves_no_copy_behind(big_export, tmp_path):
+    """SIGTERM while a gzip export is inflated into TMPDIR (before any output is started): the copy goes."""
+    import gzip
+
+    packed = tmp_path / "big.csv.gz"
+    with open(big_export, "rb") as src, gzip.open(packed, "wb", compresslevel=1) as dst:
+        for _ in range(3):  # about 180 MB of text: long enough to be caught inflating
+            src.seek(0)
+            dst.write(src.read())
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAM_")}
+    env.update(KAM_LOAD_PLUGINS=helpers.builtin_plugins(), TMPDIR=str(folder))
+    proc = subprocess.Popen(helpers.kam_command() + ["score", str(packed), "-o", "out.csv", "-q"], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not list(folder.glob("kam-inflated-*")):
+        assert proc.poll() is None, f"kam ended before it was stopped: {proc.communicate()}"
+        assert time.monotonic() < deadline, "kam never started inflating"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr.decode()
+    assert list(folder.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv.gz", "tmp"]

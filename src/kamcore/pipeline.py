@@ -448,11 +448,18 @@ def choose_writer(writers, fmt: str | None, output: Path | None):
 
 
 def open_sources(paths: list[Path], kam, options: ReadOptions, importer: str | None = None) -> list[tuple[Source, str]]:
+    """Each path read by its importer; when one fails, those opened before it are cleaned up (their
+    temporary inflated or transcoded copies deleted)."""
     importers = kam.importers()
     opened = []
-    for path in paths:
-        chosen = choose_importer(path, importers, importer)
-        opened.append((chosen.read(path, options), chosen.name))
+    try:
+        for path in paths:
+            chosen = choose_importer(path, importers, importer)
+            opened.append((chosen.read(path, options), chosen.name))
+    except BaseException:
+        for source, _ in opened:
+            source.cleanup()
+        raise
     return opened
 
 
@@ -707,10 +714,11 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
     run start over with the checks done first.
     """
     arguments = {k: v for k, v in locals().items() if k != "defer"}
-    try:
-        return _run_score(**arguments, defer=defer)
-    except ReadAgain:  # records to quarantine, found beside a stream that was reading them as rows
-        return _run_score(**arguments, defer=False)
+    with cleanup_on_signal([]):  # SIGTERM while the inputs are read (inflated, transcoded) cleans up too
+        try:
+            return _run_score(**arguments, defer=defer)
+        except ReadAgain:  # records to quarantine, found beside a stream that was reading them as rows
+            return _run_score(**arguments, defer=False)
 
 
 def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, fmt: str | None, options: ReadOptions,
