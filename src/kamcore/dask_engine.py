@@ -392,26 +392,39 @@ def _quiet_logs():
     """Dask's INFO chatter (cluster start and stop) off stderr, unless ``kam --debug`` asked for logs.
 
     Yields ``silence``, for a cluster torn down mid-task (Ctrl-C): its scheduler then logs the tasks it
-    drops as errors, and asyncio the scheduler's handlers that failed because the client left ("Task
-    exception was never retrieved"). Those are collected before the levels come back, so they are not
-    printed later, when the garbage collector happens to find them."""
-    loggers = [logging.getLogger(name) for name in ("distributed", "asyncio")]
-    old = [logger.level for logger in loggers]
+    drops as errors, asyncio the scheduler's handlers that failed because the client left ("Task
+    exception was never retrieved"), and tornado the callback distributed's ``sync()`` schedules to cancel
+    a call that Ctrl-C interrupted, which fails when the signal came too early ("Exception in callback
+    ... NameError"). Those are collected before the levels come back, so they are not printed later, when
+    the garbage collector happens to find them."""
+    chatter = logging.getLogger("distributed")
+    old = {chatter: chatter.level}
     debug = logging.getLogger().isEnabledFor(logging.DEBUG)
     silenced = []
 
     def silence():
         if not debug:
             silenced.append(True)
-            for logger in loggers:
+            for logger in _loggers_of("distributed", "asyncio", "tornado"):
+                old.setdefault(logger, logger.level)
                 logger.setLevel(logging.CRITICAL)
 
     if not debug:
-        loggers[0].setLevel(logging.ERROR)
+        chatter.setLevel(logging.ERROR)
     try:
         yield silence
     finally:
         if silenced:
             gc.collect()  # the dead tasks' exceptions sit in reference cycles with their frames
-        for logger, level in zip(loggers, old):
+        for logger, level in old.items():
             logger.setLevel(level)
+
+
+def _loggers_of(*families: str) -> list[logging.Logger]:
+    """These loggers and every descendant of theirs that exists: distributed's configuration gives some of
+    them levels of their own (tornado.application: error), which a level on the parent does not override."""
+    found = {name: logging.getLogger(name) for name in families}
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and name.split(".")[0] in families:
+            found[name] = logger
+    return list(found.values())
