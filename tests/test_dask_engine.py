@@ -197,6 +197,19 @@ def generated_export(path: Path, n: int = 3000) -> tuple[Path, int]:
     return path, inside
 
 
+def test_progress_counts_the_rows_of_the_pieces_scored(tmp_path, cluster):
+    """The progress callback gets the rows of the pieces joined so far: rising to every row read."""
+    source, _ = generated_export(tmp_path / "export.csv", n=2000)
+    kam = Kam()
+    calls = []
+    summary = run_score([source], tmp_path / "out.csv", kam=kam, config=load_config(None, kam.config_defaults()),
+                        engine=DaskEngine(client=cluster, piece_bytes=20_000),
+                        on_progress=lambda elapsed, rows: calls.append(rows))
+    assert len(calls) == summary["engine"]["partitions"] > 5  # one call per piece joined
+    assert calls == sorted(calls) and calls[0] > 0
+    assert calls[-1] == summary["rows"]["in"] + summary["blank_lines_skipped"] == 2000 + summary["blank_lines_skipped"]
+
+
 def test_generated_export_cut_inside_a_quoted_value(tmp_path, cluster):
     """The pieces' nominal boundary falls inside a multi-line quoted note: the cut moves to the record's end,
     and rows, scores, rejects (physical lines), blank lines and counts are unchanged."""

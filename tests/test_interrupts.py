@@ -296,3 +296,18 @@ def test_a_run_stopped_while_it_inflates_a_packed_input_leaves_no_copy_behind(bi
     assert proc.returncode == 130, stderr.decode()
     assert list(folder.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv.gz", "tmp"]
+
+
+def test_progress_reports_the_rows_read_as_they_stream(big_export, tmp_path):
+    """Every 0.2 s or so of a run of a few seconds: the rows read so far, rising to every row."""
+    from kamcore.config import load_config
+    from kamcore.pipeline import run_score
+    from kamcore.plugins import Kam
+
+    kam = Kam()
+    calls = []
+    summary = run_score([big_export], tmp_path / "out.csv", kam=kam, config=load_config(None, kam.config_defaults()),
+                        on_progress=lambda elapsed, rows: calls.append((elapsed, rows)))
+    rows = [r for _, r in calls]
+    assert len(calls) >= 3 and rows == sorted(rows) and [e for e, _ in calls] == sorted(e for e, _ in calls)
+    assert 0 < rows[-2] and rows[-1] <= summary["rows"]["in"] == 400_000

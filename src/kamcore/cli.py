@@ -97,8 +97,8 @@ def _print_version(ctx) -> None:
 
 
 def _progress(path: Path):
-    """A one-line progress display on stderr, only when stderr is a terminal: the bytes written so far
-    are those of the temporary file that becomes ``path`` when the run is complete."""
+    """A one-line progress display on stderr, only when stderr is a terminal: the rows read so far, and
+    the bytes of the temporary file that becomes ``path`` when the run is complete."""
     if not sys.stderr.isatty():
         return None
     from .pipeline import stream_path
@@ -107,13 +107,14 @@ def _progress(path: Path):
     state = {"n": 0}
     working = stream_path(path)
 
-    def show(elapsed: float):
+    def show(elapsed: float, rows: int):
         state["n"] += 1
         try:
             size = working.stat().st_size / 1e6
         except OSError:  # not created yet
             size = 0.0
-        sys.stderr.write(f"\rkam: scoring {spinner[state['n'] % 4]} {elapsed:6.1f} s, {size:8.1f} MB written ")
+        sys.stderr.write(f"\rkam: scoring {spinner[state['n'] % 4]} {elapsed:6.1f} s, {rows:>11,} rows read, "
+                         f"{size:8.1f} MB written ")
         sys.stderr.flush()
 
     return show
@@ -208,7 +209,7 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet
                                                                                            stakeholder_sheet)),
                         engine=runner, scores_only=scores_only)
     if sys.stderr.isatty() and target:
-        sys.stderr.write("\r" + " " * 60 + "\r")
+        sys.stderr.write("\r" + " " * 80 + "\r")
     if not quiet:
         rows = summary["rows"]
         where = f" -> {summary['output']}" if target else ""

@@ -145,10 +145,12 @@ class Split:
         self.empty_counts = probe.select(self.count_exprs)
         self.rejects: list[pl.DataFrame] = []
         self.counts: list[pl.DataFrame] = []
+        self.rows = 0
         sources = range(len(prepared.labels))
         self.ok_names, self.blank_names = [f"ok_{i}" for i in sources], [f"blank_{i}" for i in sources]
 
     def __call__(self, batch: pl.DataFrame) -> pl.DataFrame:
+        self.rows += batch.height  # read so far, for the progress line (an int per batch, from any thread)
         counts = batch.select(self.count_exprs)
         self.counts.append(counts)
         ok = sum(counts.item(0, name) for name in self.ok_names)
@@ -672,13 +674,14 @@ def run_query(queries: list, on_progress: Callable[[float], None] | None, errors
 
 
 def stream_local(prepared: Prepared, sources: list[Source], writer, tmp_out: Path,
-                 on_progress: Callable[[float], None] | None) -> tuple[dict, pl.DataFrame]:
+                 on_progress: Callable[[float, int], None] | None) -> tuple[dict, pl.DataFrame]:
     """The local engine: one chain from the scan to the writer, the rejected rows and counts gathered on
     the way (:meth:`Prepared.streamed`); (column sums, rejected rows). Each source's deferred checks
     are verified before anything is replaced, and explain a read error best when there is one."""
     scored, split = prepared.streamed()
+    progress = (lambda elapsed: on_progress(elapsed, split.rows)) if on_progress is not None else None
     try:
-        run_query([writer.write(scored, tmp_out, prepared.plan.trusted())], on_progress, prepared.scoring.errors)
+        run_query([writer.write(scored, tmp_out, prepared.plan.trusted())], progress, prepared.scoring.errors)
     except KamError:
         for source in sources:
             source.verify()
@@ -697,7 +700,7 @@ def _capture(fn):
 
 def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, fmt: str | None = None,
               options: ReadOptions = ReadOptions(), importer: str | None = None, max_rejects: int | None = None,
-              on_progress: Callable[[float], None] | None = None, stdout=None,
+              on_progress: Callable[[float, int], None] | None = None, stdout=None,
               stakeholders: list[Path] | None = None, stakeholder_options: ReadOptions | None = None,
               profile: str | None = None, include_pii: bool = False, engine=None, scores_only: bool = False,
               defer: bool = True) -> dict:
@@ -709,7 +712,8 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
     ``engine``: ``None`` streams in this process; an engine such as :class:`kamcore.dask_engine.DaskEngine`
     runs the same query on a cluster (``stream`` gives the column sums and the rejected rows; ``describe``
     a dict for the summary). ``scores_only``: write the opportunity id and the score columns only (rows,
-    rejects and summary as in a full run). ``defer``: let importers check whole files beside the stream;
+    rejects and summary as in a full run). ``on_progress(elapsed_s, rows)``: called every 0.2 s or so while
+    the rows stream, with the rows read so far. ``defer``: let importers check whole files beside the stream;
     an importer that finds records to quarantine only then (:class:`kamcore.errors.ReadAgain`) has the
     run start over with the checks done first.
     """
@@ -722,7 +726,7 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
 
 
 def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, fmt: str | None, options: ReadOptions,
-               importer: str | None, max_rejects: int | None, on_progress: Callable[[float], None] | None, stdout,
+               importer: str | None, max_rejects: int | None, on_progress: Callable[[float, int], None] | None, stdout,
                stakeholders: list[Path] | None, stakeholder_options: ReadOptions | None, profile: str | None,
                include_pii: bool, engine, scores_only: bool, defer: bool) -> dict:
     started = time.perf_counter()
