@@ -4,8 +4,8 @@ then lets polars stream it.
 Encodings: UTF-8 (with or without BOM), UTF-16 (Excel's "Unicode text", by BOM or by its NUL
 pattern) and GB18030 (which covers GBK and GB2312). Anything not UTF-8 is transcoded once, in
 chunks, to a temporary UTF-8 file, so memory stays flat; a gzip, bzip2 or xz file, or a zip of one
-file, is first inflated the same way (``kamcore.importing.inflate``, which refuses a decompression bomb). Delimiters: comma,
-semicolon, tab, pipe.
+file, is first inflated the same way (``kamcore.importing.inflate``, which refuses a decompression
+bomb). Delimiters: comma, semicolon, tab, pipe.
 
 Shapes kam reads, and what it refuses (docs/inputs.md has the whole table):
 

@@ -245,15 +245,14 @@ class DaskEngine:
                         logging.getLogger(name).log(level, "%s", message)
                 yield frame
 
-        progress = None
-        if on_progress is not None:  # the rows of the pieces scored so far
-            progress = lambda elapsed: on_progress(elapsed, sum(v for k, v in sums.items() if k.startswith("rows_")))  # noqa: E731
+        def progress(elapsed: float) -> None:  # with the rows of the pieces joined so far
+            on_progress(elapsed, sum(v for k, v in sums.items() if k.startswith("rows_")))
         with self._connect() as client:
             results = self._results(client, run, work)
             if writer.joinable:
-                _join(scored(), writer, schema, tmp_out, trusted, progress)
+                _join(scored(), writer, schema, tmp_out, trusted, progress if on_progress else None)
             else:
-                _write(scored(), writer, schema, tmp_out, trusted, progress)
+                _write(scored(), writer, schema, tmp_out, trusted, progress if on_progress else None)
         self.info["partitions"] = len(work)
         return dict(sums), pl.concat(rejected) if rejected else prepared.rejected().head(0).collect()
 
