@@ -41,6 +41,11 @@ from .errors import EngineError, InputError, KamError, PluginError
 from .pipeline import Prepared, number_records, run_query
 
 DEFAULT_PIECE_BYTES = 32 << 20  # about 130,000 rows of a typical export: batches big enough for polars
+_BORN = uuid.uuid4().hex  # with the pid (a forked worker shares this), tells this process from any other
+
+
+def this_process() -> str:
+    return f"{_BORN}-{os.getpid()}"
 log = logging.getLogger("kamcore.dask")
 
 
@@ -49,7 +54,7 @@ class Run:
     """What a worker needs to score any piece of one run; sent to each worker once."""
 
     token: str
-    client_pid: int  # the client's process: a worker in it (a threaded cluster) need not send warnings back
+    client: str  # the client's this_process(): a worker in it (a threaded cluster) sends no warnings back
     config: Config
     switches: dict[str, str]  # the client's KAM_* plugin switches
     plugins: dict[str, str | None]  # plugin name -> version, as loaded by the client
@@ -140,7 +145,7 @@ def score_piece(piece, src: int, first: int, run: Run) -> tuple[pl.DataFrame | b
     """Score one piece: (scored rows, rejected rows, counts, warnings), numbered as in the whole input; the
     scored rows as the bytes ``run.writer`` writes for them when the run names a writer. A worker in the
     client's own process (a threaded cluster) logs where the client does: nothing to send back."""
-    if run.client_pid == os.getpid():
+    if run.client == this_process():
         return (*_score_piece(piece, src, first, run), [])
     logger, handler = logging.getLogger("kamcore"), _Warnings()
     logger.addHandler(handler)
@@ -223,7 +228,7 @@ class DaskEngine:
         schema = prepared.scored().collect_schema()  # builds the plans here: clashes fail before the cluster
         kam = prepared.scoring.kam
         trusted = prepared.plan.trusted()
-        run = Run(token=uuid.uuid4().hex, client_pid=os.getpid(), config=prepared.config, switches=switches(),
+        run = Run(token=uuid.uuid4().hex, client=this_process(), config=prepared.config, switches=switches(),
                   plugins={"kamcore": __version__, **kam.versions}, labels=prepared.labels,
                   mappings=prepared.mappings, schema=dict(prepared.schema), units=prepared.header_units,
                   made_up=prepared.made_up, people=prepared.people, personal=prepared.personal,
@@ -247,6 +252,7 @@ class DaskEngine:
 
         def progress(elapsed: float) -> None:  # with the rows of the pieces joined so far
             on_progress(elapsed, sum(v for k, v in sums.items() if k.startswith("rows_")))
+
         with self._connect() as client:
             results = self._results(client, run, work)
             if writer.joinable:
