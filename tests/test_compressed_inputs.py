@@ -198,3 +198,20 @@ def test_an_input_refused_after_a_packed_one_was_inflated_leaves_no_copy_behind(
     assert done.returncode == 4
     assert one_error_line(done.stderr.decode()) == f"kam: unreadable input: {tmp_path / 'missing.csv'}: no such file"
     assert list(folder.iterdir()) == []
+
+
+def test_a_zip_of_a_workbook_says_what_it_holds(tmp_path):
+    """A workbook zipped again (to mail it) is a zip of a workbook, not one: kam names what it holds."""
+    import openpyxl
+
+    book = tmp_path / "export.xlsx"
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["opportunity_id", "stage"])
+    workbook.active.append(["OPP-1", "won"])
+    workbook.save(book)
+    source = zipped(tmp_path, "export.zip", {"export.xlsx": book.read_bytes()})
+    done = run_kam("score", source, "-o", "out.csv", cwd=tmp_path)
+    assert done.returncode == 4
+    assert one_error_line(done.stderr.decode()) == (
+        f"kam: unreadable input: {source}: a zip archive of export.xlsx, not an Excel workbook (no xl/workbook.xml) "
+        "(hint: unzip it and score what it holds (kam reads a zip of one CSV or JSON Lines file as it is))")

@@ -76,9 +76,12 @@ def check_zip(path: Path) -> bool:
     if "xl/workbook.bin" in names:
         raise InputError(f"{path}: an Excel binary workbook (.xlsb), which kam does not read",
                          hint="save it as .xlsx or CSV UTF-8 in Excel")
-    if "xl/workbook.xml" not in names:
-        raise InputError(f"{path}: a zip file but not an Excel workbook (no xl/workbook.xml)",
-                         hint="kam reads .xlsx, CSV and JSON Lines")
+    if "xl/workbook.xml" not in names:  # a zip of files, such as a workbook or several exports zipped
+        files = [info.filename for info in infos if not info.is_dir()]
+        held = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "") or "nothing"
+        raise InputError(f"{path}: a zip archive of {held}, not an Excel workbook (no xl/workbook.xml)",
+                         hint="unzip it and score what it holds (kam reads a zip of one CSV or JSON Lines file "
+                              "as it is)")
     total = 0
     for info in infos:
         if info.flag_bits & 0x1:
