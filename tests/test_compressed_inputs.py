@@ -215,3 +215,12 @@ def test_a_zip_of_a_workbook_says_what_it_holds(tmp_path):
     assert one_error_line(done.stderr.decode()) == (
         f"kam: unreadable input: {source}: a zip archive of export.xlsx, not an Excel workbook (no xl/workbook.xml) "
         "(hint: unzip it and score what it holds (kam reads a zip of one CSV or JSON Lines file as it is))")
+
+
+def test_a_csv_whose_first_header_starts_like_bzip2s_magic_is_text(tmp_path):
+    """bzip2 files start with the letters BZh: a header such as BZh_id is not taken for one."""
+    source = tmp_path / "export.csv"
+    source.write_text("BZh9_ref,opportunity_id,stage\nA,OPP-1,won\n", encoding="utf-8")
+    done = run_kam("score", source, "-o", "out.csv", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert helpers.read_csv(tmp_path / "out.csv")["BZh9_ref"].to_list() == ["A"]

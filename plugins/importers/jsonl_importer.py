@@ -150,7 +150,7 @@ def read(path: Path, options: ReadOptions) -> Source:
             builder.cleanup()
         raise
     with open(path, "rb") as handle:
-        packed = compression(handle.read(8))
+        packed = compression(handle.read(16))
     notes = [f"{path}: {builder.rows} record(s) read"] + ([describe_packing(path, packed)] if packed else [])
     if blank:
         notes.append(warn(f"{path}: {blank} blank line(s) were skipped"))

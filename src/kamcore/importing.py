@@ -231,11 +231,17 @@ INFLATE_GRACE = 1 << 20  # output up to this size is never a bomb
 _ZIP_JUNK = ("__MACOSX/", ".DS_Store", "Thumbs.db", "desktop.ini")  # what archivers add beside the file
 
 
+_BZIP2_BLOCKS = (b"\x31\x41\x59\x26\x53\x59", b"\x17\x72\x45\x38\x50\x90")  # a block, or the end (empty)
+
+
 def compression(head: bytes) -> str | None:
     """``gzip``, ``bzip2``, ``xz`` or ``zip`` when the file's first bytes say it is packed, else None. (An
-    .xlsx is a zip too: its importer claims it first, by its content.)"""
+    .xlsx is a zip too: its importer claims it first, by its content.) bzip2's magic is text (``BZh``), so
+    its level digit and first block's magic must follow: a CSV whose first header starts with BZh is text."""
     for magic, name in COMPRESSIONS.items():
         if head.startswith(magic):
+            if name == "bzip2" and not (head[3:4].isdigit() and head[3:4] != b"0" and head[4:10] in _BZIP2_BLOCKS):
+                continue
             return name
     return None
 
@@ -360,7 +366,7 @@ def open_input(path: Path):
     """The file for reading in binary, inflated on the fly when it is packed (gzip, bzip2, xz, a zip of
     one file)."""
     with open(path, "rb") as handle:
-        name = compression(handle.read(8))
+        name = compression(handle.read(16))
     if name is None:
         return open(path, "rb")
     return io.BufferedReader(_Inflating(path, name), 1 << 20)
