@@ -194,13 +194,14 @@ def kam_command() -> list[str]:
     return [sys.executable, "-c", "from kamcore.cli import main; main()"]
 
 
-def run_kam(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    """``kam ARGS`` as a real process (bytes out, so stdout can be compared exactly)."""
+def run_kam(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120,
+            stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    """``kam ARGS`` as a real process (bytes out, so stdout can be compared exactly; ``stdin`` piped in)."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("KAM_")}
     environment["KAM_LOAD_PLUGINS"] = builtin_plugins()
     environment.update(env or {})
     return subprocess.run(kam_command() + [str(a) for a in args], cwd=cwd, env=environment,
-                          capture_output=True, timeout=timeout)
+                          capture_output=True, timeout=timeout, input=stdin)
 
 
 def one_error_line(stderr: str) -> str:

@@ -382,6 +382,17 @@ def test_a_threaded_cluster_in_this_process_does_not_send_its_warnings_back_twic
     assert len(said) == 1 and "uses columns this export lacks" in said[0].getMessage()
 
 
+def test_cli_standard_input_on_an_existing_cluster(tmp_path, cluster):
+    """`kam score -` on a cluster: the pieces of the spooled input travel with their bytes."""
+    export = EXAMPLES / "opportunities_zh.csv"
+    local = run_kam("score", export, "-o", "local.csv", "-q", cwd=tmp_path)
+    dask = run_kam("score", "-", "-o", "dask.csv", "-q", "--engine", "dask", "--scheduler", cluster.scheduler.address,
+                   "--partition-size", "1kB", cwd=tmp_path, stdin=export.read_bytes())
+    assert local.returncode == 0 and dask.returncode == 0, dask.stderr.decode()
+    assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+    assert helpers.read_summary(tmp_path / "dask.csv")["engine"]["partitions"] > 2
+
+
 def test_cli_unreachable_scheduler_is_one_line_and_exit_8(tmp_path):
     done = run_kam("score", EXAMPLES / "opportunities_en.csv", "-o", "out.csv", "--engine", "dask", "--scheduler",
                    "tcp://127.0.0.1:9", cwd=tmp_path, env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"})

@@ -121,7 +121,7 @@ def _progress(path: Path):
 
 
 @cli.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path, allow_dash=True))
 @click.option("-o", "--output", type=str, default=None,
               help="Output file (scored.csv.gz, .bz2, .xz: compressed), or - for stdout (rejects and summary then go "
                    "to ./kam-score.rejects.csv and ./kam-score.summary.json). Default: <first input>.scored.csv "
@@ -173,7 +173,8 @@ def _progress(path: Path):
 def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet, profile, max_rejects, people,
           stakeholder_sheet, model_path, allow_version_mismatch, include_pii, scores_only, quiet, engine, scheduler, workers,
           partition_size):
-    """Score opportunity exports (CSV, XLSX, JSON Lines, Parquet …) with the scorecard and plugins.
+    """Score opportunity exports (CSV, XLSX, JSON Lines, Parquet …, packed or not; - reads standard input)
+    with the scorecard and plugins.
 
     Every row ends up in the output or in <output>.rejects.csv (file, line, column, reason);
     a JSON run summary is written to <output>.summary.json.
@@ -190,10 +191,14 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet
     if allow_version_mismatch:
         model["allow_version_mismatch"] = True
     config = load_config(config_path, kam.config_defaults(), overrides={"model": model} if model else None)
+    if [str(i) for i in inputs].count("-") > 1:
+        raise click.UsageError("standard input (-) can be read once per run")
     if output == "-":
         target = None
     elif output:
         target = Path(output)
+    elif str(inputs[0]) == "-":
+        raise click.UsageError("reading standard input (-) needs -o: a file, or - for standard output")
     else:
         from .packing import unpacked
 

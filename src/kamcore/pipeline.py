@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import logging
 import os
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import polars as pl
 from attrs import evolve
+from attrs import has as attrs_has
 
 from . import __version__
 from .config import Config
@@ -449,13 +452,23 @@ def choose_writer(writers, fmt: str | None, output: Path | None):
     raise ConfigError("no writer for CSV is installed", hint="check KAM_LOAD_PLUGINS / KAM_DISABLE_PLUGINS")
 
 
-def open_sources(paths: list[Path], kam, options: ReadOptions, importer: str | None = None) -> list[tuple[Source, str]]:
+STDIN = Path("-")
+STDIN_NAME = "<stdin>"
+
+
+def open_sources(paths: list[Path], kam, options: ReadOptions, importer: str | None = None,
+                 stdin: Path | None = None) -> list[tuple[Source, str]]:
     """Each path read by its importer; when one fails, those opened before it are cleaned up (their
-    temporary inflated or transcoded copies deleted)."""
+    temporary inflated or transcoded copies deleted). ``-`` is standard input, read from ``stdin`` (the
+    file :func:`spool_stdin` made) and named ``<stdin>`` wherever a file is named (a cell starting with -
+    would be neutralised as a formula in the rejects file)."""
     importers = kam.importers()
     opened = []
     try:
         for path in paths:
+            if path == STDIN:
+                opened.append(_open_stdin(stdin, importers, options, importer))
+                continue
             chosen = choose_importer(path, importers, importer)
             opened.append((chosen.read(path, options), chosen.name))
     except BaseException:
@@ -463,6 +476,61 @@ def open_sources(paths: list[Path], kam, options: ReadOptions, importer: str | N
             source.cleanup()
         raise
     return opened
+
+
+STDIN = Path("-")
+STDIN_NAME = "<stdin>"
+
+
+@contextlib.contextmanager
+def spool_stdin(inputs: list[Path], stream=None):
+    """Standard input (``stream``, by default this process's) in a temporary file for as long as the run
+    needs it, when ``-`` is among ``inputs``: importers sniff, check and re-read files (for the rejects'
+    lines, and when a run starts over). Yields its path, or None."""
+    import shutil
+
+    if STDIN not in inputs:
+        yield None
+        return
+    if inputs.count(STDIN) > 1:
+        raise ConfigError("standard input (-) can be read once per run")
+    folder = Path(tempfile.mkdtemp(prefix="kam-stdin-"))
+    try:
+        spooled = folder / "stdin"
+        with open(spooled, "wb") as out:
+            shutil.copyfileobj(stream if stream is not None else sys.stdin.buffer, out, 1 << 20)
+        yield spooled
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _open_stdin(spooled: Path, importers, options: ReadOptions, importer: str | None) -> tuple[Source, str]:
+    """The spooled standard input read by its importer, named ``<stdin>``; its pieces travel to Dask workers
+    with their bytes (the spooled file is this machine's)."""
+    def named(text: str) -> str:
+        return text.replace(str(spooled), STDIN_NAME)
+
+    def rename(record: logging.LogRecord) -> bool:  # the warnings importers log while they read (warn())
+        record.msg = named(str(record.msg))
+        record.args = tuple(named(a) if isinstance(a, str) else a for a in record.args or ())
+        return True
+
+    importers_log = logging.getLogger("kamcore.importers")
+    importers_log.addFilter(rename)
+    try:
+        chosen = choose_importer(spooled, importers, importer)
+        source = chosen.read(spooled, options)
+    except KamError as exc:
+        raise type(exc)(named(exc.message), hint=exc.hint) from None
+    finally:
+        importers_log.removeFilter(rename)
+
+    def split(size: int) -> list:
+        return [evolve(piece, shared=False) if attrs_has(type(piece)) else piece.inline()
+                for piece in source.split(size)]
+
+    return evolve(source, path=Path(STDIN_NAME), notes=tuple(named(n) for n in source.notes),
+                  split=split if source.split is not None else None), chosen.name
 
 
 def mask(column: str, value: str | None) -> str:
@@ -703,8 +771,10 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
               on_progress: Callable[[float, int], None] | None = None, stdout=None,
               stakeholders: list[Path] | None = None, stakeholder_options: ReadOptions | None = None,
               profile: str | None = None, include_pii: bool = False, engine=None, scores_only: bool = False,
-              defer: bool = True) -> dict:
+              defer: bool = True, stdin=None) -> dict:
     """Score export files into ``output`` (``None``: write to ``stdout``); return the run summary.
+
+    An input ``Path("-")`` is standard input: ``stdin`` (a binary stream), by default this process's.
 
     ``stakeholders``: files of the people on the deals (关键人物信息表 / 角色表), read through the importers
     with ``stakeholder_options`` (e.g. another sheet of the same workbook). ``profile``: a CRM profile's
@@ -717,25 +787,25 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
     an importer that finds records to quarantine only then (:class:`kamcore.errors.ReadAgain`) has the
     run start over with the checks done first.
     """
-    arguments = {k: v for k, v in locals().items() if k != "defer"}
-    with cleanup_on_signal([]):  # SIGTERM while the inputs are read (inflated, transcoded) cleans up too
+    arguments = {k: v for k, v in locals().items() if k not in ("defer", "stdin")}
+    with cleanup_on_signal([]), spool_stdin(inputs, stdin) as spooled:  # SIGTERM while inputs are read cleans up too
         try:
-            return _run_score(**arguments, defer=defer)
+            return _run_score(**arguments, spooled=spooled, defer=defer)
         except ReadAgain:  # records to quarantine, found beside a stream that was reading them as rows
-            return _run_score(**arguments, defer=False)
+            return _run_score(**arguments, spooled=spooled, defer=False)
 
 
 def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, fmt: str | None, options: ReadOptions,
                importer: str | None, max_rejects: int | None, on_progress: Callable[[float, int], None] | None, stdout,
                stakeholders: list[Path] | None, stakeholder_options: ReadOptions | None, profile: str | None,
-               include_pii: bool, engine, scores_only: bool, defer: bool) -> dict:
+               include_pii: bool, engine, scores_only: bool, defer: bool, spooled: Path | None) -> dict:
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     writer = choose_writer(kam.writers(), fmt, output)
     fmt = writer.name
     # whole-file checks run beside the local stream; every source is verified before any output is replaced
     # (a remote engine cuts the file on record boundaries, which needs the check done first)
-    opened = open_sources(inputs, kam, evolve(options, defer_checks=engine is None and defer), importer)
+    opened = open_sources(inputs, kam, evolve(options, defer_checks=engine is None and defer), importer, spooled)
     sources = [s for s, _ in opened]
     try:
         config, profile_notes = apply_profile(config, kam, profile, sources[0].frame)  # under the user's kam.toml

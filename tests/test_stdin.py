@@ -1,0 +1,85 @@
+"""`kam score -`: an export piped in on standard input scores as the same export read from a file.
+
+Standard input is spooled to a temporary file (importers sniff, check and re-read files), named
+``<stdin>`` wherever a file is named, and removed when the run ends.
+"""
+
+from __future__ import annotations
+
+import gzip
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import helpers  # noqa: E402
+from helpers import kam_env, one_error_line, run_kam  # noqa: E402,F401
+
+pytestmark = pytest.mark.usefixtures("kam_env")
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "opportunities_zh.csv"
+RAGGED = ROOT / "tests" / "corpus" / "ragged_short.csv"
+
+
+@pytest.fixture
+def env(tmp_path) -> dict:
+    (tmp_path / "tmp").mkdir()
+    return {"TMPDIR": str(tmp_path / "tmp")}
+
+
+@pytest.mark.parametrize("source, piped", [(EXAMPLE, lambda data: data), (EXAMPLE, gzip.compress),
+                                           (RAGGED, lambda data: data)])
+def test_an_export_on_standard_input_scores_as_the_file(tmp_path, env, source, piped):
+    """The example (GB18030), the same gzipped, and an export with a ragged record to set aside (which
+    makes the run start over with the check done first: the input is read twice)."""
+    plain = run_kam("score", source, "-o", "file.csv", "-q", cwd=tmp_path, env=env)
+    done = run_kam("score", "-", "-o", "stdin.csv", "-q", cwd=tmp_path, env=env, stdin=piped(source.read_bytes()))
+    assert plain.returncode == 0 and done.returncode == 0, done.stderr.decode()
+    assert (tmp_path / "stdin.csv").read_bytes() == (tmp_path / "file.csv").read_bytes()
+    rejects, expected = (helpers.read_rejects(tmp_path / name) for name in ("stdin.csv", "file.csv"))
+    assert rejects.height > 0 and set(rejects["file"]) == {"<stdin>"}
+    assert rejects.drop("file").equals(expected.drop("file"))
+    summary = helpers.read_summary(tmp_path / "stdin.csv")
+    assert summary["inputs"][0]["path"] == "<stdin>"
+    assert done.stderr.decode() == plain.stderr.decode().replace(str(source), "<stdin>")  # the warnings, if any
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_standard_input_to_standard_output_is_a_filter(tmp_path):
+    done = run_kam("score", "-", "-o", "-", "-q", cwd=tmp_path, stdin=EXAMPLE.read_bytes())
+    assert done.returncode == 0, done.stderr.decode()
+    assert run_kam("score", EXAMPLE, "-o", "file.csv", "-q", cwd=tmp_path).returncode == 0
+    assert done.stdout == (tmp_path / "file.csv").read_bytes()
+
+
+@pytest.mark.parametrize("args, data, code, says", [
+    (["-"], b"a,b\n1,2\n", 2, "reading standard input (-) needs -o: a file, or - for standard output"),
+    (["-", "-", "-o", "out.csv"], b"a,b\n1,2\n", 2, "standard input (-) can be read once per run"),
+    (["-", "-o", "out.csv"], b"", 4, "kam: unreadable input: <stdin>: the file is empty"),
+])
+def test_standard_input_mistakes_are_one_clear_line(tmp_path, env, args, data, code, says):
+    done = run_kam("score", *args, cwd=tmp_path, env=env, stdin=data)
+    assert done.returncode == code
+    assert says in done.stderr.decode() and "Traceback" not in done.stderr.decode()
+    assert not (tmp_path / "out.csv").exists() and list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_pieces_of_standard_input_carry_their_bytes_to_the_workers(tmp_path):
+    """The spooled file is this machine's: a Dask worker elsewhere gets each piece's bytes, not its path."""
+    import io
+
+    from kamcore.pipeline import STDIN, open_sources, spool_stdin
+    from kamcore.plugins import Kam
+    from kamcore.registry import ReadOptions
+
+    with spool_stdin([STDIN], io.BytesIO(EXAMPLE.read_bytes())) as spooled:
+        (source, name), = open_sources([STDIN], Kam(), ReadOptions(), stdin=spooled)
+        try:
+            pieces = source.split(700)
+            assert name == "csv" and str(source.path) == "<stdin>" and len(pieces) > 2
+            assert not any(piece.shared for piece in pieces)
+            assert sum(piece.read().height for piece in pieces) == 25
+        finally:
+            source.cleanup()
+    assert not spooled.exists()
