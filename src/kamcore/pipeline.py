@@ -452,8 +452,8 @@ def choose_writer(writers, fmt: str | None, output: Path | None):
     raise ConfigError("no writer for CSV is installed", hint="check KAM_LOAD_PLUGINS / KAM_DISABLE_PLUGINS")
 
 
-STDIN = Path("-")
-STDIN_NAME = "<stdin>"
+STDIN = Path("-")  # the input that means standard input
+STDIN_NAME = "<stdin>"  # what it is called in messages, the rejects file and the summary
 
 
 def open_sources(paths: list[Path], kam, options: ReadOptions, importer: str | None = None,
@@ -476,10 +476,6 @@ def open_sources(paths: list[Path], kam, options: ReadOptions, importer: str | N
             source.cleanup()
         raise
     return opened
-
-
-STDIN = Path("-")
-STDIN_NAME = "<stdin>"
 
 
 @contextlib.contextmanager
