@@ -317,10 +317,13 @@ def test_progress_on_a_terminal_counts_the_file_being_written_not_the_old_output
     target = tmp_path / "scored.csv"
     target.write_bytes(b"x" * 9_000_000)  # the last run's output, left in place until this one is complete
     show = _progress(target)
-    show(0.2, 0)
+    show(0.2, 0, "scoring")
     assert terminal.getvalue().endswith("0.2 s,           0 rows read,      0.0 MB written ")
     temp_path(target).write_bytes(b"y" * 2_500_000)
-    show(0.4, 1_234_567)
+    show(0.4, 1_234_567, "scoring")
     assert terminal.getvalue().endswith("0.4 s,   1,234,567 rows read,      2.5 MB written ")
+    temp_path(target).unlink()  # compressed into the packed file, and gone: the size stays
+    show(0.6, 1_234_567, "compressing 50 %")
+    assert terminal.getvalue().endswith("kam: compressing 50 % \\    0.6 s,   1,234,567 rows read,      2.5 MB written ")
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     assert _progress(target) is None  # not a terminal: no progress line

@@ -307,7 +307,8 @@ def test_progress_reports_the_rows_read_as_they_stream(big_export, tmp_path):
     kam = Kam()
     calls = []
     summary = run_score([big_export], tmp_path / "out.csv", kam=kam, config=load_config(None, kam.config_defaults()),
-                        on_progress=lambda elapsed, rows: calls.append((elapsed, rows)))
-    rows = [r for _, r in calls]
-    assert len(calls) >= 3 and rows == sorted(rows) and [e for e, _ in calls] == sorted(e for e, _ in calls)
+                        on_progress=lambda elapsed, rows, doing: calls.append((elapsed, rows, doing)))
+    rows = [r for _, r, _ in calls]
+    assert len(calls) >= 3 and rows == sorted(rows) and [e for e, _, _ in calls] == sorted(e for e, _, _ in calls)
     assert 0 < rows[-2] and rows[-1] <= summary["rows"]["in"] == 400_000
+    assert {doing for _, _, doing in calls} == {"scoring"}  # a plain output: nothing to compress

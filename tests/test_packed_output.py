@@ -54,8 +54,13 @@ def test_blocks_packed_on_every_core_inflate_to_the_whole_file_in_order(tmp_path
     source = tmp_path / "plain.csv"
     source.write_bytes(b"".join(f"OPP-{i:06d},{i * 7919 % 1000}\n".encode() for i in range(20_000)))
     target = tmp_path / ("packed.csv" + suffix)
-    pack(source, target, NAMES[suffix], block=4096)  # about 70 blocks: many members, written in order
+    progress = []
+    pack(source, target, NAMES[suffix], block=4096,  # about 70 blocks: many members, written in order
+         on_block=lambda done, total: progress.append((done, total)))
     assert INFLATE[suffix](target.read_bytes()) == source.read_bytes()
+    size = source.stat().st_size
+    assert [done for done, _ in progress] == [min(4096 * (i + 1), size) for i in range(len(progress))]
+    assert progress[-1] == (size, size)
     if suffix == ".gz":
         assert target.read_bytes().count(b"\x1f\x8b\x08") >= source.stat().st_size // 4096 > 50
 
@@ -74,3 +79,16 @@ def test_kam_reads_its_own_packed_output_back(tmp_path):
     done = run_kam("inspect", tmp_path / "first.csv.gz", cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode()
     assert "gzip-compressed, read inflated" in done.stdout.decode()
+
+
+def test_the_progress_callback_hears_how_far_the_compression_is(tmp_path):
+    """After the rows, a packed output reports its compression (kam's terminal line says `compressing 100 %`)."""
+    from kamcore.config import load_config
+    from kamcore.pipeline import run_score
+    from kamcore.plugins import Kam
+
+    kam = Kam()
+    calls = []
+    summary = run_score([EXAMPLE], tmp_path / "out.csv.gz", kam=kam, config=load_config(None, kam.config_defaults()),
+                        on_progress=lambda elapsed, rows, doing: calls.append((rows, doing)))
+    assert calls and calls[-1] == (summary["rows"]["in"] + summary["blank_lines_skipped"], "compressing 100 %")

@@ -107,13 +107,14 @@ def _progress(path: Path):
     state = {"n": 0}
     working = stream_path(path)
 
-    def show(elapsed: float, rows: int):
+    def show(elapsed: float, rows: int, doing: str):
         state["n"] += 1
         try:
             size = working.stat().st_size / 1e6
-        except OSError:  # not created yet
-            size = 0.0
-        sys.stderr.write(f"\rkam: scoring {spinner[state['n'] % 4]} {elapsed:6.1f} s, {rows:>11,} rows read, "
+        except OSError:  # not created yet, or compressed and gone
+            size = state.get("size", 0.0)
+        state["size"] = size
+        sys.stderr.write(f"\rkam: {doing} {spinner[state['n'] % 4]} {elapsed:6.1f} s, {rows:>11,} rows read, "
                          f"{size:8.1f} MB written ")
         sys.stderr.flush()
 
@@ -214,7 +215,7 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet
                                                                                            stakeholder_sheet)),
                         engine=runner, scores_only=scores_only)
     if sys.stderr.isatty() and target:
-        sys.stderr.write("\r" + " " * 80 + "\r")
+        sys.stderr.write("\r" + " " * 90 + "\r")
     if not quiet:
         rows = summary["rows"]
         where = f" -> {summary['output']}" if target else ""

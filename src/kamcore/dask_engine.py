@@ -251,7 +251,7 @@ class DaskEngine:
                 yield frame
 
         def progress(elapsed: float) -> None:  # with the rows of the pieces joined so far
-            on_progress(elapsed, sum(v for k, v in sums.items() if k.startswith("rows_")))
+            on_progress(elapsed, sum(v for k, v in sums.items() if k.startswith("rows_")), "scoring")
 
         with self._connect() as client:
             results = self._results(client, run, work)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 PACKED_SUFFIXES = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz"}
@@ -36,23 +37,28 @@ def _compressor(name: str):
     return {"bzip2": bz2.compress, "xz": lzma.compress}[name]
 
 
-def pack(source: Path, target: Path, name: str, block: int = BLOCK_BYTES) -> None:
+def pack(source: Path, target: Path, name: str, block: int = BLOCK_BYTES,
+         on_block: Callable[[int, int], None] | None = None) -> None:
     """Compress ``source`` into ``target``, ``block`` bytes at a time on every core (the compressors release
-    the interpreter lock), writing the blocks in order."""
+    the interpreter lock), writing the blocks in order; ``on_block(bytes done, bytes in all)`` after each."""
     from concurrent.futures import ThreadPoolExecutor
 
     compress = _compressor(name)
     workers = os.cpu_count() or 1
+    total, done = source.stat().st_size, 0
     with open(source, "rb") as src, open(target, "wb") as dst, ThreadPoolExecutor(workers) as pool:
         pending: deque = deque()
         wrote = False
         while True:
             data = src.read(block)
             if data:
-                pending.append(pool.submit(compress, data))
+                pending.append((len(data), pool.submit(compress, data)))
             while pending and (len(pending) > workers or not data):  # at most a block per core waiting
-                dst.write(pending.popleft().result())
-                wrote = True
+                size, future = pending.popleft()
+                dst.write(future.result())
+                wrote, done = True, done + size
+                if on_block is not None:
+                    on_block(done, total)
             if not data:
                 break
         if not wrote:  # an empty file still gets its format's header

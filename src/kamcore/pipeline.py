@@ -586,11 +586,13 @@ def stream_path(target: Path) -> Path:
     return temp_path(target.with_name(target.name + PLAIN_MARK)) if packing(target) else temp_path(target)
 
 
-def finish_output(plain: Path, tmp: Path, target: Path) -> None:
-    """Compress the plain content into ``tmp`` when ``target`` is packed (then delete it); else nothing."""
+def finish_output(plain: Path, tmp: Path, target: Path,
+                  on_block: Callable[[int, int], None] | None = None) -> None:
+    """Compress the plain content into ``tmp`` when ``target`` is packed (then delete it); else nothing.
+    ``on_block(bytes done, bytes in all)`` as it goes."""
     name = packing(target)
     if name is not None and plain != tmp:
-        pack(plain, tmp, name)
+        pack(plain, tmp, name, on_block=on_block)
         plain.unlink()
 
 
@@ -738,12 +740,12 @@ def run_query(queries: list, on_progress: Callable[[float], None] | None, errors
 
 
 def stream_local(prepared: Prepared, sources: list[Source], writer, tmp_out: Path,
-                 on_progress: Callable[[float, int], None] | None) -> tuple[dict, pl.DataFrame]:
+                 on_progress: Callable[[float, int, str], None] | None) -> tuple[dict, pl.DataFrame]:
     """The local engine: one chain from the scan to the writer, the rejected rows and counts gathered on
     the way (:meth:`Prepared.streamed`); (column sums, rejected rows). Each source's deferred checks
     are verified before anything is replaced, and explain a read error best when there is one."""
     scored, split = prepared.streamed()
-    progress = (lambda elapsed: on_progress(elapsed, split.rows)) if on_progress is not None else None
+    progress = (lambda elapsed: on_progress(elapsed, split.rows, "scoring")) if on_progress is not None else None
     try:
         run_query([writer.write(scored, tmp_out, prepared.plan.trusted())], progress, prepared.scoring.errors)
     except KamError:
@@ -764,7 +766,7 @@ def _capture(fn):
 
 def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, fmt: str | None = None,
               options: ReadOptions = ReadOptions(), importer: str | None = None, max_rejects: int | None = None,
-              on_progress: Callable[[float, int], None] | None = None, stdout=None,
+              on_progress: Callable[[float, int, str], None] | None = None, stdout=None,
               stakeholders: list[Path] | None = None, stakeholder_options: ReadOptions | None = None,
               profile: str | None = None, include_pii: bool = False, engine=None, scores_only: bool = False,
               defer: bool = True, stdin=None) -> dict:
@@ -778,8 +780,9 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
     ``engine``: ``None`` streams in this process; an engine such as :class:`kamcore.dask_engine.DaskEngine`
     runs the same query on a cluster (``stream`` gives the column sums and the rejected rows; ``describe``
     a dict for the summary). ``scores_only``: write the opportunity id and the score columns only (rows,
-    rejects and summary as in a full run). ``on_progress(elapsed_s, rows)``: called every 0.2 s or so while
-    the rows stream, with the rows read so far. ``defer``: let importers check whole files beside the stream;
+    rejects and summary as in a full run). ``on_progress(elapsed_s, rows, doing)``: called every 0.2 s or so
+    while the rows stream, with the rows read so far and ``"scoring"``; then, for a packed output
+    (``scored.csv.gz``), after each block compressed, with ``"compressing 40 %"``. ``defer``: let importers check whole files beside the stream;
     an importer that finds records to quarantine only then (:class:`kamcore.errors.ReadAgain`) has the
     run start over with the checks done first.
     """
@@ -792,7 +795,8 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
 
 
 def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, fmt: str | None, options: ReadOptions,
-               importer: str | None, max_rejects: int | None, on_progress: Callable[[float, int], None] | None, stdout,
+               importer: str | None, max_rejects: int | None, on_progress: Callable[[float, int, str], None] | None,
+               stdout,
                stakeholders: list[Path] | None, stakeholder_options: ReadOptions | None, profile: str | None,
                include_pii: bool, engine, scores_only: bool, defer: bool, spooled: Path | None) -> dict:
     started = time.perf_counter()
@@ -842,8 +846,12 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
                                 "no output was written",
                                 hint=_top_reason(reject_rows))
             if output is not None:  # compressed (seconds for a big output) before any file is replaced
+                def compressing(done: int, total: int) -> None:
+                    on_progress(time.perf_counter() - started, rows_in + int(counts["blank"].sum() or 0),
+                                f"compressing {100 * done // max(total, 1)} %")
+
                 try:
-                    finish_output(tmp_plain, tmp_out, output)
+                    finish_output(tmp_plain, tmp_out, output, compressing if on_progress is not None else None)
                 except OSError as exc:
                     raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
             tmp_rej_csv = temp_path(rejects_path)
