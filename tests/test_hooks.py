@@ -184,6 +184,9 @@ def test_register_criteria_adds_points_and_changes_the_block_scores(export_csv, 
     assert criteria_columns[-2:] == ["p11_references", "p_few_competitors"]  # scorecard order: numbered first
     assert scored["p11_references"].to_list() == [2.0, None, 3.0, 0.0, 1.0]
     assert scored["p_few_competitors"].to_list() == [0.0, 0.0, 0.0, 2.0, 1.0]
+    # integer points stay integers (as the built-in scorecard's), any other points are Float64
+    assert scored.schema["p11_references"] == pl.Int32 and scored.schema["p1_need"] == pl.Int32
+    assert scored.schema["p_few_competitors"] == pl.Float64
     assert scored["unknown_criteria"].to_list() == [u + (i == 1) for i, u in enumerate(base["unknown_criteria"])]
     assert scored["win_score"].to_list() == [0.0, 0.0, 0.0, 100.0, 50.0]  # a new block gets its own score
     assert scored["real_score"].to_list() == base["real_score"].to_list()

@@ -198,8 +198,8 @@ def test_missing_criterion_input_scores_unknown(tmp_path):
     out = tmp_path / "scored.csv"
     assert invoke("score", write_export(tmp_path / "export.csv", rows), "-o", out).exit_code == 0
     scored = read_csv(out)
-    assert scored["p1_need"].to_list() == [None, None, "3.0"]
-    assert scored["p2_business"].to_list() == ["3.0"] * 3
+    assert scored["p1_need"].to_list() == [None, None, "3"]  # whole points are written as integers
+    assert scored["p2_business"].to_list() == ["3"] * 3
     for reasons in scored["reasons"][:2]:
         assert "客户的应用或项目：未知" in reasons and "customer's need / project: unknown" in reasons
     assert "客户的应用或项目：未知" not in scored["reasons"][2]
@@ -211,6 +211,27 @@ def test_missing_criterion_input_scores_unknown(tmp_path):
 
 
 # -- --max-rejects ------------------------------------------------------------------------------
+
+def test_points_are_whole_numbers_unless_the_scorecard_gives_fractions(tmp_path):
+    """The form's points (0 to 3) are written as 3, not 3.0; a kam.toml giving 2.5 points gets decimals in
+    that criterion's column only, and in bins alike."""
+    export = helpers.write_export(tmp_path / "export.csv", helpers.table(helpers.sample_rows(20, seed=5)))
+    config = tmp_path / "halves.toml"  # (./kam.toml: read by the plain run too)
+    config.write_text('[scorecard.criteria.need]\nterms = [ { column = "need_clarity", points = { clear = 2.5, '
+                      'partial = 1, unclear = 0 } } ]\n'
+                      '[scorecard.criteria.revenue]\nterms = [ { column = "deal_size_base", bins = [[1000000, 3], '
+                      '[300000, 1.5]], below = 0 } ]\n', encoding="utf-8")
+    plain, halves = tmp_path / "plain.csv", tmp_path / "halves.csv"
+    assert invoke("score", export, "-o", plain).exit_code == 0
+    result = invoke("score", export, "-o", halves, "--config", config)
+    assert result.exit_code == 0, result.output
+    whole, fractional = read_csv(plain), read_csv(halves)
+    for name in CRITERIA_COLUMNS:
+        assert all(v is None or v.isdigit() for v in whole[name]), name
+    assert set(fractional["p1_need"].drop_nulls()) <= {"2.5", "1.0", "0.0"} and "2.5" in set(fractional["p1_need"])
+    assert "1.5" in set(fractional["p6_revenue"]) or "3.0" in set(fractional["p6_revenue"])
+    assert all(v is None or v.isdigit() for v in fractional["p2_business"])  # the other criteria keep whole points
+
 
 def test_max_rejects_zero_fails_without_creating_output(tmp_path, bad_export):
     path, _ = bad_export

@@ -82,7 +82,10 @@ class ScoringPlan:
         if missing:  # criteria whose input column the export lacks are unknown, not an error
             frame = frame.with_columns(pl.lit(None, pl.String).alias(name) for name in missing)
         frame = self._qualify(frame)
-        frame = frame.with_columns(k.points.cast(pl.Float64).alias(k.column) for k in self.criteria)
+        # integer points (the built-in scorecard's 0 to 3) stay integers; any other points are Float64
+        given = frame.select(k.points.alias(k.column) for k in self.criteria).collect_schema()
+        frame = frame.with_columns(k.points.cast(pl.Int32 if given[k.column].is_integer() else pl.Float64)
+                                   .alias(k.column) for k in self.criteria)
         frame = frame.with_columns(
             *[self._block(b) for b in self.blocks],
             self._percent(self.criteria).alias("total_score"),
