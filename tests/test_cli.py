@@ -306,7 +306,7 @@ def test_progress_on_a_terminal_counts_the_file_being_written_not_the_old_output
     import io
 
     from kamcore.cli import _progress
-    from kamcore.pipeline import temp_path
+    from kamcore.pipeline import stream_path
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -319,10 +319,11 @@ def test_progress_on_a_terminal_counts_the_file_being_written_not_the_old_output
     show = _progress(target)
     show(0.2, 0, "scoring")
     assert terminal.getvalue().endswith("0.2 s,           0 rows read,      0.0 MB written ")
-    temp_path(target).write_bytes(b"y" * 2_500_000)
+    stream_path(target).parent.mkdir()
+    stream_path(target).write_bytes(b"y" * 2_500_000)
     show(0.4, 1_234_567, "scoring")
     assert terminal.getvalue().endswith("0.4 s,   1,234,567 rows read,      2.5 MB written ")
-    temp_path(target).unlink()  # compressed into the packed file, and gone: the size stays
+    stream_path(target).unlink()  # compressed into the packed file, and gone: the size stays
     show(0.6, 1_234_567, "compressing 50 %")
     assert terminal.getvalue().endswith("kam: compressing 50 % \\    0.6 s,   1,234,567 rows read,      2.5 MB written ")
     monkeypatch.setattr(sys, "stderr", io.StringIO())

@@ -47,10 +47,10 @@ def start_kam(export: Path, out: Path, *options: str) -> subprocess.Popen:
 
 
 def wait_until_writing(proc: subprocess.Popen, out: Path, timeout: float = 60) -> Path:
-    """The hidden temporary output of ``proc`` once it exists (the run is streaming rows)."""
+    """The hidden work folder of ``proc`` once the output streams into it (the run is streaming rows)."""
     temp = out.with_name(f".{out.name}.kam-tmp-{proc.pid}")
     deadline = time.monotonic() + timeout
-    while not temp.exists():
+    while not (temp / out.name).exists():
         assert proc.poll() is None, f"kam ended before it was stopped: {proc.communicate()}"
         assert time.monotonic() < deadline, "kam never started writing"
         time.sleep(0.005)
@@ -144,6 +144,50 @@ def test_a_running_kams_temporary_file_is_not_removed(tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_killed_runs_work_folder_is_removed_by_the_next_run(tmp_path):
+    """The scored rows stream into a hidden folder: a run killed mid-write leaves it with a file inside."""
+    from kamcore.pipeline import remove_stale_temps
+
+    target = tmp_path / "scored.csv"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    folder = tmp_path / f".scored.csv.kam-tmp-{dead.stdout.strip()}"
+    folder.mkdir()
+    (folder / "scored.csv").write_text("partial", encoding="utf-8")
+    assert remove_stale_temps([target]) == 1
+    assert leftovers(tmp_path) == []
+
+
+def test_a_file_the_query_creates_again_does_not_outlive_the_cleanup(tmp_path):
+    """polars opens its output twice: a file removed between the two opens (Ctrl-C) comes back. The cleanup
+    removes the work folder itself, after which nothing can be created in it."""
+    import threading
+
+    from kamcore.pipeline import cleanup_on_signal
+
+    folder = tmp_path / ".scored.csv.kam-tmp-1"
+    folder.mkdir()
+    writes, stop = [], threading.Event()
+
+    def query():  # what an abandoned query does: (re)create its output, again and again
+        while not stop.is_set():
+            try:
+                (folder / "scored.csv").write_bytes(b"rows")
+                writes.append(1)
+            except FileNotFoundError:  # the folder is gone
+                return
+
+    writer = threading.Thread(target=query, daemon=True)
+    writer.start()
+    while not writes:
+        time.sleep(0.001)
+    with cleanup_on_signal([folder]):
+        pass
+    writer.join(timeout=10)
+    stop.set()
+    assert not writer.is_alive() and not folder.exists()
+    assert leftovers(tmp_path) == []
 
 
 def test_an_output_held_open_by_another_program_is_a_clear_error(tmp_path, monkeypatch):
@@ -260,8 +304,8 @@ def test_a_run_stopped_while_it_compresses_its_output_replaces_nothing(big_expor
     rejects = out.with_name(out.name + ".rejects.csv")
     rejects.write_text("the last run's rejects\n", encoding="utf-8")
     proc = start_kam(big_export, out)
-    wait_until_writing(proc, out)  # the compressed file is started once the plain one is complete
-    assert out.with_name(f".{out.name}.plain.kam-tmp-{proc.pid}").exists()
+    folder = wait_until_writing(proc, out)  # the compressed file is started once the plain one is complete
+    assert (folder / f"{out.name}.plain").exists()
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr.decode()

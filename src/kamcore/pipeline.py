@@ -324,9 +324,10 @@ def write_frame(frame: pl.DataFrame, output: Path, kam, fmt: str | None = None) 
     writer = choose_writer(kam.writers(), fmt, output)
     if not output.parent.is_dir():
         raise OutputError(f"output folder {output.parent} does not exist")
-    tmp, plain = temp_path(output), stream_path(output)
-    with cleanup_on_signal([tmp, plain]):
+    folder, tmp, plain = output_paths(output)
+    with cleanup_on_signal([folder]):
         try:
+            folder.mkdir(exist_ok=True)
             pl.collect_all([writer.sink(frame.lazy(), plain)])
             finish_output(plain, tmp, output)
         except OSError as exc:
@@ -580,10 +581,20 @@ def temp_path(target: Path) -> Path:
     return target.with_name(f".{target.name}{TEMP_MARK}{os.getpid()}")
 
 
+def output_paths(target: Path) -> tuple[Path, Path, Path]:
+    """(folder, complete file, stream file) for an output the streaming engine writes: a hidden folder beside
+    ``target`` named as :func:`temp_path` names a file, the file renamed onto ``target`` when complete, and
+    the file the writer streams into (the same file, or for a packed output such as ``scored.csv.gz`` the
+    plain content that :func:`finish_output` compresses into it). A folder, because the engine opens its
+    output twice: a file removed between the two opens (Ctrl-C) comes back, a removed folder does not."""
+    folder = temp_path(target)
+    done = folder / target.name
+    return folder, done, folder / (target.name + PLAIN_MARK) if packing(target) else done
+
+
 def stream_path(target: Path) -> Path:
-    """The temporary file the writer writes for ``target``: :func:`temp_path`, or for a packed output
-    (``scored.csv.gz``) the plain content that :func:`finish_output` compresses into it."""
-    return temp_path(target.with_name(target.name + PLAIN_MARK)) if packing(target) else temp_path(target)
+    """The temporary file the writer writes for ``target`` (:func:`output_paths`)."""
+    return output_paths(target)[2]
 
 
 def finish_output(plain: Path, tmp: Path, target: Path,
@@ -606,9 +617,29 @@ def remove_stale_temps(targets: list[Path]) -> int:
             if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
                 continue
             with contextlib.suppress(OSError):
-                path.unlink()
+                if path.is_dir():
+                    remove_folder(path)
+                else:
+                    path.unlink()
                 removed += 1
     return removed
+
+
+def remove_folder(folder: Path, attempts: int = 100) -> None:
+    """Delete a work folder of :func:`output_paths` with its files, also those that a query still running
+    creates again while it goes (until the folder is gone, when nothing can)."""
+    for _ in range(attempts):
+        with contextlib.suppress(FileNotFoundError):
+            for entry in folder.iterdir():
+                with contextlib.suppress(OSError):  # gone already, or (Windows) open in the query's thread
+                    entry.unlink()
+        try:
+            folder.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:  # a file came back (or cannot go): try again, then leave it to the next run
+            continue
 
 
 def glob_escape(name: str) -> str:
@@ -651,7 +682,10 @@ def cleanup_on_signal(paths: list[Path]):
     finally:
         for path in paths:
             with contextlib.suppress(OSError):  # gone already, or (Windows) still open in the query's thread
-                path.unlink()
+                if path.is_dir():
+                    remove_folder(path)
+                else:
+                    path.unlink()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
@@ -822,11 +856,15 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
         stale = remove_stale_temps([target, target.with_name(target.name + PLAIN_MARK), rejects_path, summary_path])
         if stale:
             notes.append(f"removed {stale} temporary file(s) left beside the output by a run that was killed")
-        tmp_out, tmp_plain = temp_path(target), stream_path(target)
+        work, tmp_out, tmp_plain = output_paths(target)
         for folder in {target.parent, rejects_path.parent}:
             if not folder.is_dir():
                 raise OutputError(f"output folder {folder} does not exist")
-        with cleanup_on_signal([tmp_out, tmp_plain] + ([target] if output is None else [])):
+        with cleanup_on_signal([work] + ([target] if output is None else [])):
+            try:
+                work.mkdir(exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"cannot write in {target.parent}: {exc.strerror or exc}") from None
             if engine is None:
                 sums, rejected = stream_local(prepared, sources, writer, tmp_plain, on_progress)
             else:
