@@ -215,6 +215,21 @@ def test_an_output_held_open_by_another_program_is_a_clear_error(tmp_path, monke
     assert leftovers(tmp_path) == []
 
 
+def test_a_rejects_file_that_cannot_be_replaced_leaves_no_temp_file(tmp_path):
+    """The rejects are written to a temporary file and renamed, as the output is: when the rename fails (here a
+    folder has the rejects file's name), the run stops with exit 6, replaces nothing and leaves nothing."""
+    export = tmp_path / "export.csv"
+    helpers.write_export(export, helpers.table(helpers.sample_rows(5)))
+    out = tmp_path / "scored.csv"
+    out.write_text(PREVIOUS, encoding="utf-8", newline="")
+    (tmp_path / "scored.csv.rejects.csv").mkdir()
+    result = invoke("score", export, "-o", out)
+    assert result.exit_code == 6, result.output
+    assert helpers.one_error_line(result.stderr).startswith("kam: output error: cannot write ")
+    assert out.read_bytes() == PREVIOUS.encode()
+    assert leftovers(tmp_path) == []
+
+
 def test_an_interrupted_query_is_known_to_be_still_running():
     """Ctrl-C stops the wait, not polars: the query's thread keeps calling the batch hooks, so ``kam`` must
     end with ``os._exit`` rather than finalise the interpreter under it (which aborts with SIGABRT). The

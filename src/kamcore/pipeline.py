@@ -860,7 +860,8 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
         for folder in {target.parent, rejects_path.parent}:
             if not folder.is_dir():
                 raise OutputError(f"output folder {folder} does not exist")
-        with cleanup_on_signal([work] + ([target] if output is None else [])):
+        tmp_rej_csv = temp_path(rejects_path)
+        with cleanup_on_signal([work, tmp_rej_csv] + ([target] if output is None else [])):
             try:
                 work.mkdir(exist_ok=True)
             except OSError as exc:
@@ -892,7 +893,6 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
                     finish_output(tmp_plain, tmp_out, output, compressing if on_progress is not None else None)
                 except OSError as exc:
                     raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
-            tmp_rej_csv = temp_path(rejects_path)
             neutralise_frame(reject_rows).write_csv(tmp_rej_csv)
             replace_atomically(tmp_rej_csv, rejects_path)
             if output is None:
@@ -934,8 +934,9 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
         "summary_file": str(summary_path),
     }
     tmp_sum = temp_path(summary_path)
-    tmp_sum.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    replace_atomically(tmp_sum, summary_path)
+    with cleanup_on_signal([tmp_sum]):
+        tmp_sum.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        replace_atomically(tmp_sum, summary_path)
     return summary
 
 
