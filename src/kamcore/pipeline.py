@@ -617,12 +617,17 @@ def remove_stale_temps(targets: list[Path]) -> int:
             if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
                 continue
             with contextlib.suppress(OSError):
-                if path.is_dir():
-                    remove_folder(path)
-                else:
-                    path.unlink()
+                remove_temp(path)
                 removed += 1
     return removed
+
+
+def remove_temp(path: Path) -> None:
+    """A temporary file, or a work folder of :func:`output_paths` (:func:`remove_folder`)."""
+    if path.is_dir():
+        remove_folder(path)
+    else:
+        path.unlink()
 
 
 def remove_folder(folder: Path, attempts: int = 100) -> None:
@@ -682,10 +687,7 @@ def cleanup_on_signal(paths: list[Path]):
     finally:
         for path in paths:
             with contextlib.suppress(OSError):  # gone already, or (Windows) still open in the query's thread
-                if path.is_dir():
-                    remove_folder(path)
-                else:
-                    path.unlink()
+                remove_temp(path)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
