@@ -897,8 +897,7 @@ class StructureCheck:
             try:
                 self.child = subprocess.Popen(
                     [sys.executable, "-c", self.CHILD, str(path), delimiter, str(data_line), str(len(names))],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                    env={"OPENBLAS_NUM_THREADS": "1", **os.environ})  # numpy's start: no BLAS threads to make
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
                 _children.append(self.child)
                 return
             except OSError:  # no interpreter to start: check in a thread instead
