@@ -692,14 +692,15 @@ def cleanup_on_signal(paths: list[Path]):
             signal.signal(signal.SIGTERM, previous)
 
 
-CSV_CHUNK_BYTES = 8 << 20
+CSV_CHUNK_BYTES = 4 << 20
 
 
 @contextlib.contextmanager
 def csv_chunks(size: int = CSV_CHUNK_BYTES):
     """Let the streaming engine read CSV in chunks of ``size`` bytes during the query (unless the user set
     ``POLARS_CSV_CHUNK_SIZE``). Its default reads far larger chunks ahead, which made the resident memory
-    of a 1M-row run 520 MB instead of about 360 MB, for no speed gained."""
+    of a 1M-row run 520 MB instead of about 360 MB, for no speed gained; 4 MiB rather than 8 keeps the peak
+    of a 4M-row run about 60 MB lower (flat from 1M rows) for about 7 % more CPU on a full run."""
     name = "POLARS_CSV_CHUNK_SIZE"
     if name in os.environ:
         yield
