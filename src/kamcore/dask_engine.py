@@ -42,11 +42,11 @@ from .pipeline import Prepared, number_records, run_query
 
 DEFAULT_PIECE_BYTES = 32 << 20  # about 130,000 rows of a typical export: batches big enough for polars
 _BORN = uuid.uuid4().hex  # with the pid (a forked worker shares this), tells this process from any other
+log = logging.getLogger("kamcore.dask")
 
 
 def this_process() -> str:
     return f"{_BORN}-{os.getpid()}"
-log = logging.getLogger("kamcore.dask")
 
 
 @frozen

@@ -856,7 +856,7 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
         notes = profile_notes + [n for s in sources for n in s.notes] + notes
         rejects_path, summary_path = side_paths(output)
         target = output if output is not None else Path(tempfile.gettempdir()) / f"kam-stdout-{os.getpid()}.{fmt}"
-        stale = remove_stale_temps([target, target.with_name(target.name + PLAIN_MARK), rejects_path, summary_path])
+        stale = remove_stale_temps([target, rejects_path, summary_path])  # the plain copy is in the folder
         if stale:
             notes.append(f"removed {stale} temporary file(s) left beside the output by a run that was killed")
         work, tmp_out, tmp_plain = output_paths(target)
