@@ -83,3 +83,71 @@ def test_pieces_of_standard_input_carry_their_bytes_to_the_workers(tmp_path):
         finally:
             source.cleanup()
     assert not spooled.exists()
+
+
+# -- the other commands that read exports: train, evaluate, classify, inspect, score --stakeholders ----
+
+BOHANEC = ROOT / "examples" / "bohanec" / "Salvirt_B2B_ML_dataset.csv"
+BOHANEC_TOML = ROOT / "examples" / "bohanec" / "kam.toml"
+PEOPLE = ROOT / "examples" / "stakeholders_zh.csv"
+HISTORY_ARGS = ("--config", BOHANEC_TOML, "--target", "Status", "--won", "Won", "--folds", "3", "--repeats", "1",
+                "--classifier", "logistic")
+
+
+def test_a_model_trained_on_standard_input_learns_from_the_same_rows(tmp_path, env):
+    """Same training table (the card's data sha256) as from the file; the card names ``<stdin>`` and gives
+    the sha256 of the bytes piped in (here gzipped), so the run can be traced to them."""
+    import hashlib
+    import json
+
+    piped = gzip.compress(BOHANEC.read_bytes())
+    plain = run_kam("train", BOHANEC, *HISTORY_ARGS, "-o", "file/model", cwd=tmp_path, env=env)
+    done = run_kam("train", "-", *HISTORY_ARGS, "-o", "stdin/model", cwd=tmp_path, env=env, stdin=piped)
+    assert plain.returncode == 0 and done.returncode == 0, done.stderr.decode()
+    cards = [json.loads((tmp_path / name / "model.card.json").read_text(encoding="utf-8"))
+             for name in ("file", "stdin")]
+    assert cards[1]["data"]["sha256"] == cards[0]["data"]["sha256"]
+    assert cards[1]["data"]["inputs"] == [{"file": "<stdin>", "sha256": hashlib.sha256(piped).hexdigest(),
+                                           "bytes": len(piped), "rows": cards[0]["data"]["inputs"][0]["rows"]}]
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_evaluate_reads_standard_input(tmp_path, env):
+    args = ("evaluate", *HISTORY_ARGS, "--json")
+    plain = run_kam(*args[:1], BOHANEC, *args[1:], cwd=tmp_path, env=env)
+    done = run_kam(*args[:1], "-", *args[1:], "--report", "report.html", cwd=tmp_path, env=env,
+                   stdin=BOHANEC.read_bytes())
+    assert plain.returncode == 0 and done.returncode == 0, done.stderr.decode()
+    assert done.stdout == plain.stdout  # the same evaluation, figure for figure
+    assert "<title>Win model evaluation: &lt;stdin&gt;</title>" in (tmp_path / "report.html").read_text("utf-8")
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_classify_and_score_take_the_people_on_standard_input(tmp_path, env):
+    for people, name in ((PEOPLE, "file"), ("-", "stdin")):
+        piped = PEOPLE.read_bytes() if people == "-" else None
+        classified = run_kam("classify", people, "-o", f"people_{name}.csv", cwd=tmp_path, env=env, stdin=piped)
+        scored = run_kam("score", EXAMPLE, "--stakeholders", people, "-o", f"scored_{name}.csv", "-q",
+                         cwd=tmp_path, env=env, stdin=piped)
+        assert classified.returncode == 0 and scored.returncode == 0, classified.stderr + scored.stderr
+    for kind in ("people", "scored"):
+        assert (tmp_path / f"{kind}_stdin.csv").read_bytes() == (tmp_path / f"{kind}_file.csv").read_bytes()
+    assert "coverage" in (tmp_path / "scored_stdin.csv").read_text("utf-8-sig").splitlines()[0]
+    twice = run_kam("score", "-", "--stakeholders", "-", "-o", "out.csv", cwd=tmp_path, env=env, stdin=b"")
+    assert twice.returncode == 2 and "standard input (-) can be read once per run" in twice.stderr.decode()
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_inspect_reads_standard_input(tmp_path, env):
+    import json
+
+    plain = run_kam("inspect", EXAMPLE, "--json", cwd=tmp_path, env=env)
+    done = run_kam("inspect", "-", "--json", cwd=tmp_path, env=env, stdin=gzip.compress(EXAMPLE.read_bytes()))
+    assert plain.returncode == 0 and done.returncode == 0, done.stderr.decode()
+    report, expected = json.loads(done.stdout), json.loads(plain.stdout)
+    assert report["file"] == "<stdin>" and report["encoding"] == expected["encoding"] == "gb18030"
+    assert report["columns"] == expected["columns"] and report["sample_rows"] == expected["sample_rows"]
+    empty = run_kam("inspect", "-", cwd=tmp_path, env=env, stdin=b"")
+    assert empty.returncode == 4
+    assert one_error_line(empty.stderr.decode()) == "kam: unreadable input: <stdin>: the file is empty"
+    assert list((tmp_path / "tmp").iterdir()) == []

@@ -25,16 +25,19 @@ MASK = "***"
 def inspect_file(path: Path, *, config_path: Path | None = None, sheet: str | None = None,
                  encoding: str | None = None, delimiter: str | None = None, importer: str | None = None,
                  rows: int = 5, profile: str | None = None) -> dict:
-    """Everything ``kam inspect`` shows, as a dict."""
+    """Everything ``kam inspect`` shows, as a dict. ``-`` is standard input."""
     from kamcore.config import load_config
     from kamcore.errors import InputError
     from kamcore.headers import map_headers, personal_headers
-    from kamcore.pipeline import choose_importer
+    from kamcore.pipeline import STDIN, choose_importer
     from kamcore.plugins import get_kam
     from kamcore.profiles import apply_profile
     from kamcore.registry import ReadOptions
     from kamcore.schema import OPPORTUNITY_COLUMNS
 
+    if path == STDIN:
+        return _inspect_standard_input(config_path=config_path, sheet=sheet, encoding=encoding,
+                                       delimiter=delimiter, importer=importer, rows=rows, profile=profile)
     kam = get_kam()
     config = load_config(config_path, kam.config_defaults())
     importers = kam.importers()
@@ -101,6 +104,23 @@ def inspect_file(path: Path, *, config_path: Path | None = None, sheet: str | No
         source.cleanup()
 
 
+def _inspect_standard_input(**options) -> dict:
+    """Standard input spooled to a temporary file (importers sniff and re-read), inspected, and named
+    ``<stdin>`` in the report and in messages, as ``kam score -`` names it."""
+    from kamcore.errors import KamError
+    from kamcore.pipeline import STDIN, STDIN_NAME, spool_stdin
+
+    with spool_stdin([STDIN]) as spooled:
+        def named(text: str) -> str:
+            return text.replace(str(spooled), STDIN_NAME)
+
+        try:
+            report = inspect_file(spooled, **options)
+        except KamError as exc:
+            raise type(exc)(named(exc.message), hint=exc.hint) from None
+    return {**report, "file": STDIN_NAME, "notes": [named(note) for note in report["notes"]]}
+
+
 NO_HEADER_LINE = {"parquet": "the file's column names"}  # what names the columns of a file without a header line
 
 
@@ -150,7 +170,7 @@ def render(report: dict) -> str:
 @hookimpl
 def register_commands(cli):
     @cli.command("inspect")
-    @click.argument("file", type=click.Path(path_type=Path))
+    @click.argument("file", type=click.Path(path_type=Path, allow_dash=True))
     @click.option("--sheet", default=None, help="Worksheet of an .xlsx file, by name or 1-based number.")
     @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
                   help="kam.toml whose [columns] mapping to apply (default: $KAM_CONFIG, else ./kam.toml).")
@@ -163,7 +183,7 @@ def register_commands(cli):
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
     def inspect(file, sheet, config_path, encoding, delimiter, importer, profile, rows, as_json):
         """Show what kam detects in FILE: format, encoding, delimiter, header row, column mapping,
-        unmapped headers and sample rows (personal fields masked)."""
+        unmapped headers and sample rows (personal fields masked). FILE - reads standard input."""
         report = inspect_file(file, config_path=config_path, sheet=sheet, encoding=encoding, delimiter=delimiter,
                               importer=importer, rows=rows, profile=profile)
         click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else render(report))

@@ -22,7 +22,7 @@ def _options(*decorators):
 
 
 history_options = _options(
-    click.argument("history", nargs=-1, required=True, type=click.Path(path_type=Path)),
+    click.argument("history", nargs=-1, required=True, type=click.Path(path_type=Path, allow_dash=True)),
     click.option("--target", required=True,
                  help="The outcome column: its header in the export, or its canonical name."),
     click.option("--won", required=True, multiple=True, help="The --target value that means won (repeatable)."),
@@ -182,6 +182,7 @@ def add_commands(cli: click.Group) -> None:
         The export is read and scored as by kam score; its columns (canonical ones normalised), the
         criterion points and any other column become features. Identifier-like and constant columns
         are left out, and so is a column that alone predicts the outcome almost perfectly (leakage).
+        HISTORY - reads standard input.
         """
         from .features import fingerprint, with_reference
         from .store import save
@@ -253,6 +254,7 @@ def add_commands(cli: click.Group) -> None:
 
         Copies of a row are counted once; folds are group-aware with --group and in time order when
         the export has dates. With --model, the trained model is scored on the history instead.
+        HISTORY - reads standard input.
         """
         from attrs import evolve
 
@@ -285,7 +287,7 @@ def add_commands(cli: click.Group) -> None:
             from kamcore.errors import OutputError
 
             try:
-                title = f"Win model evaluation: {', '.join(p.name for p in history)}"
+                title = f"Win model evaluation: {', '.join('<stdin>' if str(p) == '-' else p.name for p in history)}"
                 report.write_text(page(evolve(evaluation, summary=summary), title), encoding="utf-8")
             except OSError as exc:
                 raise OutputError(f"cannot write {report}: {exc.strerror or exc}") from None

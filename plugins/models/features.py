@@ -105,22 +105,27 @@ def find_column(headers: list[str], name: str, config: Config) -> str | None:
     return None
 
 
-def read_exports(paths: list[Path], kam, options) -> list[tuple[Path, pl.DataFrame]]:
-    """Every file through the importers `kam score` uses, as raw text frames."""
-    from kamcore.pipeline import collect_source, open_sources
+def read_exports(paths: list[Path], kam, options) -> list[tuple[str, dict, pl.DataFrame]]:
+    """Every file through the importers `kam score` uses, as raw text frames, each with its name for messages
+    and what identifies it (name, sha256 and size of its bytes as given; ``-``, standard input, is named
+    ``<stdin>``)."""
+    from kamcore.pipeline import STDIN, collect_source, open_sources, spool_stdin
 
-    opened = open_sources(paths, kam, options)
-    frames = []
-    try:
-        for source, _ in opened:
-            try:
-                frames.append((source.path, collect_source(source)))  # quarantined records left out
-            except pl.exceptions.PolarsError as exc:
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise InputError(f"{source.path}: cannot read: {first}") from None
-    finally:
-        for source, _ in opened:
-            source.cleanup()
+    with spool_stdin(list(paths)) as spooled:
+        opened = open_sources(list(paths), kam, options, stdin=spooled)
+        frames = []
+        try:
+            for path, (source, _) in zip(paths, opened):
+                given = spooled if path == STDIN else path
+                facts = {"file": source.path.name, "sha256": file_sha256(given), "bytes": given.stat().st_size}
+                try:
+                    frames.append((str(source.path), facts, collect_source(source)))  # quarantined records left out
+                except pl.exceptions.PolarsError as exc:
+                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    raise InputError(f"{source.path}: cannot read: {first}") from None
+        finally:
+            for source, _ in opened:
+                source.cleanup()
     return frames
 
 
@@ -137,16 +142,15 @@ def load_history(paths: list[Path], *, target: str, won: tuple[str, ...], lost: 
 
     notes: list[str] = []
     frames, inputs, mapping = [], [], {}
-    for path, frame in read_exports(paths, kam, options):
+    for label, facts, frame in read_exports(paths, kam, options):
         header = find_column(frame.columns, target, config)
         if header is None:
-            raise ConfigError(f"{path}: no column {target!r} for --target",
+            raise ConfigError(f"{label}: no column {target!r} for --target",
                               hint=f"columns: {', '.join(frame.columns)}")
         frame = frame.rename({header: TARGET})
         mapping.update(map_headers([h for h in frame.columns if h != TARGET], OPPORTUNITY_COLUMNS,
-                                   config.section("columns"), source=str(path)))
-        inputs.append({"file": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size,
-                       "rows": frame.height})
+                                   config.section("columns"), source=label))
+        inputs.append({**facts, "rows": frame.height})
         frames.append(frame)
     raw = pl.concat(frames, how="diagonal") if len(frames) > 1 else frames[0]
 

@@ -386,7 +386,7 @@ def register_commands(cli):
     from pathlib import Path
 
     @cli.command()
-    @click.argument("people", nargs=-1, required=True, type=click.Path(path_type=Path))
+    @click.argument("people", nargs=-1, required=True, type=click.Path(path_type=Path, allow_dash=True))
     @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
                   help="Classified table (format from the suffix: .csv, .xlsx, .jsonl, .parquet).")
     @click.option("--coverage", type=click.Path(path_type=Path), default=None,
@@ -401,7 +401,7 @@ def register_commands(cli):
 
         Reads 关键人物信息表 / 角色表 exports (Chinese or English headers) and writes one row per person;
         every inferred value says so in <column>_source (given or inferred). Personal fields are left
-        out unless --include-pii is given.
+        out unless --include-pii is given. PEOPLE - reads standard input.
         """
         from kamcore.config import load_config
         from kamcore.pipeline import read_stakeholders, stakeholder_options, summarise_people, write_frame

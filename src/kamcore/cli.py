@@ -142,9 +142,10 @@ def _progress(path: Path):
                    "(default: detected from the headers; generic turns detection off).")
 @click.option("--max-rejects", type=click.IntRange(min=0), default=None,
               help="Fail (exit 5, no output written) when more rows than this are rejected.")
-@click.option("--stakeholders", "people", multiple=True, type=click.Path(path_type=Path),
+@click.option("--stakeholders", "people", multiple=True, type=click.Path(path_type=Path, allow_dash=True),
               help="The people on the deals (关键人物信息表 / 角色表), keyed by opportunity_id; adds coverage and "
-                   "red-flag columns. Repeatable. May be the input workbook itself (see --stakeholder-sheet).")
+                   "red-flag columns. Repeatable; - reads standard input. May be the input workbook itself (see "
+                   "--stakeholder-sheet).")
 @click.option("--stakeholder-sheet", default=None,
               help="Worksheet of the stakeholder workbook (default: the second sheet when --stakeholders names an "
                    "input workbook, else the first sheet kam recognises).")
@@ -192,7 +193,7 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet
     if allow_version_mismatch:
         model["allow_version_mismatch"] = True
     config = load_config(config_path, kam.config_defaults(), overrides={"model": model} if model else None)
-    if [str(i) for i in inputs].count("-") > 1:
+    if [str(i) for i in (*inputs, *people)].count("-") > 1:
         raise click.UsageError("standard input (-) can be read once per run")
     if output == "-":
         target = None

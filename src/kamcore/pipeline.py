@@ -461,14 +461,18 @@ def open_sources(paths: list[Path], kam, options: ReadOptions, importer: str | N
                  stdin: Path | None = None) -> list[tuple[Source, str]]:
     """Each path read by its importer; when one fails, those opened before it are cleaned up (their
     temporary inflated or transcoded copies deleted). ``-`` is standard input, read from ``stdin`` (the
-    file :func:`spool_stdin` made) and named ``<stdin>`` wherever a file is named (a cell starting with -
-    would be neutralised as a formula in the rejects file)."""
+    file :func:`spool_stdin` made) or, without it, spooled here for as long as its source lives, and named
+    ``<stdin>`` wherever a file is named (a cell starting with - would be neutralised as a formula in the
+    rejects file)."""
+    if paths.count(STDIN) > 1:
+        raise ConfigError("standard input (-) can be read once per run")
     importers = kam.importers()
     opened = []
     try:
         for path in paths:
             if path == STDIN:
-                opened.append(_open_stdin(stdin, importers, options, importer))
+                opened.append(_open_stdin(stdin, importers, options, importer) if stdin is not None
+                              else _open_spooled_stdin(importers, options, importer))
                 continue
             chosen = choose_importer(path, importers, importer)
             opened.append((chosen.read(path, options), chosen.name))
@@ -499,6 +503,26 @@ def spool_stdin(inputs: list[Path], stream=None):
         yield spooled
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _open_spooled_stdin(importers, options: ReadOptions, importer: str | None) -> tuple[Source, str]:
+    """Standard input spooled for one source, for callers that read it whole and once (the stakeholder
+    tables of ``kam classify`` and ``kam score --stakeholders``); the source's cleanup removes the file."""
+    spool = contextlib.ExitStack()
+    spooled = spool.enter_context(spool_stdin([STDIN]))
+    try:
+        source, name = _open_stdin(spooled, importers, options, importer)
+    except BaseException:
+        spool.close()
+        raise
+
+    def cleanup():
+        try:
+            source.cleanup()
+        finally:
+            spool.close()
+
+    return evolve(source, cleanup=cleanup), name
 
 
 def _open_stdin(spooled: Path, importers, options: ReadOptions, importer: str | None) -> tuple[Source, str]:
