@@ -151,3 +151,18 @@ def test_inspect_reads_standard_input(tmp_path, env):
     assert empty.returncode == 4
     assert one_error_line(empty.stderr.decode()) == "kam: unreadable input: <stdin>: the file is empty"
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_classify_writes_a_table_to_standard_output(tmp_path, env):
+    """`-o -` (or `--coverage -`) is standard output, as for `kam score`: the same bytes as the file,
+    never a file named -."""
+    files = run_kam("classify", PEOPLE, "-o", "people.csv", "--coverage", "coverage.csv", cwd=tmp_path, env=env)
+    people = run_kam("classify", PEOPLE, "-o", "-", cwd=tmp_path, env=env)
+    coverage = run_kam("classify", PEOPLE, "-o", "again.csv", "--coverage", "-", cwd=tmp_path, env=env)
+    assert files.returncode == people.returncode == coverage.returncode == 0, people.stderr + coverage.stderr
+    assert people.stdout == (tmp_path / "people.csv").read_bytes()
+    assert coverage.stdout == (tmp_path / "coverage.csv").read_bytes()
+    assert "-> standard output" in people.stderr.decode()
+    both = run_kam("classify", PEOPLE, "-o", "-", "--coverage", "-", cwd=tmp_path, env=env)
+    assert both.returncode == 2 and "standard output (-) can take one table" in both.stderr.decode()
+    assert not (tmp_path / "-").exists() and list((tmp_path / "tmp").iterdir()) == []

@@ -387,10 +387,12 @@ def register_commands(cli):
 
     @cli.command()
     @click.argument("people", nargs=-1, required=True, type=click.Path(path_type=Path, allow_dash=True))
-    @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-                  help="Classified table (format from the suffix: .csv, .xlsx, .jsonl, .parquet).")
-    @click.option("--coverage", type=click.Path(path_type=Path), default=None,
-                  help="Also write the per-opportunity coverage and red flags to this file.")
+    @click.option("-o", "--output", type=click.Path(path_type=Path, allow_dash=True), required=True,
+                  help="Classified table (format from the suffix: .csv, .xlsx, .jsonl, .parquet), or - for "
+                       "standard output (CSV).")
+    @click.option("--coverage", type=click.Path(path_type=Path, allow_dash=True), default=None,
+                  help="Also write the per-opportunity coverage and red flags to this file (- : standard "
+                       "output).")
     @click.option("--include-pii", "--personal", "personal", is_flag=True,
                   help="Keep personal fields (name, birthday, hometown, family …); left out by default.")
     @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
@@ -408,6 +410,8 @@ def register_commands(cli):
         from kamcore.plugins import get_kam
         from kamcore.schema import PERSONAL_FIELDS
 
+        if str(output) == "-" and coverage is not None and str(coverage) == "-":
+            raise click.UsageError("standard output (-) can take one table: give --coverage a file")
         kam = get_kam()
         config = load_config(config_path, kam.config_defaults())
         table = read_stakeholders(list(people), kam, config, stakeholder_options(config, sheet),
@@ -423,5 +427,6 @@ def register_commands(cli):
         inferred = {n[: -len("_source")]: int((classified[n] == "inferred").sum())
                     for n in classified.columns if n.endswith("_source")}
         said = ", ".join(f"{n} {k}" for n, k in inferred.items() if k)
-        click.echo(f"kam: {classified.height} people classified -> {output}"
+        where = "standard output" if str(output) == "-" else output
+        click.echo(f"kam: {classified.height} people classified -> {where}"
                    + (f" (inferred: {said})" if said else ""), err=True)

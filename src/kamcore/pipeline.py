@@ -318,9 +318,16 @@ def stakeholder_options(config: Config, sheet: str | None = None) -> ReadOptions
     return ReadOptions(sheet=sheet, columns={**known, **config.section("columns")})
 
 
-def write_frame(frame: pl.DataFrame, output: Path, kam, fmt: str | None = None) -> None:
+def write_frame(frame: pl.DataFrame, output: Path, kam, fmt: str | None = None, stdout=None) -> None:
     """Write a small, collected table with the writer for ``output`` (atomically, like the scored file;
-    compressed when its name says so, as ``table.csv.gz``)."""
+    compressed when its name says so, as ``table.csv.gz``). ``-`` is standard output (``stdout``, by
+    default this process's): CSV unless ``fmt`` names another format."""
+    if str(output) == "-":
+        with cleanup_on_signal([]), tempfile.TemporaryDirectory(prefix="kam-stdout-") as folder:
+            staged = Path(folder) / f"table.{fmt or 'csv'}"
+            write_frame(frame, staged, kam, fmt)
+            copy_to_stdout(staged, stdout if stdout is not None else sys.stdout.buffer)
+        return
     writer = choose_writer(kam.writers(), fmt, output)
     if not output.parent.is_dir():
         raise OutputError(f"output folder {output.parent} does not exist")
