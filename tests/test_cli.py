@@ -24,6 +24,7 @@ from kamcore.errors import EXIT_CODES, ConfigError, InputError  # noqa: E402
 from kamcore.plugins import get_kam  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("kam_env")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -188,6 +189,45 @@ def test_output_folder_must_exist(tmp_path, export):
     result = invoke("score", export, "-o", tmp_path / "missing" / "out.csv")
     assert result.exit_code == 6
     one_error_line(result.stderr)
+
+
+@pytest.mark.parametrize("case", ["same name", "another name for it", "a link to it", "the rejects file",
+                                  "the people", "packed"])
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, export, case):
+    """`kam score deals.csv -o deals.csv` would replace the export with its scores: exit 6, nothing read
+    or written, the input byte for byte as it was."""
+    import gzip
+
+    people = tmp_path / "people.csv"
+    people.write_bytes((ROOT / "examples" / "stakeholders_zh.csv").read_bytes())
+    packed = tmp_path / "export.csv.gz"
+    packed.write_bytes(gzip.compress(export.read_bytes()))
+    (tmp_path / "link.csv").symlink_to(export)
+    rejects = tmp_path / "x.csv.rejects.csv"
+    rejects.write_bytes(export.read_bytes())
+    args = {"same name": [export, "-o", export],
+            "another name for it": [export, "-o", f"../{tmp_path.name}/export.csv"],
+            "a link to it": [tmp_path / "link.csv", "-o", export],
+            "the rejects file": [rejects, "-o", tmp_path / "x.csv"],
+            "the people": [export, "--stakeholders", people, "-o", people],
+            "packed": [packed, "-o", packed]}[case]
+    before = {path: path.read_bytes() for path in (export, people, packed, rejects)}
+    names = sorted(os.listdir(tmp_path))
+    done = run_kam("score", *args, cwd=tmp_path)
+    assert done.returncode == 6
+    assert "is an input of this run: writing it would replace that file" in one_error_line(done.stderr.decode())
+    assert {path: path.read_bytes() for path in before} == before
+    assert sorted(os.listdir(tmp_path)) == names  # no output, rejects, summary or temporary file
+
+
+def test_classify_refuses_to_write_over_the_people_it_reads(tmp_path):
+    people = tmp_path / "people.csv"
+    people.write_bytes((ROOT / "examples" / "stakeholders_zh.csv").read_bytes())
+    for args in (["-o", people], ["-o", tmp_path / "out.csv", "--coverage", people]):
+        done = run_kam("classify", people, *args, cwd=tmp_path)
+        assert done.returncode == 6 and "people.csv is an input of this run" in done.stderr.decode()
+        assert people.read_bytes() == (ROOT / "examples" / "stakeholders_zh.csv").read_bytes()
+    assert not (tmp_path / "out.csv").exists()
 
 
 # -- init, version, exit-codes -------------------------------------------------------------------

@@ -406,12 +406,14 @@ def register_commands(cli):
         out unless --include-pii is given. PEOPLE - reads standard input.
         """
         from kamcore.config import load_config
-        from kamcore.pipeline import read_stakeholders, stakeholder_options, summarise_people, write_frame
+        from kamcore.pipeline import (read_stakeholders, refuse_writing_over_inputs, stakeholder_options,
+                                      summarise_people, write_frame)
         from kamcore.plugins import get_kam
         from kamcore.schema import PERSONAL_FIELDS
 
         if str(output) == "-" and coverage is not None and str(coverage) == "-":
             raise click.UsageError("standard output (-) can take one table: give --coverage a file")
+        refuse_writing_over_inputs([output, *([coverage] if coverage is not None else [])], list(people))
         kam = get_kam()
         config = load_config(config_path, kam.config_defaults())
         table = read_stakeholders(list(people), kam, config, stakeholder_options(config, sheet),

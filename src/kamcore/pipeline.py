@@ -603,6 +603,17 @@ def side_paths(output: Path | None) -> tuple[Path, Path]:
     return output.with_name(output.name + ".rejects.csv"), output.with_name(output.name + ".summary.json")
 
 
+def refuse_writing_over_inputs(outputs: list[Path], inputs: list[Path]) -> None:
+    """Refuse, before anything is read, an output that is one of the run's inputs (``-o deals.csv`` for
+    ``deals.csv``, under any name or link): it would replace the export it is made from."""
+    for output in outputs:
+        for given in inputs:
+            with contextlib.suppress(OSError):  # an output that does not exist yet is no input
+                if given != STDIN and os.path.samefile(output, given):
+                    raise OutputError(f"{output} is an input of this run: writing it would replace that file",
+                                      hint="write the output under another name (-o)")
+
+
 TEMP_MARK = ".kam-tmp-"
 PLAIN_MARK = ".plain"  # the plain content of a packed output, before it is compressed
 
@@ -871,6 +882,8 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     writer = choose_writer(kam.writers(), fmt, output)
     fmt = writer.name
+    refuse_writing_over_inputs([*([output] if output is not None else []), *side_paths(output)],
+                               [*inputs, *(stakeholders or [])])
     # whole-file checks run beside the local stream; every source is verified before any output is replaced
     # (a remote engine cuts the file on record boundaries, which needs the check done first)
     opened = open_sources(inputs, kam, evolve(options, defer_checks=engine is None and defer), importer, spooled)
