@@ -220,6 +220,23 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, expo
     assert sorted(os.listdir(tmp_path)) == names  # no output, rejects, summary or temporary file
 
 
+@pytest.mark.parametrize("second", ["export.csv", "./export.csv", "hard.csv"])
+def test_a_file_given_twice_is_refused(tmp_path, export, second):
+    """Its rows would be scored twice, every id twice in the output (a shell glob overlapping, a typo)."""
+    os.link(export, tmp_path / "hard.csv")
+    done = run_kam("score", "export.csv", second, "-o", "out.csv", cwd=tmp_path)
+    assert done.returncode == 3
+    assert one_error_line(done.stderr.decode()).startswith(f"kam: config error: {Path(second)} is given twice")
+    assert not (tmp_path / "out.csv").exists()
+    people = tmp_path / "people.csv"
+    people.write_bytes((ROOT / "examples" / "stakeholders_zh.csv").read_bytes())
+    done = run_kam("score", "export.csv", "--stakeholders", people, "--stakeholders", people, "-o", "out.csv",
+                   cwd=tmp_path)
+    assert done.returncode == 3 and "people.csv is given twice" in done.stderr.decode()
+    # given once each, they score (an export and --stakeholders may be one workbook: test_stakeholders)
+    assert run_kam("score", "export.csv", "--stakeholders", people, "-o", "out.csv", cwd=tmp_path).returncode == 0
+
+
 def test_classify_refuses_to_write_over_the_people_it_reads(tmp_path):
     people = tmp_path / "people.csv"
     people.write_bytes((ROOT / "examples" / "stakeholders_zh.csv").read_bytes())

@@ -614,6 +614,23 @@ def refuse_writing_over_inputs(outputs: list[Path], inputs: list[Path]) -> None:
                                       hint="write the output under another name (-o)")
 
 
+def refuse_repeated_inputs(inputs: list[Path]) -> None:
+    """Refuse a file given twice (``kam score q3.csv q3.csv``, or under two names): its rows would be
+    scored twice, each id twice in the output."""
+    seen: dict[tuple[int, int], Path] = {}
+    for given in inputs:
+        if given == STDIN:
+            continue
+        try:
+            status = given.stat()
+        except OSError:  # missing or unreadable: the importer says so
+            continue
+        first = seen.setdefault((status.st_dev, status.st_ino), given)
+        if first is not given:
+            raise ConfigError(f"{given} is given twice" + (f" (also as {first})" if str(first) != str(given) else ""),
+                              hint="give each file once")
+
+
 TEMP_MARK = ".kam-tmp-"
 PLAIN_MARK = ".plain"  # the plain content of a packed output, before it is compressed
 
@@ -884,6 +901,8 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
     fmt = writer.name
     refuse_writing_over_inputs([*([output] if output is not None else []), *side_paths(output)],
                                [*inputs, *(stakeholders or [])])
+    refuse_repeated_inputs(inputs)
+    refuse_repeated_inputs(stakeholders or [])
     # whole-file checks run beside the local stream; every source is verified before any output is replaced
     # (a remote engine cuts the file on record boundaries, which needs the check done first)
     opened = open_sources(inputs, kam, evolve(options, defer_checks=engine is None and defer), importer, spooled)
