@@ -166,3 +166,20 @@ def test_classify_writes_a_table_to_standard_output(tmp_path, env):
     both = run_kam("classify", PEOPLE, "-o", "-", "--coverage", "-", cwd=tmp_path, env=env)
     assert both.returncode == 2 and "standard output (-) can take one table" in both.stderr.decode()
     assert not (tmp_path / "-").exists() and list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_library_caller_cannot_read_standard_input_twice_in_one_run(tmp_path):
+    """`run_score` with ``-`` as the export and as the people: refused before standard input is read."""
+    import io
+
+    from kamcore.config import load_config
+    from kamcore.errors import ConfigError
+    from kamcore.pipeline import STDIN, run_score
+    from kamcore.plugins import Kam
+
+    kam = Kam()
+    stream = io.BytesIO(EXAMPLE.read_bytes())
+    with pytest.raises(ConfigError, match=r"standard input \(-\) can be read once per run"):
+        run_score([STDIN], tmp_path / "out.csv", kam=kam, config=load_config(None, kam.config_defaults()),
+                  stakeholders=[STDIN], stdin=stream)
+    assert stream.tell() == 0 and not (tmp_path / "out.csv").exists()

@@ -883,6 +883,8 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
     run start over with the checks done first.
     """
     arguments = {k: v for k, v in locals().items() if k not in ("defer", "stdin")}
+    if STDIN in inputs and STDIN in (stakeholders or []):
+        raise ConfigError("standard input (-) can be read once per run")
     with cleanup_on_signal([]), spool_stdin(inputs, stdin) as spooled:  # SIGTERM while inputs are read cleans up too
         try:
             return _run_score(**arguments, spooled=spooled, defer=defer)
