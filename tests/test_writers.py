@@ -166,3 +166,64 @@ def test_a_sink_is_told_the_trusted_columns_only_when_it_asks(tmp_path):
         pl.collect_all([Writer(name="w", extensions=(".w",), sink=sink).write(frame, tmp_path / "o.csv",
                                                                            frozenset({"stage"}))])
     assert seen == {"trusted": frozenset({"stage"}), "plain": True}
+
+
+def _reference_xlsx(frame: pl.DataFrame, path: Path) -> None:
+    """The same sheet written cell by cell with openpyxl's own cell types: what the writer must match."""
+    import math
+
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("scored")
+
+    def cell(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if not isinstance(value, str):
+            return value
+        written = WriteOnlyCell(sheet, value=escape(value))
+        written.data_type = "s"
+        written.quotePrefix = is_dangerous(value)
+        return written
+
+    sheet.append([cell(name) for name in frame.columns])
+    for row in frame.iter_rows():
+        sheet.append([cell(value) for value in row])
+    workbook.save(path)
+
+
+def test_the_xlsx_sheet_is_what_openpyxl_writes_cell_by_cell(tmp_path):
+    """Every cell of every type (text with the payloads, characters to escape and spaces to keep; whole and
+    fractional numbers, NaN, booleans, dates, times of day, empty cells), in batches: the same value, type,
+    quote prefix and number format as openpyxl writing the same values itself."""
+    import datetime
+
+    n = 12_345
+    texts = PAYLOADS + ["a & b <c> \"d\"", " lead", "trail ", "bell\x07", "_x0041_", "cr\r", "中文 / English", None]
+    frame = pl.DataFrame({"i": range(n)}).with_columns(
+        pl.col("i").map_elements(lambda i: texts[i % len(texts)], return_dtype=pl.String).alias("text"),
+        (pl.col("i") * 0.37 - 1000).alias("float"),
+        pl.when(pl.col("i") % 13 == 0).then(float("nan")).when(pl.col("i") % 17 == 0).then(None)
+        .otherwise(pl.col("i") / 7).alias("nan"),
+        pl.when(pl.col("i") % 5 == 0).then(None).otherwise(pl.col("i") % 2 == 0).alias("flag"),
+        (pl.date(1900, 1, 1) + pl.duration(days=pl.col("i") * 3)).alias("date"),
+        (pl.datetime(2024, 7, 16) + pl.duration(minutes=pl.col("i") * 7)).alias("when"),
+        pl.col("i").cast(pl.Int8, strict=False).alias("small"),
+        pl.lit(None).alias("nothing"),
+        pl.col("i").map_elements(lambda i: texts[i % 5], return_dtype=pl.String).cast(pl.Categorical).alias("code"))
+    ours, reference = tmp_path / "ours.xlsx", tmp_path / "reference.xlsx"
+    pl.collect_all([sink_xlsx(frame.lazy(), ours)], engine="streaming")
+    _reference_xlsx(frame.with_columns(pl.col("code").cast(pl.String)), reference)
+    got, want = openpyxl.load_workbook(ours).active, openpyxl.load_workbook(reference).active
+    assert (got.max_row, got.max_column) == (want.max_row, want.max_column) == (n + 1, frame.width)
+    for row_got, row_want in zip(got.iter_rows(), want.iter_rows(), strict=True):
+        for a, b in zip(row_got, row_want, strict=True):
+            assert (a.data_type, a.quotePrefix, a.number_format) == (b.data_type, b.quotePrefix, b.number_format)
+            if isinstance(b.value, float):  # openpyxl writes 16 significant digits; the writer the shortest exact
+                assert a.value == pytest.approx(b.value, rel=1e-15, abs=0), a.coordinate
+            else:
+                assert a.value == b.value, a.coordinate
+    floats = [row[0] for row in got.iter_rows(min_row=2, min_col=4, max_col=4, values_only=True)]
+    assert floats == [None if v is None or v != v else v for v in frame["nan"].to_list()]  # every bit kept

@@ -18,7 +18,8 @@ import polars as pl
 _START = r"[ ]*[=+\-@\t\r\n＝]"
 NEUTRALISE = "^'*" + _START  # the values a CSV writer prefixes with '
 RESTORE = "^''*" + _START  # the values kam's CSV reader un-prefixes (one ' stripped)
-_DANGEROUS = re.compile("^" + _START)
+DANGEROUS = "^" + _START  # the values a spreadsheet would run as a formula
+_DANGEROUS = re.compile(DANGEROUS)
 
 
 def is_dangerous(text: str) -> bool:
