@@ -30,7 +30,7 @@ import re
 from pathlib import Path
 
 from kamcore.errors import OutputError
-from kamcore.injection import DANGEROUS, is_dangerous
+from kamcore.injection import DANGEROUS
 
 END = "__kam_end_of_rows__"
 MAX_CELL_CHARS = 32_767
@@ -67,10 +67,6 @@ def column_letter(index: int) -> str:
         index, rest = divmod(index - 1, 26)
         letters = chr(65 + rest) + letters
     return letters
-
-
-def _xml_text(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class Shell:
@@ -134,21 +130,11 @@ class XlsxSink:
             self.sheet = self.zip.open(SHEET, "w", force_zip64=True)
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
-        header = "".join(self._header_cell(name, letter) for name, letter in zip(self.names, self.letters))
-        self.sheet.write((self.shell.head + f'<row r="1">{header}</row>').encode("utf-8"))
+        import polars as pl
+
+        header = self.rows_xml(pl.DataFrame({name: [name] for name in self.names}), 1)  # text cells, like any
+        self.sheet.write((self.shell.head + header).encode("utf-8"))
         self.rows = 1
-
-    def _header_cell(self, name: str, letter: str) -> str:
-        style = f' s="{self.shell.quoted}"' if is_dangerous(name) else ""
-        text = self._checked(escape(name), 1, name)
-        return f'<c r="{letter}1"{style} t="inlineStr"><is><t{_space(text)}>{_xml_text(text)}</t></is></c>'
-
-    def _checked(self, value: str, row: int, column: str) -> str:
-        if len(value) > MAX_CELL_CHARS:
-            raise OutputError(f"cannot write XLSX: row {row}, column {column!r} holds {len(value):,} "
-                              f"characters, more than the {MAX_CELL_CHARS:,} an Excel cell holds",
-                              hint="write CSV, JSON Lines or Parquet instead (--format csv)")
-        return value
 
     def __call__(self, batch) -> None:
         try:
@@ -246,7 +232,10 @@ class XlsxSink:
         too_long = (values.str.len_chars() > MAX_CELL_CHARS).fill_null(False)
         if too_long.any():
             index = int(too_long.arg_true()[0])
-            self._checked(values[index], self.rows + 1 + index, name)
+            raise OutputError(f"cannot write XLSX: row {self.rows + 1 + index}, column {name!r} holds "
+                              f"{len(values[index]):,} characters, more than the {MAX_CELL_CHARS:,} an Excel "
+                              "cell holds",
+                              hint="write CSV, JSON Lines or Parquet instead (--format csv)")
         escaped = (pl.lit(values).str.replace_all("&", "&amp;", literal=True)
                    .str.replace_all("<", "&lt;", literal=True).str.replace_all(">", "&gt;", literal=True))
         dangerous = pl.lit(data.get_column(name).cast(pl.String)).str.contains(DANGEROUS)
@@ -254,10 +243,6 @@ class XlsxSink:
         spaced = pl.lit(values).str.contains(r"^\s|\s$")  # kept only with xml:space="preserve"
         space = pl.when(spaced).then(pl.lit(' xml:space="preserve"')).otherwise(pl.lit(""))
         return at + style + pl.lit('" t="inlineStr"><is><t') + space + pl.lit(">") + escaped + pl.lit("</t></is></c>")
-
-
-def _space(text: str) -> str:
-    return ' xml:space="preserve"' if text != text.strip() else ""
 
 
 def sink_xlsx(frame, path):
