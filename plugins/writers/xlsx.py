@@ -121,7 +121,10 @@ class XlsxSink:
     def start(self) -> None:
         import zipfile
 
+        import polars as pl
+
         self.shell = Shell()
+        header = self.rows_xml(pl.DataFrame({name: [name] for name in self.names}), 1)  # text cells, like any
         try:
             self.zip = zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1)
             for name, content in self.shell.parts.items():  # openpyxl's parts, then the sheet
@@ -130,11 +133,14 @@ class XlsxSink:
             self.sheet = self.zip.open(SHEET, "w", force_zip64=True)
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
-        import polars as pl
-
-        header = self.rows_xml(pl.DataFrame({name: [name] for name in self.names}), 1)  # text cells, like any
-        self.sheet.write((self.shell.head + header).encode("utf-8"))
+        self._write(self.shell.head + header)
         self.rows = 1
+
+    def _write(self, xml: str) -> None:
+        try:
+            self.sheet.write(xml.encode("utf-8"))
+        except OSError as exc:  # a full disk, a removed folder
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
     def __call__(self, batch) -> None:
         try:
@@ -164,11 +170,11 @@ class XlsxSink:
             raise OutputError(f"cannot write XLSX: more than {MAX_ROWS - 1:,} rows, the most an Excel sheet holds",
                               hint="write CSV or Parquet instead (--format csv)")
         if data.height:
-            self.sheet.write(self.rows_xml(data, self.rows + 1).encode("utf-8"))
+            self._write(self.rows_xml(data, self.rows + 1))
             self.rows += data.height
         if last:
+            self._write(self.shell.tail)
             try:
-                self.sheet.write(self.shell.tail.encode("utf-8"))
                 self.sheet.close()
                 self.zip.close()
             except OSError as exc:
