@@ -107,17 +107,10 @@ def inspect_file(path: Path, *, config_path: Path | None = None, sheet: str | No
 def _inspect_standard_input(**options) -> dict:
     """Standard input spooled to a temporary file (importers sniff and re-read), inspected, and named
     ``<stdin>`` in the report and in messages, as ``kam score -`` names it."""
-    from kamcore.errors import KamError
-    from kamcore.pipeline import STDIN, STDIN_NAME, spool_stdin
+    from kamcore.pipeline import STDIN, STDIN_NAME, named_stdin, spool_stdin
 
-    with spool_stdin([STDIN]) as spooled:
-        def named(text: str) -> str:
-            return text.replace(str(spooled), STDIN_NAME)
-
-        try:
-            report = inspect_file(spooled, **options)
-        except KamError as exc:
-            raise type(exc)(named(exc.message), hint=exc.hint) from None
+    with spool_stdin([STDIN]) as spooled, named_stdin(spooled) as named:
+        report = inspect_file(spooled, **options)
     return {**report, "file": STDIN_NAME, "notes": [named(note) for note in report["notes"]]}
 
 

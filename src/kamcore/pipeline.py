@@ -532,9 +532,10 @@ def _open_spooled_stdin(importers, options: ReadOptions, importer: str | None) -
     return evolve(source, cleanup=cleanup), name
 
 
-def _open_stdin(spooled: Path, importers, options: ReadOptions, importer: str | None) -> tuple[Source, str]:
-    """The spooled standard input read by its importer, named ``<stdin>``; its pieces travel to Dask workers
-    with their bytes (the spooled file is this machine's)."""
+@contextlib.contextmanager
+def named_stdin(spooled: Path):
+    """While the spooled standard input is read: its temporary path is ``<stdin>`` in the warnings importers
+    log and in a kam error raised. Yields the renaming, for the notes."""
     def named(text: str) -> str:
         return text.replace(str(spooled), STDIN_NAME)
 
@@ -546,12 +547,19 @@ def _open_stdin(spooled: Path, importers, options: ReadOptions, importer: str | 
     importers_log = logging.getLogger("kamcore.importers")
     importers_log.addFilter(rename)
     try:
-        chosen = choose_importer(spooled, importers, importer)
-        source = chosen.read(spooled, options)
+        yield named
     except KamError as exc:
         raise type(exc)(named(exc.message), hint=exc.hint) from None
     finally:
         importers_log.removeFilter(rename)
+
+
+def _open_stdin(spooled: Path, importers, options: ReadOptions, importer: str | None) -> tuple[Source, str]:
+    """The spooled standard input read by its importer, named ``<stdin>``; its pieces travel to Dask workers
+    with their bytes (the spooled file is this machine's)."""
+    with named_stdin(spooled) as named:
+        chosen = choose_importer(spooled, importers, importer)
+        source = chosen.read(spooled, options)
 
     def split(size: int) -> list:
         return [evolve(piece, shared=False) if attrs_has(type(piece)) else piece.inline()
@@ -878,13 +886,18 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
     a dict for the summary). ``scores_only``: write the opportunity id and the score columns only (rows,
     rejects and summary as in a full run). ``on_progress(elapsed_s, rows, doing)``: called every 0.2 s or so
     while the rows stream, with the rows read so far and ``"scoring"``; then, for a packed output
-    (``scored.csv.gz``), after each block compressed, with ``"compressing 40 %"``. ``defer``: let importers check whole files beside the stream;
-    an importer that finds records to quarantine only then (:class:`kamcore.errors.ReadAgain`) has the
-    run start over with the checks done first.
+    (``scored.csv.gz``), after each block compressed, with ``"compressing 40 %"``. ``defer``: let importers
+    check whole files beside the stream; an importer that finds records to quarantine only then
+    (:class:`kamcore.errors.ReadAgain`) has the run start over with the checks done first.
     """
     arguments = {k: v for k, v in locals().items() if k not in ("defer", "stdin")}
+    # refused before anything is read, standard input included (once, not again when the run starts over)
     if STDIN in inputs and STDIN in (stakeholders or []):
         raise ConfigError("standard input (-) can be read once per run")
+    refuse_writing_over_inputs([*([output] if output is not None else []), *side_paths(output)],
+                               [*inputs, *(stakeholders or [])])
+    refuse_repeated_inputs(inputs)
+    refuse_repeated_inputs(stakeholders or [])
     with cleanup_on_signal([]), spool_stdin(inputs, stdin) as spooled:  # SIGTERM while inputs are read cleans up too
         try:
             return _run_score(**arguments, spooled=spooled, defer=defer)
@@ -894,17 +907,12 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
 
 def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, fmt: str | None, options: ReadOptions,
                importer: str | None, max_rejects: int | None, on_progress: Callable[[float, int, str], None] | None,
-               stdout,
-               stakeholders: list[Path] | None, stakeholder_options: ReadOptions | None, profile: str | None,
+               stdout, stakeholders: list[Path] | None, stakeholder_options: ReadOptions | None, profile: str | None,
                include_pii: bool, engine, scores_only: bool, defer: bool, spooled: Path | None) -> dict:
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     writer = choose_writer(kam.writers(), fmt, output)
     fmt = writer.name
-    refuse_writing_over_inputs([*([output] if output is not None else []), *side_paths(output)],
-                               [*inputs, *(stakeholders or [])])
-    refuse_repeated_inputs(inputs)
-    refuse_repeated_inputs(stakeholders or [])
     # whole-file checks run beside the local stream; every source is verified before any output is replaced
     # (a remote engine cuts the file on record boundaries, which needs the check done first)
     opened = open_sources(inputs, kam, evolve(options, defer_checks=engine is None and defer), importer, spooled)
