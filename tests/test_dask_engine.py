@@ -160,6 +160,14 @@ def test_examples_with_rejects_and_stakeholders_and_two_inputs(tmp_path, cluster
     assert len(local["inputs"]) == 2
 
 
+def test_repeated_ids_are_found_across_pieces_and_inputs(tmp_path, cluster):
+    """The workers send the scored rows' ids back with each piece: the same repeats as the local engine."""
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes((EXAMPLES / "opportunities_en.csv").read_bytes())
+    local, dask = score_both(tmp_path, [EXAMPLES / "opportunities_en.csv", copy], cluster, piece_bytes=700)
+    assert local["repeated_ids"]["ids"] == local["rows"]["scored"] // 2 == 23 and dask["engine"]["partitions"] > 4
+
+
 def test_a_win_model_is_loaded_and_used_on_the_workers(tmp_path, cluster):
     """The shipped model on the data it was trained from: each worker verifies and loads it from the path."""
     local, _ = score_both(tmp_path, [EXAMPLES / "bohanec" / "Salvirt_B2B_ML_dataset.csv"], cluster, piece_bytes=8000,

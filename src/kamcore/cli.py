@@ -117,8 +117,32 @@ def _progress(path: Path):
         sys.stderr.write(f"\rkam: {doing} {spinner[state['n'] % 4]} {elapsed:6.1f} s, {rows:>11,} rows read, "
                          f"{size:8.1f} MB written ")
         sys.stderr.flush()
+        state["shown"] = True
 
+    def clear(record=None) -> bool:
+        """Wipe the line; also a logging filter, so that a warning during the run starts on a clean line."""
+        if state.pop("shown", False):
+            sys.stderr.write("\r" + " " * 90 + "\r")
+        return True
+
+    show.clear = clear
     return show
+
+
+@contextlib.contextmanager
+def _progress_shown(show):
+    """While ``show`` (a :func:`_progress` display, or None) is in use: log records wipe it first; at the
+    end it is wiped."""
+    handlers = logging.getLogger().handlers if show is not None else []
+    for handler in handlers:
+        handler.addFilter(show.clear)
+    try:
+        yield show
+    finally:
+        for handler in handlers:
+            handler.removeFilter(show.clear)
+        if show is not None:
+            show.clear()
 
 
 @cli.command()
@@ -206,17 +230,16 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet
 
         first = inputs[0]
         target = first.with_name(unpacked(first).stem + ".scored." + (fmt or "csv"))  # q3.csv.gz -> q3.scored.csv
-    summary = run_score(list(inputs), target, kam=kam, config=config, fmt=fmt,
-                        options=ReadOptions(encoding=encoding, delimiter=delimiter, sheet=sheet, check_apart=True,
-                                            columns=config.section("columns")), importer=importer,
-                        max_rejects=max_rejects, on_progress=_progress(target) if target else None,
-                        stdout=sys.stdout.buffer, stakeholders=list(people) or None, profile=profile,
-                        include_pii=include_pii,
-                        stakeholder_options=stakeholder_options(config, _stakeholder_sheet(inputs, people,
-                                                                                           stakeholder_sheet)),
-                        engine=runner, scores_only=scores_only)
-    if sys.stderr.isatty() and target:
-        sys.stderr.write("\r" + " " * 90 + "\r")
+    with _progress_shown(_progress(target) if target else None) as progress:
+        summary = run_score(list(inputs), target, kam=kam, config=config, fmt=fmt,
+                            options=ReadOptions(encoding=encoding, delimiter=delimiter, sheet=sheet, check_apart=True,
+                                                columns=config.section("columns")), importer=importer,
+                            max_rejects=max_rejects, on_progress=progress,
+                            stdout=sys.stdout.buffer, stakeholders=list(people) or None, profile=profile,
+                            include_pii=include_pii,
+                            stakeholder_options=stakeholder_options(config, _stakeholder_sheet(inputs, people,
+                                                                                               stakeholder_sheet)),
+                            engine=runner, scores_only=scores_only)
     if not quiet:
         rows = summary["rows"]
         where = f" -> {summary['output']}" if target else ""

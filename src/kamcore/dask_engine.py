@@ -39,6 +39,7 @@ from . import __version__
 from .config import Config
 from .errors import EngineError, InputError, KamError, PluginError
 from .pipeline import Prepared, number_records, run_query
+from .repeats import IdSpill
 
 DEFAULT_PIECE_BYTES = 32 << 20  # about 130,000 rows of a typical export: batches big enough for polars
 _BORN = uuid.uuid4().hex  # with the pid (a forked worker shares this), tells this process from any other
@@ -141,8 +142,10 @@ class _Warnings(logging.Handler):
         self.messages.append((record.name, record.levelno, record.getMessage()))
 
 
-def score_piece(piece, src: int, first: int, run: Run) -> tuple[pl.DataFrame | bytes, pl.DataFrame, dict, list]:
-    """Score one piece: (scored rows, rejected rows, counts, warnings), numbered as in the whole input; the
+def score_piece(piece, src: int, first: int, run: Run) -> tuple[pl.DataFrame | bytes, pl.DataFrame, dict,
+                                                                pl.DataFrame, list]:
+    """Score one piece: (scored rows, rejected rows, counts, scored ids, warnings), numbered as in the whole
+    input (the ids as :func:`kamcore.repeats.id_columns` gives them); the
     scored rows as the bytes ``run.writer`` writes for them when the run names a writer. A worker in the
     client's own process (a threaded cluster) logs where the client does: nothing to send back."""
     if run.client == this_process():
@@ -155,7 +158,8 @@ def score_piece(piece, src: int, first: int, run: Run) -> tuple[pl.DataFrame | b
         logger.removeHandler(handler)
 
 
-def _score_piece(piece, src: int, first: int, run: Run) -> tuple[pl.DataFrame | bytes, pl.DataFrame, dict]:
+def _score_piece(piece, src: int, first: int, run: Run) -> tuple[pl.DataFrame | bytes, pl.DataFrame, dict,
+                                                                 pl.DataFrame]:
     kam, plan, scoring = _prepared_for(run)
     try:
         raw = piece.read()
@@ -174,14 +178,15 @@ def _score_piece(piece, src: int, first: int, run: Run) -> tuple[pl.DataFrame | 
     if run.columns is not None and list(rows.collect_schema().items()) != list(run.columns.items()):
         raise _other_columns()
     if run.writer is None:
-        scored, rejected, counts = run_query([rows, prepared.rejected(), prepared.counts()], None, scoring.errors)
-        return scored, rejected, counts.row(0, named=True)
+        scored, rejected, counts, ids = run_query([rows, prepared.rejected(), prepared.counts(),
+                                                   prepared.scored_ids()], None, scoring.errors)
+        return scored, rejected, counts.row(0, named=True), ids
     writer = kam.writers()[run.writer]
     with tempfile.TemporaryDirectory(prefix="kam-piece-") as folder:
         path = Path(folder) / ("piece" + (writer.extensions[0] if writer.extensions else ""))
-        _, rejected, counts = run_query([writer.write(rows, path, run.trusted), prepared.rejected(),
-                                         prepared.counts()], None, scoring.errors)
-        return path.read_bytes(), rejected, counts.row(0, named=True)
+        _, rejected, counts, ids = run_query([writer.write(rows, path, run.trusted), prepared.rejected(),
+                                              prepared.counts(), prepared.scored_ids()], None, scoring.errors)
+        return path.read_bytes(), rejected, counts.row(0, named=True), ids
 
 
 def _other_columns() -> PluginError:
@@ -221,8 +226,10 @@ class DaskEngine:
     def describe(self) -> dict:
         return dict(self.info)
 
-    def stream(self, prepared: Prepared, sources, writer, tmp_out, on_progress) -> tuple[dict, pl.DataFrame]:
-        """Score every piece on the cluster and write the scored rows in order; (column sums, rejected rows)."""
+    def stream(self, prepared: Prepared, sources, writer, tmp_out, on_progress,
+               ids: IdSpill | None = None) -> tuple[dict, pl.DataFrame]:
+        """Score every piece on the cluster and write the scored rows in order; (column sums, rejected rows).
+        The pieces' scored ids go into ``ids``."""
         from .plugins import switches
 
         schema = prepared.scored().collect_schema()  # builds the plans here: clashes fail before the cluster
@@ -240,9 +247,11 @@ class DaskEngine:
         shown: set = set()
 
         def scored():
-            for frame, rejects, counts, warnings in results:
+            for frame, rejects, counts, scored_ids, warnings in results:
                 rejected.append(rejects)
                 sums.update(counts)
+                if ids is not None:
+                    ids.add(scored_ids)
                 for warning in warnings:  # each once, as the local engine's one process logs them
                     if warning not in shown:
                         shown.add(warning)

@@ -33,6 +33,8 @@ from .headers import map_headers, personal_headers
 from .normalise import BLANK, PROBLEM, RECORD, Plan
 from .packing import pack, packing, unpacked
 from .profiles import apply_profile
+from . import repeats
+from .repeats import IdSpill, id_columns
 from .registry import ReadOptions, Source
 from .injection import neutralise_frame
 from .schema import OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLDER_COLUMNS, TEXT
@@ -93,18 +95,22 @@ class Prepared:
             rows = self.people.join(rows)
         return self.scoring.on_frame(rows)
 
-    def streamed(self) -> tuple[pl.LazyFrame, Split]:
+    def streamed(self, ids: IdSpill | None = None) -> tuple[pl.LazyFrame, Split]:
         """The scored rows as one chain from the scan, with the rejected rows and the counts gathered on the way.
 
         Three sinks fed by one scan (scored, rejected, counts) made the streaming engine buffer the normalised
         rows for the slowest branch, the scored one, so memory grew with the file; a single chain lets the
-        slow end hold the reader back.
+        slow end hold the reader back. ``ids`` gathers the scored rows' ids on the way.
         """
-        split = Split(self)
+        split = Split(self, ids)
         rows = self.frame.map_batches(split, schema=split.schema, streamable=True)
         if self.people is not None and self.people.summary is not None:
             rows = self.people.join(rows)
         return self.scoring.on_frame(rows), split
+
+    def scored_ids(self) -> pl.LazyFrame:
+        """The scored rows' input, record and trimmed id (:mod:`kamcore.repeats`)."""
+        return self.frame.filter(self.ok).select(id_columns())
 
     def rejected(self) -> pl.LazyFrame:
         """One row per rejected record: where it is, the raw values of its failing columns, the problems."""
@@ -138,8 +144,9 @@ class Split:
     """The batch step of :meth:`Prepared.streamed`: passes the accepted rows on, keeps the per-batch counts
     and the rejected rows (few, and read whole after the pass anyway)."""
 
-    def __init__(self, prepared: Prepared):
+    def __init__(self, prepared: Prepared, ids: IdSpill | None = None):
         self.ok, self.bad = prepared.ok, prepared.bad
+        self.ids, self.id_exprs = ids, id_columns()
         self.output = prepared.plan.output(prepared.personal)
         self.reject_exprs, self.count_exprs = prepared.reject_columns(), prepared.count_columns()
         probe = prepared.frame.head(0).collect()
@@ -157,11 +164,13 @@ class Split:
         counts = batch.select(self.count_exprs)
         self.counts.append(counts)
         ok = sum(counts.item(0, name) for name in self.ok_names)
-        if ok == batch.height:  # the usual batch: every row scored, nothing to filter
-            return batch.select(self.output)
-        if ok + sum(counts.item(0, name) for name in self.blank_names) < batch.height:
-            self.rejects.append(batch.filter(self.bad).select(self.reject_exprs))
-        return batch.filter(self.ok).select(self.output)
+        if ok < batch.height:  # else the usual batch: every row scored, nothing to filter
+            if ok + sum(counts.item(0, name) for name in self.blank_names) < batch.height:
+                self.rejects.append(batch.filter(self.bad).select(self.reject_exprs))
+            batch = batch.filter(self.ok)
+        if self.ids is not None:
+            self.ids.add(batch.select(self.id_exprs))
+        return batch.select(self.output)
 
     def totals(self) -> dict:
         """The counts of every batch, summed (batches may arrive in any order)."""
@@ -844,11 +853,13 @@ def run_query(queries: list, on_progress: Callable[[float], None] | None, errors
 
 
 def stream_local(prepared: Prepared, sources: list[Source], writer, tmp_out: Path,
-                 on_progress: Callable[[float, int, str], None] | None) -> tuple[dict, pl.DataFrame]:
-    """The local engine: one chain from the scan to the writer, the rejected rows and counts gathered on
-    the way (:meth:`Prepared.streamed`); (column sums, rejected rows). Each source's deferred checks
-    are verified before anything is replaced, and explain a read error best when there is one."""
-    scored, split = prepared.streamed()
+                 on_progress: Callable[[float, int, str], None] | None,
+                 ids: IdSpill | None = None) -> tuple[dict, pl.DataFrame]:
+    """The local engine: one chain from the scan to the writer, the rejected rows, counts and scored ids
+    (into ``ids``) gathered on the way (:meth:`Prepared.streamed`); (column sums, rejected rows). Each
+    source's deferred checks are verified before anything is replaced, and explain a read error best when
+    there is one."""
+    scored, split = prepared.streamed(ids)
     progress = (lambda elapsed: on_progress(elapsed, split.rows, "scoring")) if on_progress is not None else None
     try:
         run_query([writer.write(scored, tmp_out, prepared.plan.trusted())], progress, prepared.scoring.errors)
@@ -882,8 +893,8 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
     with ``stakeholder_options`` (e.g. another sheet of the same workbook). ``profile``: a CRM profile's
     name or .toml file; ``None`` detects one from the first input's headers (docs/profiles.md).
     ``engine``: ``None`` streams in this process; an engine such as :class:`kamcore.dask_engine.DaskEngine`
-    runs the same query on a cluster (``stream`` gives the column sums and the rejected rows; ``describe``
-    a dict for the summary). ``scores_only``: write the opportunity id and the score columns only (rows,
+    runs the same query on a cluster (``stream`` gives the column sums and the rejected rows, and puts the
+    scored rows' ids into its ``ids`` spill; ``describe`` a dict for the summary). ``scores_only``: write the opportunity id and the score columns only (rows,
     rejects and summary as in a full run). ``on_progress(elapsed_s, rows, doing)``: called every 0.2 s or so
     while the rows stream, with the rows read so far and ``"scoring"``; then, for a packed output
     (``scored.csv.gz``), after each block compressed, with ``"compressing 40 %"``. ``defer``: let importers
@@ -942,10 +953,11 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
                 work.mkdir(exist_ok=True)
             except OSError as exc:
                 raise OutputError(f"cannot write in {target.parent}: {exc.strerror or exc}") from None
+            ids = IdSpill(work)
             if engine is None:
-                sums, rejected = stream_local(prepared, sources, writer, tmp_plain, on_progress)
+                sums, rejected = stream_local(prepared, sources, writer, tmp_plain, on_progress, ids)
             else:
-                sums, rejected = engine.stream(prepared, sources, writer, tmp_plain, on_progress)
+                sums, rejected = engine.stream(prepared, sources, writer, tmp_plain, on_progress, ids=ids)
             streamed = time.perf_counter()
             counts = pl.DataFrame({key: [sums[f"{key}_{i}"] - (sums[f"blank_{i}"] if key == "rows" else 0)
                                          for i in range(len(sources))] for key in ("rows", "ok", "blank")})
@@ -969,6 +981,12 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
                     finish_output(tmp_plain, tmp_out, output, compressing if on_progress is not None else None)
                 except OSError as exc:
                     raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
+            # once the output is complete (a note about the data, not a reason to stop), before it replaces anything
+            repeated = repeats.report(ids.repeated(), prepared.labels,
+                                      lambda src, rows: sources[src].record_lines(rows))
+            if (note := repeats.warning(repeated)) is not None:
+                repeats.log.warning("%s", note)
+                notes.append(note)
             neutralise_frame(reject_rows).write_csv(tmp_rej_csv)
             replace_atomically(tmp_rej_csv, rejects_path)
             if output is None:
@@ -993,6 +1011,7 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
         "rejects_file": str(rejects_path),
         "rows": {"in": rows_in, "scored": rows_ok, "rejected": rejected.height},
         "blank_lines_skipped": int(counts["blank"].sum() or 0),
+        "repeated_ids": repeated,
         "rejects_by_reason": dict(zip(by_reason["reason"], by_reason["len"])),
         "rejects_by_column": dict(zip(by_column["column"], by_column["len"])),
         "scores_only": scores_only,
