@@ -32,9 +32,14 @@ log = logging.getLogger("kamcore")
 
 
 def id_columns() -> list[pl.Expr]:
-    """What a batch of scored rows gives the spill: input, record, trimmed id and its hash."""
+    """What a batch of scored rows gives the spill: input, record and id, as they are (no copy)."""
+    return [c(SRC), c(ROW), c("opportunity_id")]
+
+
+def _spilled_columns() -> list[pl.Expr]:
+    """What the spill writes: input, record, trimmed id and its hash (computed a spill, not a batch, at a time)."""
     ident = c("opportunity_id").cast(pl.String).str.strip_chars()
-    return [c(SRC), c(ROW), ident.alias(ID), ident.hash(seed=1).alias(HASH)]
+    return [c(SRC).cast(pl.UInt32), c(ROW).cast(pl.UInt32), ident.alias(ID), ident.hash(seed=1).alias(HASH)]
 
 
 class IdSpill:
@@ -63,7 +68,7 @@ class IdSpill:
         if not self.pending:
             return
         path = self.folder / f"ids-{len(self.files):05d}.arrow"
-        pl.concat(self.pending, rechunk=False).write_ipc(path, compression="uncompressed")
+        pl.concat(self.pending, rechunk=False).select(_spilled_columns()).write_ipc(path, compression="uncompressed")
         self.files.append(path)
         self.pending, self.pending_rows = [], 0
 
