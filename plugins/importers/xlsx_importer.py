@@ -1,10 +1,12 @@
-"""XLSX importer: Excel workbooks through openpyxl in read-only mode, hardened with defusedxml.
+"""XLSX importer: the workbook through openpyxl in read-only mode, the sheet's cells through
+:mod:`.xlsx_sheet` (expat, the values openpyxl gives, three times quicker), both hardened as defusedxml is.
 
 - **Safety first.** Before openpyxl inflates anything, the zip directory is checked: the total
   uncompressed size, each member's compression ratio (a zip bomb is small on disk and huge inflated)
   and the workbook's parts. openpyxl must be using defusedxml (it does when defusedxml is installed),
-  so entity expansion and external entities are refused. The sheet's declared dimension is never
-  trusted (``reset_dimensions``): rows are read until the XML ends, and the cell and row counts are
+  so entity expansion and external entities are refused; the sheet reader refuses them too. The
+  sheet's declared dimension is never trusted (nor measured: what openpyxl's ``reset_dimensions``
+  would discard is not read at all): rows are read until the XML ends, and the cell and row counts are
   limited while reading. Limits: :data:`MAX_BYTES`, :data:`MAX_RATIO`, :data:`MAX_CELLS` (override with
   ``KAM_XLSX_MAX_BYTES``, ``KAM_XLSX_MAX_RATIO``, ``KAM_XLSX_MAX_CELLS``).
 - **The sheet**: ``--sheet NAME`` (or its 1-based number); by default the first sheet whose header row
@@ -164,7 +166,6 @@ def cell_text(cell) -> str | None:
 
 
 def _open_workbook(path: Path, data_only: bool = True):
-    import openpyxl
     from openpyxl.xml import DEFUSEDXML
 
     if not DEFUSEDXML:
@@ -172,12 +173,36 @@ def _open_workbook(path: Path, data_only: bool = True):
                          hint="pip install defusedxml (and do not set OPENPYXL_DEFUSEDXML=False)")
     handle = open(path, "rb")  # a file object: openpyxl would refuse a path not named .xlsx
     try:
-        workbook = openpyxl.load_workbook(handle, read_only=True, data_only=data_only, keep_links=False)
+        reader = _workbook_reader()(handle, read_only=True, data_only=data_only, keep_links=False)
+        reader.read()  # what openpyxl.load_workbook does
+        workbook = reader.wb
     except Exception as exc:  # openpyxl raises many types for a damaged part; all mean "cannot read"
         handle.close()
         raise _xml_error(path, exc) from None
     workbook.kam_handle = handle  # closed with the workbook by _close
     return workbook
+
+
+def _workbook_reader():
+    """openpyxl's workbook reader, minus what kam does not use: a read-only worksheet measures its sheet when
+    it is made, and a sheet that does not declare its size (kam's own XLSX output, other streaming
+    writers) is then parsed whole before a row is read; chartsheets hold no rows."""
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+    class Sheet(ReadOnlyWorksheet):
+        def _get_size(self):  # never trusted anyway (reset_dimensions): rows are read until the XML ends
+            pass
+
+    class Reader(ExcelReader):
+        def read_worksheets(self):
+            for sheet, rel in self.parser.find_sheets():
+                if rel.target in self.valid_files and "chartsheet" not in rel.Type:
+                    worksheet = Sheet(self.wb, sheet.name, rel.target, self.shared_strings)
+                    worksheet.sheet_state = sheet.state
+                    self.wb._sheets.append(worksheet)
+
+    return Reader
 
 
 def _close(workbook) -> None:
@@ -207,9 +232,11 @@ def _worksheets(workbook) -> list:
 
 
 def _rows(worksheet):
-    """The sheet's rows, never trusting its declared dimension."""
-    worksheet.reset_dimensions()
-    return worksheet.iter_rows(min_row=1, min_col=1)  # per-row ok: openpyxl reads cell by cell (callers bound it)
+    """The sheet's rows, never trusting its declared dimension: read from its XML by :mod:`.xlsx_sheet`,
+    with the values openpyxl's read-only worksheet gives, and each cell's formula."""
+    from .xlsx_sheet import rows
+
+    return rows(worksheet.parent, worksheet)
 
 
 def _head(worksheet) -> list[list[str | None]]:
@@ -263,7 +290,6 @@ def read(path: Path, options: ReadOptions) -> Source:
     formulas_somewhere = check_zip(path)
     table = header_table(options.columns)
     workbook = _open_workbook(path)
-    formulas = None
     builder = None
     try:
         sheet, head, index, sheet_note = choose_sheet(path, workbook, options.sheet, table)
@@ -281,8 +307,6 @@ def read(path: Path, options: ReadOptions) -> Source:
                               "(titles, merged cells or report filters) were skipped"))
         kinds = [OPPORTUNITY[table[k]].kind if (k := header_key(n)) in table and table[k] in OPPORTUNITY else None
                  for n in names]
-        if formulas_somewhere:  # a second reader, in step with the first, sees the formulas themselves
-            formulas = _open_workbook(path, data_only=False)[sheet.title]
         builder = FrameBuilder(names, prefix="kam-xlsx-")
         rows = array("I")
         width = len(names)
@@ -294,9 +318,7 @@ def read(path: Path, options: ReadOptions) -> Source:
         uncached_count = 0
         serial = {}  # column index -> (count, first value)
         outside: dict[int, int] = {}  # column index beyond the header -> first row
-        formula_rows = _rows(formulas) if formulas is not None else None
-        for number, row in enumerate(_rows(sheet), start=1):  # per-row ok: openpyxl reads cell by cell
-            formula_row = next(formula_rows, ()) if formula_rows is not None else ()
+        for number, row in enumerate(_rows(sheet), start=1):  # per-row ok: an XML parser's callbacks, a cell at a time
             if number > EXCEL_MAX_ROWS:
                 raise InputError(f"{where}: more rows than Excel allows ({EXCEL_MAX_ROWS:,}): a damaged or "
                                  "hostile workbook")
@@ -314,12 +336,11 @@ def read(path: Path, options: ReadOptions) -> Source:
             if label is not None:
                 totals.append(f"row {number} ({label})")
                 continue
-            for cell in formula_row:
-                if (getattr(cell, "data_type", None) == "f" and cell.column <= len(row)
-                        and row[cell.column - 1].value is None):
+            for cell in row if formulas_somewhere else ():
+                if cell.formula is not None and cell.value is None:
                     uncached_count += 1
                     if len(uncached) < 5:
-                        uncached.append(f"{cell.coordinate} ({str(cell.value)[:40]})")
+                        uncached.append(f"{cell.coordinate} ({('=' + cell.formula)[:40]})")
             blanks += blank_run
             blank_run = 0
             if len(values) > width:
@@ -365,8 +386,6 @@ def read(path: Path, options: ReadOptions) -> Source:
         raise
     finally:
         _close(workbook)
-        if formulas is not None:
-            _close(formulas.parent)
 
     def record_lines(indexes: list[int]) -> dict[int, int]:
         return {i: rows[i] for i in indexes if 0 <= i < len(rows)}
