@@ -83,8 +83,8 @@ def _column(letters: str) -> int:
 
 def rows(workbook, worksheet) -> Iterator[tuple]:
     """The sheet's rows from row 1, each a tuple of cells (``None`` value: empty) up to its last cell;
-    a row missing from the XML is an empty tuple (as openpyxl's read-only ``iter_rows`` after
-    ``reset_dimensions``)."""
+    a row missing from the XML is an empty tuple (as openpyxl's read-only worksheet gives its rows once
+    ``reset_dimensions`` has dropped the declared size)."""
     from openpyxl.utils.datetime import from_excel, from_ISO8601
 
     strings = worksheet._shared_strings
