@@ -28,7 +28,6 @@ import datetime as dt
 import os
 import re
 import zipfile
-import zlib
 from array import array
 from pathlib import Path
 
@@ -64,60 +63,45 @@ def _size(n: float) -> str:
     return f"{n} bytes"
 
 
-def check_zip(path: Path) -> bool:
+def check_zip(path: Path) -> None:
     """Refuse the workbook, before inflating anything, when its zip directory declares a zip bomb or it
-    is not an xlsx workbook. Returns whether any worksheet has formulas."""
+    is not an xlsx workbook."""
     max_bytes, max_ratio = _limit("KAM_XLSX_MAX_BYTES", MAX_BYTES), _limit("KAM_XLSX_MAX_RATIO", MAX_RATIO)
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise InputError(f"{path}: not a readable xlsx workbook (a damaged zip file: {exc})",
                          hint="open it in Excel and save it again as .xlsx, or export CSV") from None
-    infos = archive.infolist()
-    names = {info.filename for info in infos}
-    if "xl/workbook.bin" in names:
-        raise InputError(f"{path}: an Excel binary workbook (.xlsb), which kam does not read",
-                         hint="save it as .xlsx or CSV UTF-8 in Excel")
-    if "xl/workbook.xml" not in names:  # a zip of files, such as a workbook or several exports zipped
-        files = [info.filename for info in infos if not info.is_dir()]
-        held = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "") or "nothing"
-        raise InputError(f"{path}: a zip archive of {held}, not an Excel workbook (no xl/workbook.xml)",
-                         hint="unzip it and score what it holds (kam reads a zip of one CSV or JSON Lines file "
-                              "as it is)")
-    total = 0
-    for info in infos:
-        if info.flag_bits & 0x1:
-            raise InputError(f"{path}: part {info.filename} is encrypted", hint="remove the password in Excel first")
-        total += info.file_size
-        if info.file_size > GRACE_BYTES and info.file_size > max_ratio * max(info.compress_size, 1):
-            ratio = info.file_size / max(info.compress_size, 1)
-            raise InputError(f"{path}: refused before inflating: part {info.filename} would grow {ratio:,.0f} times "
-                             f"(from {_size(info.compress_size)} to {_size(info.file_size)}; the limit is "
-                             f"{max_ratio} times): a zip bomb, or an unusually repetitive workbook",
-                             hint="if the file is genuine, export it as CSV, or raise KAM_XLSX_MAX_RATIO")
-    if total > max_bytes:
-        raise InputError(f"{path}: refused before inflating: the workbook would inflate to {_size(total)} (the limit "
-                         f"is {_size(max_bytes)}): a zip bomb, or a workbook too large to read as xlsx",
-                         hint="export it as CSV, or raise KAM_XLSX_MAX_BYTES")
     try:
-        with archive:
-            return any(has_formulas(archive, name) for name in sorted(names)
-                       if name.startswith("xl/worksheets/") and name.endswith(".xml"))
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-        raise InputError(f"{path}: a damaged xlsx workbook: {exc}",
-                         hint="open it in Excel and save it again as .xlsx, or export CSV") from None
-
-
-def has_formulas(archive: zipfile.ZipFile, member: str) -> bool:
-    """Whether the sheet's XML has a formula element (streamed: never held in memory)."""
-    pattern = re.compile(rb"<(?:\w+:)?f[\s>/]")
-    tail = b""
-    with archive.open(member) as handle:
-        while chunk := handle.read(1 << 20):
-            if pattern.search(tail + chunk):
-                return True
-            tail = chunk[-16:]
-    return False
+        infos = archive.infolist()
+        names = {info.filename for info in infos}
+        if "xl/workbook.bin" in names:
+            raise InputError(f"{path}: an Excel binary workbook (.xlsb), which kam does not read",
+                             hint="save it as .xlsx or CSV UTF-8 in Excel")
+        if "xl/workbook.xml" not in names:  # a zip of files, such as a workbook or several exports zipped
+            files = [info.filename for info in infos if not info.is_dir()]
+            held = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "") or "nothing"
+            raise InputError(f"{path}: a zip archive of {held}, not an Excel workbook (no xl/workbook.xml)",
+                             hint="unzip it and score what it holds (kam reads a zip of one CSV or JSON Lines "
+                                  "file as it is)")
+        total = 0
+        for info in infos:
+            if info.flag_bits & 0x1:
+                raise InputError(f"{path}: part {info.filename} is encrypted",
+                                 hint="remove the password in Excel first")
+            total += info.file_size
+            if info.file_size > GRACE_BYTES and info.file_size > max_ratio * max(info.compress_size, 1):
+                ratio = info.file_size / max(info.compress_size, 1)
+                raise InputError(f"{path}: refused before inflating: part {info.filename} would grow "
+                                 f"{ratio:,.0f} times (from {_size(info.compress_size)} to {_size(info.file_size)}; "
+                                 f"the limit is {max_ratio} times): a zip bomb, or an unusually repetitive workbook",
+                                 hint="if the file is genuine, export it as CSV, or raise KAM_XLSX_MAX_RATIO")
+        if total > max_bytes:
+            raise InputError(f"{path}: refused before inflating: the workbook would inflate to {_size(total)} "
+                             f"(the limit is {_size(max_bytes)}): a zip bomb, or a workbook too large to read as xlsx",
+                             hint="export it as CSV, or raise KAM_XLSX_MAX_BYTES")
+    finally:
+        archive.close()
 
 
 def number_text(value: float | int) -> str:
@@ -287,7 +271,7 @@ def read(path: Path, options: ReadOptions) -> Source:
     from kamcore.schema import DATE, OPPORTUNITY
 
     max_cells = _limit("KAM_XLSX_MAX_CELLS", MAX_CELLS)
-    formulas_somewhere = check_zip(path)
+    check_zip(path)
     table = header_table(options.columns)
     workbook = _open_workbook(path)
     builder = None
@@ -336,7 +320,7 @@ def read(path: Path, options: ReadOptions) -> Source:
             if label is not None:
                 totals.append(f"row {number} ({label})")
                 continue
-            for cell in row if formulas_somewhere else ():
+            for cell in row:
                 if cell.formula is not None and cell.value is None:
                     uncached_count += 1
                     if len(uncached) < 5:
