@@ -92,144 +92,116 @@ def rows(workbook, worksheet) -> Iterator[tuple]:
     formats = _Formats(workbook)
     empty = Cell(0, 0, None, "n", 0, None, formats)
     done: list[tuple[int, tuple]] = []
-    state = {"row": 0, "column": 0, "cells": [], "text": None, "inline": None, "phonetic": 0}
-    cell: dict = {}
-
-    def cell_start(attrs):
-        cell.clear()
-        cell["t"], cell["r"], cell["s"] = attrs.get("t", "n"), attrs.get("r"), attrs.get("s", 0)
-
-    def value_start(attrs):
-        state["text"] = []
-
-    def inline_start(attrs):
-        state["inline"] = []
-
-    def phonetic_start(attrs):
-        state["phonetic"] += 1
-
-    def text_start(attrs):
-        if state["inline"] is not None and not state["phonetic"]:
-            state["text"] = []
-
-    def row_start(attrs):
-        number = attrs.get("r")
-        if number is None:
-            state["row"] += 1
-        else:
-            try:
-                state["row"] = int(number)
-            except ValueError:
-                value = float(number)
-                if not value.is_integer():
-                    raise ValueError(f"{number} is not a valid row number") from None
-                state["row"] = int(value)
-        state["column"], state["cells"] = 0, []
-
-    def value_end():
-        cell["v"] = "".join(state["text"]) or None
-        state["text"] = None
-
-    def formula_end():
-        cell["f"] = "".join(state["text"])
-        state["text"] = None
-
-    def text_end():
-        if state["text"] is not None:
-            state["inline"].append("".join(state["text"]))
-            state["text"] = None
-
-    def phonetic_end():
-        state["phonetic"] -= 1
-
-    def inline_end():
-        cell["is"] = "".join(state["inline"])
-        state["inline"] = None
-
-    def cell_end():
-        state["cells"].append(_cell())
-
-    def row_end():
-        cells = state["cells"]
-        if cells:  # as wide as its last cell's column (openpyxl's rule, out-of-order cells included)
-            width = cells[-1].column
-            line = [empty] * width
-            for one in cells:
-                if 1 <= one.column <= width:
-                    line[one.column - 1] = one
-            done.append((state["row"], tuple(line)))
-        else:
-            done.append((state["row"], ()))
-
-    starts = {**dict.fromkeys(CELL, cell_start), **dict.fromkeys(VALUE | FORMULA, value_start),
-              **dict.fromkeys(INLINE, inline_start), **dict.fromkeys(PHONETIC, phonetic_start),
-              **dict.fromkeys(TEXT, text_start), **dict.fromkeys(ROW, row_start)}
-    ends = {**dict.fromkeys(CELL, cell_end), **dict.fromkeys(VALUE, value_end), **dict.fromkeys(FORMULA, formula_end),
-            **dict.fromkeys(TEXT, text_end), **dict.fromkeys(PHONETIC, phonetic_end),
-            **dict.fromkeys(INLINE, inline_end), **dict.fromkeys(ROW, row_end)}
-    find_start, find_end = starts.get, ends.get
+    columns: dict[str, int] = {}
+    # the parser's state, in closure variables (the handlers run a few times per cell)
+    row_number = column = phonetic = 0
+    cells: list[Cell] = []
+    text: list[str] | None = None  # the characters of the <v>, <f> or <t> being read
+    inline: list[str] | None = None  # the <t> texts of the inline string being read
+    kind, reference, style, raw, formula, inline_value = "n", None, 0, None, None, None
 
     def start(name, attrs):
-        handler = find_start(name)
-        if handler is not None:
-            handler(attrs)
+        nonlocal kind, reference, style, raw, formula, inline_value, text, inline, phonetic, row_number, column, cells
+        if name in CELL:
+            kind, reference, style = attrs.get("t", "n"), attrs.get("r"), attrs.get("s", 0)
+            raw = formula = inline_value = None
+        elif name in TEXT:
+            if inline is not None and not phonetic:
+                text = []
+        elif name in INLINE:
+            inline = []
+        elif name in VALUE or name in FORMULA:
+            text = []
+        elif name in ROW:
+            number = attrs.get("r")
+            if number is None:
+                row_number += 1
+            else:
+                try:
+                    row_number = int(number)
+                except ValueError:
+                    value = float(number)
+                    if not value.is_integer():
+                        raise ValueError(f"{number} is not a valid row number") from None
+                    row_number = int(value)
+            column, cells = 0, []
+        elif name in PHONETIC:
+            phonetic += 1
+
+    def characters(data):
+        if text is not None:
+            text.append(data)
 
     def end(name):
-        handler = find_end(name)
-        if handler is not None:
-            handler()
+        nonlocal raw, formula, inline_value, text, inline, phonetic
+        if name in CELL:
+            cells.append(make_cell())
+        elif name in TEXT:
+            if text is not None:
+                inline.append("".join(text))
+                text = None
+        elif name in INLINE:
+            inline_value, inline = "".join(inline), None
+        elif name in VALUE:
+            raw, text = "".join(text) or None, None
+        elif name in ROW:
+            if cells:  # as wide as its last cell's column (openpyxl's rule, out-of-order cells included)
+                width = cells[-1].column
+                line = [empty] * width
+                for one in cells:
+                    if 1 <= one.column <= width:
+                        line[one.column - 1] = one
+                done.append((row_number, tuple(line)))
+            else:
+                done.append((row_number, ()))
+        elif name in FORMULA:
+            formula, text = "".join(text), None
+        elif name in PHONETIC:
+            phonetic -= 1
 
-    def text(data):
-        if state["text"] is not None:
-            state["text"].append(data)
-
-    columns: dict[str, int] = {}
-
-    def _cell() -> Cell:
-        kind, reference, style = cell["t"], cell["r"], cell["s"]
-        style = int(style) if style else 0
-        raw = None if kind == "inlineStr" else cell.get("v")
+    def make_cell() -> Cell:
+        nonlocal column
+        number = int(style) if style else 0
         if reference:
             letters = reference.rstrip("0123456789")
-            column = columns.get(letters)
-            if column is None:
+            found = columns.get(letters)
+            if found is None:
                 if not (0 < len(letters) <= 3 and letters.isascii() and letters.isalpha()) \
                         or not reference[len(letters):].isdigit():
                     raise ValueError(f"{reference!r} is not a cell reference")
-                column = columns[letters] = _column(letters)
-            row = int(reference[len(letters):])
-            state["column"] = column
+                found = columns[letters] = _column(letters)
+            row, column = int(reference[len(letters):]), found
         else:
-            state["column"] += 1
-            row, column = state["row"], state["column"]
+            column += 1
+            row = row_number
         if column > EXCEL_MAX_COLUMNS:
             raise InputError(f"cell {reference or column} lies past Excel's last column: a damaged or hostile "
                              "workbook")
-        value, data_type = raw, kind
-        if raw is not None:
+        value, data_type = (None, kind) if kind == "inlineStr" else (raw, kind)
+        if value is not None:
             if kind == "n":
-                value = float(raw) if ("." in raw or "E" in raw or "e" in raw) else int(raw)
-                if style in dates:
+                value = float(value) if ("." in value or "E" in value or "e" in value) else int(value)
+                if number in dates:
                     data_type = "d"
                     try:
-                        value = from_excel(value, epoch, timedelta=style in durations)
+                        value = from_excel(value, epoch, timedelta=number in durations)
                     except (OverflowError, ValueError):
                         data_type, value = "e", "#VALUE!"
             elif kind == "s":
-                value = strings[int(raw)]
+                value = strings[int(value)]
             elif kind == "b":
-                value = bool(int(raw))
+                value = bool(int(value))
             elif kind == "str":
                 data_type = "s"
             elif kind == "d":
-                value = from_ISO8601(raw)
-        elif kind == "inlineStr" and "is" in cell:
-            value, data_type = cell["is"], "s"
-        return Cell(row, column, value, data_type, style, cell.get("f"), formats)
+                value = from_ISO8601(value)
+        elif kind == "inlineStr" and inline_value is not None:
+            value, data_type = inline_value, "s"
+        return Cell(row, column, value, data_type, number, formula, formats)
 
     parser = expat.ParserCreate(namespace_separator="}")
     parser.buffer_text = True
-    parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, text
+    parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, characters
     parser.EntityDeclHandler = _no_entities
     parser.UnparsedEntityDeclHandler = _no_unparsed_entities
     parser.ExternalEntityRefHandler = _no_external_references
