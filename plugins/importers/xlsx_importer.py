@@ -149,7 +149,8 @@ def cell_text(cell) -> str | None:
     return str(value)
 
 
-def _open_workbook(path: Path, data_only: bool = True):
+def _open_workbook(path: Path):
+    """The workbook, read-only, with the cached values of formulas (the sheet reader sees the formulas)."""
     from openpyxl.xml import DEFUSEDXML
 
     if not DEFUSEDXML:
@@ -157,7 +158,7 @@ def _open_workbook(path: Path, data_only: bool = True):
                          hint="pip install defusedxml (and do not set OPENPYXL_DEFUSEDXML=False)")
     handle = open(path, "rb")  # a file object: openpyxl would refuse a path not named .xlsx
     try:
-        reader = _workbook_reader()(handle, read_only=True, data_only=data_only, keep_links=False)
+        reader = _workbook_reader()(handle, read_only=True, data_only=True, keep_links=False)
         reader.read()  # what openpyxl.load_workbook does
         workbook = reader.wb
     except Exception as exc:  # openpyxl raises many types for a damaged part; all mean "cannot read"

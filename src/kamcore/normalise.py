@@ -32,6 +32,7 @@ PROBLEM = "__p__"  # prefix of per-column problem columns
 OK, BLANK = "__ok", "__blank"
 FLAG, FLAGS = "__f__", "__flags"  # per-column flags, and all of a row's flags as one text
 RECORD = "(record)"  # the problem of a record an importer could only half read (kamcore.pipeline)
+SRC, ROW = "__src", "__row"  # the input's number and the record's index (kamcore.pipeline.number_records)
 VALUE_FLAGS = "value_flags"  # the output column: values accepted with a note (面议, a range, a serial date)
 
 CURRENCY_WORDS = {

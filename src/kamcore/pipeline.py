@@ -30,7 +30,7 @@ from . import __version__
 from .config import Config
 from .errors import ConfigError, DataError, InputError, KamError, OutputError, PluginError, ReadAgain
 from .headers import map_headers, personal_headers
-from .normalise import BLANK, PROBLEM, RECORD, Plan
+from .normalise import BLANK, PROBLEM, RECORD, ROW, SRC, Plan
 from .packing import pack, packing, unpacked
 from .profiles import apply_profile
 from . import repeats
@@ -41,7 +41,6 @@ from .schema import OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLD
 from .scoring import ScoringPlan
 
 c = pl.col
-SRC, ROW = "__src", "__row"
 QUARANTINE_COLUMNS = ("__q_column", "__q_reason", "__q_value")  # a quarantined record: where, why, preview
 KEY, MATCHED = "__people_key", "__people_matched"
 FILLED = "__filled"  # scores only: true when a dropped pass-through field of the record is filled
@@ -894,12 +893,13 @@ def run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, f
     name or .toml file; ``None`` detects one from the first input's headers (docs/profiles.md).
     ``engine``: ``None`` streams in this process; an engine such as :class:`kamcore.dask_engine.DaskEngine`
     runs the same query on a cluster (``stream`` gives the column sums and the rejected rows, and puts the
-    scored rows' ids into its ``ids`` spill; ``describe`` a dict for the summary). ``scores_only``: write the opportunity id and the score columns only (rows,
-    rejects and summary as in a full run). ``on_progress(elapsed_s, rows, doing)``: called every 0.2 s or so
-    while the rows stream, with the rows read so far and ``"scoring"``; then, for a packed output
-    (``scored.csv.gz``), after each block compressed, with ``"compressing 40 %"``. ``defer``: let importers
-    check whole files beside the stream; an importer that finds records to quarantine only then
-    (:class:`kamcore.errors.ReadAgain`) has the run start over with the checks done first.
+    scored rows' ids into its ``ids`` spill; ``describe`` a dict for the summary). ``scores_only``: write the
+    opportunity id and the score columns only (rows, rejects and summary as in a full run).
+    ``on_progress(elapsed_s, rows, doing)``: called every 0.2 s or so while the rows stream, with the rows read
+    so far and ``"scoring"``; then, for a packed output (``scored.csv.gz``), after each block compressed, with
+    ``"compressing 40 %"``. ``defer``: let importers check whole files beside the stream; an importer that finds
+    records to quarantine only then (:class:`kamcore.errors.ReadAgain`) has the run start over with the checks
+    done first.
     """
     arguments = {k: v for k, v in locals().items() if k not in ("defer", "stdin")}
     # refused before anything is read, standard input included (once, not again when the run starts over)

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import polars as pl
 
+from .normalise import ROW, SRC
+
 c = pl.col
-SRC, ROW = "__src", "__row"  # as kamcore.pipeline numbers the records
 ID, HASH = "__id", "__id_hash"
 PART_ROWS = 1 << 20  # ids compared at once
 SPILL_ROWS = 1 << 17  # ids gathered before they are written out
