@@ -84,6 +84,45 @@ def test_made_up_ids_of_two_files_with_the_same_name_repeat(tmp_path):
         {"file": "east/q3.csv", "line": 2}, {"file": "west/q3.csv", "line": 2}]}
 
 
+def test_score_frame_names_the_repeated_ids_as_the_cli_does(tmp_path):
+    """Embedding: ``ScoreResult.repeated`` has the ids the CLI's summary counts, with their rows' 1-based
+    lines in the frame (the CLI's physical lines, less the header, on a file of one line per record)."""
+    import kamcore
+
+    export = pl.read_csv(EXAMPLES / "opportunities_en.csv", infer_schema=False)
+    frame = pl.concat([export, export.head(3), export.slice(1, 1).with_columns(pl.lit("notastage").alias("stage"))])
+    result = kamcore.score_frame(frame)
+    lines = {row["opportunity_id"]: row["lines"] for row in result.repeated.to_dicts()}
+    first = export["opportunity_id"].head(3).to_list()
+    assert list(lines) == first  # in the order of their first row; the rejected copy of the second is not counted
+    assert [lines[i] for i in first] == [[1, export.height + 1], [2, export.height + 2], [3, export.height + 3]]
+    assert result.repeated["rows"].to_list() == [2, 2, 2]
+    alone = kamcore.score_frame(export)  # the example has rejected rows of its own
+    assert result.rejects["line"].unique().to_list() == [*alone.rejects["line"].unique().to_list(), frame.height]
+    assert result.scored.height == alone.scored.height + 3
+
+    frame.write_csv(tmp_path / "doubled.csv")
+    done = run_kam("score", "doubled.csv", "-o", "out.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    cli = helpers.read_summary(tmp_path / "out.csv")["repeated_ids"]
+    assert (cli["ids"], cli["rows"]) == (result.repeated.height, int(result.repeated["rows"].sum()))
+    assert [[place["line"] - 1 for place in example["at"]] for example in cli["examples"]] == [
+        lines[example["opportunity_id"]] for example in cli["examples"]]
+
+
+def test_score_frame_finds_no_repeats_in_the_bundled_examples():
+    import pandas as pd
+
+    import kamcore
+
+    for name, encoding in (("opportunities_en.csv", "utf8"), ("opportunities_zh.csv", "gb18030")):
+        export = pl.read_csv(EXAMPLES / name, infer_schema=False, encoding=encoding)
+        assert export.height > 20 and kamcore.score_frame(export).repeated.height == 0
+        result = kamcore.score_frame(export.to_pandas())  # pandas in, pandas out
+        assert isinstance(result.repeated, pd.DataFrame) and list(result.repeated.columns) == [
+            "opportunity_id", "rows", "lines"] and len(result.repeated) == 0
+
+
 @pytest.mark.parametrize("part_rows", [1, 7, 1000, 1 << 20])
 def test_the_ids_compared_a_part_at_a_time_give_the_same_answer(tmp_path, part_rows):
     """However many parts the ids are cut into (by their hash, to hold few at once), the same repeats, in

@@ -7,19 +7,25 @@ from typing import Any
 import polars as pl
 from attrs import frozen
 
+from . import repeats
 from .config import Config, load_config
 from .errors import DataError, KamError
 from .pipeline import explode_rejects, prepare_frames, stakeholder_frame, summarise_people
+from .normalise import ROW
 from .profiles import apply_profile
+from .repeats import find_repeated
 from .plugins import Kam, get_kam
 
 
 @frozen
 class ScoreResult:
-    """Scored rows and rejected problems (one row per problem: line, column, reason, value)."""
+    """Scored rows, rejected problems (one row per problem: line, column, reason, value) and the opportunity
+    ids more than one scored row carries (``opportunity_id`` trimmed, ``rows``, and their 1-based ``lines``
+    in the frame; no rows when every id is unique): a join back on ``opportunity_id`` would meet two scores."""
 
     scored: Any
     rejects: Any
+    repeated: Any = None
 
 
 def _session(config: Config | str | None, kam: Kam | None) -> tuple[Kam, Config]:
@@ -68,12 +74,14 @@ def score_frame(frame, config: Config | str | None = None, *, kam: Kam | None = 
         config, _ = apply_profile(config, kam, None if profile == "auto" else profile, text.lazy())
     prepared, _ = prepare_frames([(text.lazy(), "<frame>")], config, kam, _people(stakeholders, config, kam),
                                  include_pii=include_pii)
-    scored, rejected = pl.collect_all([prepared.scored(), prepared.rejected()])
+    scored, rejected, ids = pl.collect_all([prepared.scored(), prepared.rejected(), prepared.scored_ids()])
     rejects = explode_rejects(rejected, list(prepared.plan.problems), ["<frame>"],
                               lambda src, rows: {r: r + 1 for r in rows})
+    repeated = find_repeated(ids.lazy(), ids.height).select(
+        pl.col(repeats.ID).alias("opportunity_id"), "rows", (pl.col(ROW).list.eval(pl.element() + 1)).alias("lines"))
     if is_pandas:
-        return ScoreResult(scored.to_pandas(), rejects.to_pandas())
-    return ScoreResult(scored, rejects)
+        return ScoreResult(scored.to_pandas(), rejects.to_pandas(), repeated.to_pandas())
+    return ScoreResult(scored, rejects, repeated)
 
 
 def validate_frame(frame, config: Config | str | None = None, *, kam: Kam | None = None) -> list:

@@ -74,30 +74,38 @@ class IdSpill:
         self.pending, self.pending_rows = [], 0
 
     def repeated(self, part_rows: int = PART_ROWS) -> pl.DataFrame:
-        """One row per id that more than one row carries: the id, how many rows, and where they are
-        (``src`` and ``row`` lists, in input order), in the order of their first row. The ids are compared
-        ``part_rows`` or so at a time."""
+        """:func:`find_repeated` over every id spilled so far."""
         with self.lock:
             self._flush()
-        empty = pl.DataFrame(schema={ID: pl.String, "rows": pl.UInt32, SRC: pl.List(pl.UInt32),
-                                     ROW: pl.List(pl.UInt32)})
         if not self.files:
-            return empty
-        parts = max(1, math.ceil(self.rows / part_rows))
-        spilled = pl.scan_ipc(self.files)
-        found = [empty]
-        for part in range(parts):  # the hashes of a part first (8 bytes an id), then the few rows they point to
-            mine = c(HASH) % parts == part if parts > 1 else pl.lit(True)
-            hashes = (spilled.select(HASH).filter(mine).sort(HASH)  # sorted, a repeat follows its twin:
-                      .filter(c(HASH) == c(HASH).shift(1)).unique().collect())  # quicker than a hash table
-            if hashes.height == 0:
-                continue
-            rows = spilled.filter(mine & c(HASH).is_in(hashes.get_column(HASH).implode())).collect()
-            rows = rows.filter(c(ID).is_duplicated())  # the ids decide, not their hashes
-            if rows.height:
-                found.append(rows.sort(SRC, ROW).group_by(ID, maintain_order=True).agg(
-                    pl.len().cast(pl.UInt32).alias("rows"), c(SRC).cast(pl.UInt32), c(ROW).cast(pl.UInt32)))
-        return pl.concat(found).sort(pl.col(SRC).list.first(), pl.col(ROW).list.first())
+            return _EMPTY
+        return find_repeated(pl.scan_ipc(self.files), self.rows, part_rows)
+
+
+_EMPTY = pl.DataFrame(schema={ID: pl.String, "rows": pl.UInt32, SRC: pl.List(pl.UInt32), ROW: pl.List(pl.UInt32)})
+
+
+def find_repeated(ids: pl.LazyFrame, rows: int, part_rows: int = PART_ROWS) -> pl.DataFrame:
+    """One row per id that more than one of ``ids`` (:func:`id_columns`, or the spilled columns) carries: the
+    trimmed id, how many rows, and where they are (``src`` and ``row`` lists, in input order), in the order of
+    their first row. ``rows`` (how many ids there are) sets how many parts, of about ``part_rows`` ids each,
+    are compared one at a time."""
+    if HASH not in ids.collect_schema():
+        ids = ids.select(_spilled_columns())
+    parts = max(1, math.ceil(rows / part_rows))
+    found = [_EMPTY]
+    for part in range(parts):  # the hashes of a part first (8 bytes an id), then the few rows they point to
+        mine = c(HASH) % parts == part if parts > 1 else pl.lit(True)
+        hashes = (ids.select(HASH).filter(mine).sort(HASH)  # sorted, a repeat follows its twin:
+                  .filter(c(HASH) == c(HASH).shift(1)).unique().collect())  # quicker than a hash table
+        if hashes.height == 0:
+            continue
+        candidates = ids.filter(mine & c(HASH).is_in(hashes.get_column(HASH).implode())).collect()
+        candidates = candidates.filter(c(ID).is_duplicated())  # the ids decide, not their hashes
+        if candidates.height:
+            found.append(candidates.sort(SRC, ROW).group_by(ID, maintain_order=True).agg(
+                pl.len().cast(pl.UInt32).alias("rows"), c(SRC).cast(pl.UInt32), c(ROW).cast(pl.UInt32)))
+    return pl.concat(found).sort(pl.col(SRC).list.first(), pl.col(ROW).list.first())
 
 
 def report(repeated: pl.DataFrame, labels: list[str],
