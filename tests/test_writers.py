@@ -109,6 +109,26 @@ def test_an_empty_result_is_a_workbook_with_its_header(tmp_path):
     assert [c.value for c in openpyxl.load_workbook(out).active[1]] == ["a", "b"]
 
 
+def test_every_part_of_the_xlsx_is_deflated_and_dated_when_written(tmp_path):
+    """The sheet, streamed into its own zip entry, is compressed and dated like openpyxl's parts (not 1980)."""
+    import datetime
+    import time
+    import zipfile
+
+    out = tmp_path / "dated.xlsx"
+    before = datetime.datetime(*time.localtime()[:6]) - datetime.timedelta(seconds=2)  # zip times: 2 s steps
+    pl.collect_all([sink_xlsx(pl.LazyFrame({"a": ["x"] * 5000}), out)])
+    after = datetime.datetime(*time.localtime()[:6]) + datetime.timedelta(seconds=2)
+    with zipfile.ZipFile(out) as packed:
+        entries = {info.filename: info for info in packed.infolist()}
+    assert "xl/worksheets/sheet1.xml" in entries
+    for info in entries.values():
+        assert before <= datetime.datetime(*info.date_time) <= after, info
+        assert info.compress_type == zipfile.ZIP_DEFLATED, info
+        assert info.external_attr == entries["[Content_Types].xml"].external_attr, info
+    assert entries["xl/worksheets/sheet1.xml"].compress_size < entries["xl/worksheets/sheet1.xml"].file_size / 10
+
+
 def test_text_longer_than_an_excel_cell_stops_the_run_without_output(tmp_path, kam_env):
     rows = [["编号", "备注"], ["A-1", "x" * 40_000]]
     out = tmp_path / "scored.xlsx"

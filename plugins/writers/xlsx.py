@@ -119,6 +119,7 @@ class XlsxSink:
         self.rows = 0
 
     def start(self) -> None:
+        import time
         import zipfile
 
         import polars as pl
@@ -130,7 +131,11 @@ class XlsxSink:
             for name, content in self.shell.parts.items():  # openpyxl's parts, then the sheet
                 self.zip.writestr(name, content)
             # deflate level 1: a quarter of level 6's time (0.8 s against 2.1 s for 200,000 rows), a fifth larger
-            self.sheet = self.zip.open(SHEET, "w", force_zip64=True)
+            # dated now, as writestr dates the other parts (a name alone would date the entry 1 January 1980)
+            entry = zipfile.ZipInfo(SHEET, date_time=time.localtime()[:6])
+            entry.compress_type, entry._compresslevel = zipfile.ZIP_DEFLATED, 1
+            entry.external_attr = 0o600 << 16  # as writestr sets it
+            self.sheet = self.zip.open(entry, "w", force_zip64=True)
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         self._write(self.shell.head + header)
