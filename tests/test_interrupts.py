@@ -7,6 +7,7 @@ waits until the hidden temporary output exists (the run is writing), then kills 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -253,6 +254,37 @@ def test_an_interrupted_query_is_known_to_be_still_running():
                 time.sleep(0.01)
     finally:
         pipeline.ABANDONED_QUERIES.clear()
+
+
+class _CtrlCWhileReading(io.RawIOBase):
+    """Standard input that is interrupted as it is read (Ctrl-C while an export is piped in)."""
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        return self.read(len(buffer))
+
+    def read(self, size=-1):
+        if size == 0:  # click asks for nothing first, to see that the stream gives bytes
+            return b""
+        raise KeyboardInterrupt
+
+
+def test_an_interrupt_leaves_logging_on_for_a_program_running_kam_in_its_own_process(kam_env):
+    """``kam`` silences the logs of libraries tearing down after Ctrl-C until its process ends; a program that
+    runs kam's command group in its own process gets exit 130 and its logging back as it was."""
+    import logging
+
+    try:
+        result = invoke("score", "-", "-o", "out.csv", input=_CtrlCWhileReading())
+        assert result.exit_code == 130, result.output
+        assert "kam: interrupted; no output was replaced" in result.stderr
+        assert logging.root.manager.disable == logging.NOTSET
+        assert logging.getLogger("kamcore").isEnabledFor(logging.WARNING)
+        assert not (kam_env / "out.csv").exists()
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _interrupt_a_running_query(pipeline):

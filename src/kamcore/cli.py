@@ -19,6 +19,8 @@ import click
 class KamGroup(click.Group):
     """Adds plugin commands, and turns kamcore errors into one clear line and an exit code."""
 
+    owns_process = False  # run by ``kam`` (main), not by a program calling the group in its own process
+
     def list_commands(self, ctx):
         self._load_plugin_commands()
         return super().list_commands(ctx)
@@ -52,8 +54,8 @@ class KamGroup(click.Group):
             click.echo(f"kam: {exc.kind}: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
-            if not debug:  # libraries still tearing down (a Dask cluster) would log what they drop
-                logging.disable(logging.CRITICAL)
+            if not debug and self.owns_process:  # libraries still tearing down (a Dask cluster) would log
+                logging.disable(logging.CRITICAL)  # what they drop, up to the process's end
             click.echo("kam: interrupted; no output was replaced", err=True)
             pipeline = sys.modules.get("kamcore.pipeline")
             if pipeline is not None and pipeline.query_left_running():  # the temporary files are gone already
@@ -331,4 +333,5 @@ def main():
     # (numpy starts one on import, for the CSV check; a model's predictions do not need it). A user's
     # own setting wins.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    cli.owns_process = True
     cli(prog_name="kam")
