@@ -28,7 +28,6 @@ import datetime as dt
 import os
 import re
 import zipfile
-from array import array
 from pathlib import Path
 
 from kamcore import hookimpl
@@ -267,9 +266,17 @@ def choose_sheet(path: Path, workbook, wanted: str | None, table: dict) -> tuple
 
 
 def read(path: Path, options: ReadOptions) -> Source:
+    return _read(path, options)
+
+
+def _read(path: Path, options: ReadOptions, rows_by: str = "auto") -> Source:
+    """:func:`read`; ``rows_by``: "auto" (in bulk when the sheet's XML is plain, else a cell at a time),
+    "bulk" or "cells" (one way only; "bulk" refuses a sheet that is not plain)."""
     from openpyxl.utils import get_column_letter
 
-    from kamcore.schema import DATE, OPPORTUNITY
+    from .xlsx_columns import NotPlain
+
+    from kamcore.schema import OPPORTUNITY
 
     max_cells = _limit("KAM_XLSX_MAX_CELLS", MAX_CELLS)
     check_zip(path)
@@ -293,57 +300,13 @@ def read(path: Path, options: ReadOptions) -> Source:
         kinds = [OPPORTUNITY[table[k]].kind if (k := header_key(n)) in table and table[k] in OPPORTUNITY else None
                  for n in names]
         builder = FrameBuilder(names, prefix="kam-xlsx-")
-        rows = array("I")
-        width = len(names)
-        cells = 0
-        blank_run = 0
-        blanks = 0
-        totals: list[str] = []
-        uncached: list[str] = []
-        uncached_count = 0
-        serial = {}  # column index -> (count, first value)
-        outside: dict[int, int] = {}  # column index beyond the header -> first row
-        for number, row in enumerate(_rows(sheet), start=1):  # per-row ok: an XML parser's callbacks, a cell at a time
-            if number > EXCEL_MAX_ROWS:
-                raise InputError(f"{where}: more rows than Excel allows ({EXCEL_MAX_ROWS:,}): a damaged or "
-                                 "hostile workbook")
-            cells += len(row)
-            if cells > max_cells:
-                raise InputError(f"{where}: refused: more than {max_cells:,} cells (the limit)",
-                                 hint="export the data as CSV, or raise KAM_XLSX_MAX_CELLS")
-            if number <= header_row:
-                continue
-            values = [cell_text(cell) for cell in row]
-            if not any(v is not None and v.strip() for v in values):
-                blank_run += 1
-                continue
-            label = totals_label(values)
-            if label is not None:
-                totals.append(f"row {number} ({label})")
-                continue
-            for cell in row:
-                if cell.formula is not None and cell.value is None:
-                    uncached_count += 1
-                    if len(uncached) < 5:
-                        uncached.append(f"{cell.coordinate} ({('=' + cell.formula)[:40]})")
-            blanks += blank_run
-            blank_run = 0
-            if len(values) > width:
-                for extra in range(width, len(values)):
-                    if values[extra] is not None and values[extra].strip():
-                        while width <= extra:
-                            width += 1
-                            builder.add_column(f"column_{width}")
-                            outside.setdefault(width - 1, number)
-                values = values[:width]
-            elif len(values) < width:
-                values = values + [None] * (width - len(values))
-            for i, kind in enumerate(kinds):
-                if kind == DATE and i < len(row) and _looks_serial(row[i]):
-                    count, first = serial.get(i, (0, row[i].value))
-                    serial[i] = (count + 1, first)
-            builder.add(values)
-            rows.append(number)
+        body = _read_in_bulk(sheet, header_row, names, kinds, max_cells, builder) if rows_by != "cells" else None
+        if body is None:  # not plain XML (xlsx_columns): a cell at a time
+            if rows_by == "bulk":
+                raise NotPlain(f"{where}: not plain sheet XML")
+            body = _read_rows(sheet, where, header_row, names, kinds, max_cells, builder)
+        uncached, uncached_count, totals, blanks = body.uncached, body.uncached_count, body.totals, body.blanks
+        serial, outside, rows = body.serial, body.outside, body.rows
         if uncached_count:
             notes.append(warn(f"{where}: {uncached_count} formula cell(s) have no cached value and were read as "
                               f"empty: {', '.join(uncached)}{' …' if uncached_count > len(uncached) else ''} "
@@ -378,6 +341,72 @@ def read(path: Path, options: ReadOptions) -> Source:
     notes.insert(0, f"{where}: {builder.rows} row(s) read, header on row {header_row}")
     return Source(path=path, frame=frame, record_lines=record_lines, encoding="xlsx", delimiter=None,
                   header_line=header_row, notes=tuple(notes), cleanup=builder.cleanup)
+
+
+def _read_in_bulk(sheet, header_row: int, names: list[str], kinds: list, max_cells: int, builder):
+    """The data rows by :func:`.xlsx_columns.read_body`, or None when the sheet's XML is not plain."""
+    from kamcore.importing import is_totals_label
+    from kamcore.schema import DATE
+
+    from .xlsx_columns import read_body
+
+    dates = [i for i, kind in enumerate(kinds) if kind == DATE]
+    return read_body(sheet.parent, sheet, header_row, len(names), dates, max_cells, builder, cell_text, _looks_serial,
+                     is_totals_label)
+
+
+def _read_rows(sheet, where: str, header_row: int, names: list[str], kinds: list, max_cells: int, builder):
+    """The data rows a cell at a time (:mod:`.xlsx_sheet`), into ``builder``: an :class:`.xlsx_columns.Body`."""
+    from kamcore.schema import DATE
+
+    from .xlsx_columns import Body
+
+    body = Body(builder)
+    rows, serial, outside, totals, uncached = body.rows, body.serial, body.outside, body.totals, body.uncached
+    width = len(names)
+    cells = blank_run = 0
+    for number, row in enumerate(_rows(sheet), start=1):  # per-row ok: an XML parser's callbacks, a cell at a time
+        if number > EXCEL_MAX_ROWS:
+            raise InputError(f"{where}: more rows than Excel allows ({EXCEL_MAX_ROWS:,}): a damaged or "
+                             "hostile workbook")
+        cells += len(row)
+        if cells > max_cells:
+            raise InputError(f"{where}: refused: more than {max_cells:,} cells (the limit)",
+                             hint="export the data as CSV, or raise KAM_XLSX_MAX_CELLS")
+        if number <= header_row:
+            continue
+        values = [cell_text(cell) for cell in row]
+        if not any(v is not None and v.strip() for v in values):
+            blank_run += 1
+            continue
+        label = totals_label(values)
+        if label is not None:
+            totals.append(f"row {number} ({label})")
+            continue
+        for cell in row:
+            if cell.formula is not None and cell.value is None:
+                body.uncached_count += 1
+                if len(uncached) < 5:
+                    uncached.append(f"{cell.coordinate} ({('=' + cell.formula)[:40]})")
+        body.blanks += blank_run
+        blank_run = 0
+        if len(values) > width:
+            for extra in range(width, len(values)):
+                if values[extra] is not None and values[extra].strip():
+                    while width <= extra:
+                        width += 1
+                        builder.add_column(f"column_{width}")
+                        outside.setdefault(width - 1, number)
+            values = values[:width]
+        elif len(values) < width:
+            values = values + [None] * (width - len(values))
+        for i, kind in enumerate(kinds):
+            if kind == DATE and i < len(row) and _looks_serial(row[i]):
+                count, first = serial.get(i, (0, row[i].value))
+                serial[i] = (count + 1, first)
+        builder.add(values)
+        rows.append(number)
+    return body
 
 
 def _looks_serial(cell) -> bool:

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from xml.parsers import expat
 
+from openpyxl.utils.datetime import from_excel, from_ISO8601
+
 from kamcore.errors import InputError
 
 MAIN_NAMESPACES = ("http://schemas.openxmlformats.org/spreadsheetml/2006/main",
@@ -81,12 +83,38 @@ def _column(letters: str) -> int:
     return number
 
 
+def cell_value(kind: str, raw: str | None, inline_value: str | None, style: int, dates, durations, epoch,
+               strings=None) -> tuple:
+    """(value, data type) of a cell as openpyxl reads it, from its ``t`` attribute, the text of its ``<v>``
+    (None when empty), its inline string and its style (``strings``: the shared strings, when ``raw`` of a
+    ``t="s"`` cell is still the index)."""
+    value, data_type = (None, kind) if kind == "inlineStr" else (raw, kind)
+    if value is not None:
+        if kind == "n":
+            value = float(value) if ("." in value or "E" in value or "e" in value) else int(value)
+            if style in dates:
+                data_type = "d"
+                try:
+                    value = from_excel(value, epoch, timedelta=style in durations)
+                except (OverflowError, ValueError):
+                    data_type, value = "e", "#VALUE!"
+        elif kind == "s":
+            value = strings[int(value)]
+        elif kind == "b":
+            value = bool(int(value))
+        elif kind == "str":
+            data_type = "s"
+        elif kind == "d":
+            value = from_ISO8601(value)
+    elif kind == "inlineStr" and inline_value is not None:
+        value, data_type = inline_value, "s"
+    return value, data_type
+
+
 def rows(workbook, worksheet) -> Iterator[tuple]:
     """The sheet's rows from row 1, each a tuple of cells (``None`` value: empty) up to its last cell;
     a row missing from the XML is an empty tuple (as openpyxl's read-only worksheet gives its rows once
     ``reset_dimensions`` has dropped the declared size)."""
-    from openpyxl.utils.datetime import from_excel, from_ISO8601
-
     strings = worksheet._shared_strings
     dates, durations, epoch = workbook._date_formats, workbook._timedelta_formats, workbook.epoch
     formats = _Formats(workbook)
@@ -177,26 +205,7 @@ def rows(workbook, worksheet) -> Iterator[tuple]:
         if column > EXCEL_MAX_COLUMNS:
             raise InputError(f"cell {reference or column} lies past Excel's last column: a damaged or hostile "
                              "workbook")
-        value, data_type = (None, kind) if kind == "inlineStr" else (raw, kind)
-        if value is not None:
-            if kind == "n":
-                value = float(value) if ("." in value or "E" in value or "e" in value) else int(value)
-                if number in dates:
-                    data_type = "d"
-                    try:
-                        value = from_excel(value, epoch, timedelta=number in durations)
-                    except (OverflowError, ValueError):
-                        data_type, value = "e", "#VALUE!"
-            elif kind == "s":
-                value = strings[int(value)]
-            elif kind == "b":
-                value = bool(int(value))
-            elif kind == "str":
-                data_type = "s"
-            elif kind == "d":
-                value = from_ISO8601(value)
-        elif kind == "inlineStr" and inline_value is not None:
-            value, data_type = inline_value, "s"
+        value, data_type = cell_value(kind, raw, inline_value, number, dates, durations, epoch, strings)
         return Cell(row, column, value, data_type, number, formula, formats)
 
     parser = expat.ParserCreate(namespace_separator="}")

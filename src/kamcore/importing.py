@@ -175,6 +175,22 @@ class FrameBuilder:
         self.buffer = [[] for _ in self.columns]
         self.pending = 0
 
+    def add_frame(self, frame) -> None:
+        """Rows already in a frame of String columns ``c0``, ``c1`` … (by position, as :meth:`flush` stores
+        them), written as one chunk after the rows added before."""
+        self.flush()
+        path = self.folder / f"chunk-{len(self.files):06d}.arrow"
+        frame.write_ipc(path)
+        self.files.append(path)
+        self.rows += frame.height
+
+    def reset(self) -> None:
+        """Forget every row added (an importer starting over another way)."""
+        for path in self.files:
+            path.unlink(missing_ok=True)
+        self.files, self.rows, self.pending = [], 0, 0
+        self.buffer = [[] for _ in self.columns]
+
     def frame(self):
         """The lazy frame of every row added, with every column (missing ones as null in early chunks)."""
         import polars as pl

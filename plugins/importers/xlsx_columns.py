@@ -1,0 +1,317 @@
+"""A worksheet's data rows read in bulk: many rows of XML at a time cut into cells by polars' regex kernels,
+each distinct value turned into text once, by the code :mod:`.xlsx_sheet` uses for every cell.
+
+The sheet reader's expat callbacks cost about 4 us a cell (50,000 rows of 23 columns: 4.3 s); here the XML
+of a few thousand rows is one string, split at ``<row`` and ``<c `` and matched against one strict pattern
+per cell in Rust, so Python runs per distinct number, date or code, not per cell.
+
+Only the XML that Excel, openpyxl, kam and the usual CRM exporters write is read this way: every row and
+cell carries its reference, rows come in order and cells in column order, values are ``<v>`` numbers,
+booleans, errors, shared strings or plain inline strings ``<is><t>…</t></is>``, with a formula's cached
+value beside it. Anything else (a rich-text or phonetic inline string, a character reference, a comment,
+CDATA or a DTD, a namespace prefix, a formula without a cached value, a value in a column without a
+header, a control character) makes :func:`read_body` return None, and the importer reads the sheet with
+:mod:`.xlsx_sheet` from its first row: the same rows, notes and errors either way (tests compare the two).
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from array import array
+from collections.abc import Callable
+
+from .xlsx_sheet import EXCEL_MAX_COLUMNS, MAIN_NAMESPACES, Cell, _column, _Formats, cell_value
+
+CHUNK = 8 << 20  # bytes of the sheet's XML inflated at a time
+PROLOG_CHARS = 16 << 20  # what may come before <sheetData> (column widths, views …)
+KNOWN_VALUES = 1 << 18  # distinct values kept converted (amounts and ids may differ on every row)
+_TEXT = r'(?:[^<&]|&(?:amp|lt|gt|quot|apos);)*'  # character data with the five predefined entities only
+_S = r'[ \t\n]'  # XML's white space (line ends are read as LF first)
+_ATTRIBUTE = _S + r'+[A-Za-z]+="[^"<&]*"'
+_CELL = (  # what follows "<c ": its reference, style and type, any other attributes; then nothing, or a
+    # formula, a value, an inline string; the row's end after its last cell
+    r'^r="([A-Z]{1,3})([1-9][0-9]{0,6})"(?:' + _S + r'+s="([0-9]{1,9})")?(?:' + _S + r'+t="([A-Za-z]+)")?'
+    r'((?:' + _ATTRIBUTE + r')*)' + _S + r'*(?:/>|>' + _S + r'*'
+    r'(<f(?:' + _ATTRIBUTE + r')*' + _S + r'*(?:/>|>' + _TEXT + r'</f>)' + _S + r'*)?'
+    r'(?:<v>(' + _TEXT + r')</v>' + _S + r'*|<v' + _S + r'*/>' + _S + r'*)?'
+    r'(?:<is>' + _S + r'*<t(?:' + _S + r'+xml:space="preserve")?>(' + _TEXT + r')</t>' + _S + r'*</is>' + _S + r'*)?'
+    r'</c>)' + _S + r'*(</row>)?' + _S + r'*$')
+_CELL_GROUPS = ("letters", "ref_row", "style", "kind", "more", "formula", "v", "inline", "end")
+_ROW = (r'^((?:' + _S + r'+[A-Za-z][\w:]*="[^"<&]*")*)' + _S + r'*(/>|>)' + _S + r'*(</row>)?' + _S + r'*$')
+# bytes no XML document holds (expat refuses them): control characters, U+FFFE and U+FFFF
+_CONTROL = bytes([*range(0, 9), 11, 12, *range(14, 32)])
+_ROOT = re.compile(r'<worksheet\s[^>]*\bxmlns="([^"]*)"')
+_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'"), ("&amp;", "&"))
+_KINDS = ("n", "s", "b", "e", "str", "inlineStr", "d")
+
+
+class NotPlain(Exception):
+    """The sheet's XML has something the bulk reader leaves to :mod:`.xlsx_sheet`."""
+
+
+class Body:
+    """What the importer's read of the data rows gives: the rows (into ``builder``), their sheet row numbers,
+    and what the notes report."""
+
+    def __init__(self, builder):
+        self.builder = builder
+        self.rows = array("I")
+        self.totals: list[str] = []
+        self.blanks = 0
+        self.serial: dict[int, tuple[int, float]] = {}  # column index -> (count, first value)
+        self.uncached_count = 0
+        self.uncached: list[str] = []
+        self.outside: dict[int, int] = {}  # column index beyond the header -> first row
+
+
+def read_body(workbook, worksheet, header_row: int, width: int, date_columns: list[int], max_cells: int,
+              builder, text_of: Callable, serial_of: Callable, is_totals: Callable) -> Body | None:
+    """The data rows (after ``header_row``) of a sheet whose XML is plain (see the module docstring), each
+    cut to ``width`` columns and added to ``builder``; None, with nothing added, when it is not plain.
+    ``text_of(cell)`` and ``serial_of(cell)`` are the importer's rules for one cell (its text; whether it
+    looks like an Excel serial date), ``is_totals(text)`` whether a row's first filled value says it
+    is a totals row."""
+    import polars as pl
+
+    converter = _Converter(workbook, worksheet, text_of, serial_of, is_totals)
+    body = Body(builder)
+    state = {"last_row": 0, "cells": 0, "last_accepted": header_row, "filled_to_accepted": 0, "filled": 0}
+    try:
+        for text in _row_chunks(workbook, worksheet):
+            cells = _cells(pl, text, state)
+            if cells is None:
+                continue
+            frame = _rows_of(pl, cells, converter, header_row, width, date_columns, body, state, max_cells)
+            if frame is not None and frame.height:
+                builder.add_frame(frame)
+    except NotPlain:
+        builder.reset()
+        return None
+    body.blanks = state["last_accepted"] - header_row - state["filled_to_accepted"]
+    return body
+
+
+def _row_chunks(workbook, worksheet):
+    """The text of ``<sheetData>``, CHUNK bytes or so at a time, each cut after a whole row."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    pending = ""
+    started = False
+    tail = b""  # the end of the block before: "]]>" may straddle two blocks
+    with workbook._archive.open(worksheet._worksheet_path) as source:
+        while True:
+            block = source.read(CHUNK)
+            seam = tail + block[:2]
+            if (len(block.translate(None, _CONTROL)) != len(block) or b"\xef\xbf\xbe" in block
+                    or b"\xef\xbf\xbf" in block or b"]]>" in block or b"]]>" in seam):
+                raise NotPlain  # the sheet reader refuses them, with expat's message
+            tail = block[-2:]
+            try:
+                pending += decoder.decode(block, final=not block)
+            except UnicodeDecodeError:
+                raise NotPlain from None
+            if not started:
+                begin = pending.find("<sheetData>")
+                if begin < 0:
+                    if not block or len(pending) > PROLOG_CHARS:
+                        raise NotPlain  # no data, an empty <sheetData/>, or a prefixed one
+                    continue
+                head = pending[:begin]
+                root = _ROOT.search(head)
+                encoding = re.match(r'\ufeff?<\?xml[^>]*encoding="([^"]*)"', head)
+                if (root is None or root.group(1) not in MAIN_NAMESPACES or "<!" in head
+                        or (encoding is not None and encoding.group(1).lower().replace("-", "") != "utf8")):
+                    raise NotPlain
+                pending, started = pending[begin + len("<sheetData>"):], True
+            end = pending.find("</sheetData>")
+            if end >= 0:
+                yield pending[:end]
+                return
+            if not block:
+                raise NotPlain  # the XML ends inside the data: the sheet reader says what is wrong
+            cut = pending.rfind("<row")
+            if cut > 0:
+                yield pending[:cut]
+                pending = pending[cut:]
+
+
+def _cells(pl, text: str, state: dict):
+    """One long frame of a chunk's cells: row, column, kind, style, value text, inline text."""
+    if not text.strip():
+        return None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # as an XML parser reads line ends
+    pieces = text.split("<row")
+    if pieces[0].strip():
+        raise NotPlain  # something other than a row inside <sheetData>
+    rows = pl.DataFrame({"parts": pieces[1:]}).select(pl.col("parts").str.split("<c "))
+    heads = rows.select(pl.col("parts").list.first().str.extract_groups(_ROW).alias("g")).unnest("g")
+    heads = heads.rename({"1": "attrs", "2": "close", "3": "end"})
+    attrs = heads["attrs"]
+    numbers = attrs.str.extract(r'(?:^|[ \t\n])r="([1-9][0-9]{0,6})"', 1).cast(pl.Int64)
+    if (attrs.null_count() or numbers.null_count() or (attrs.str.count_matches(r'(?:^|[ \t\n])r="') != 1).any()
+            or attrs.str.contains("xmlns", literal=True).any()):
+        raise NotPlain  # a row the pattern does not read, without its number or with two
+    if not (numbers.diff().drop_nulls() > 0).all() or numbers[0] <= state["last_row"] or numbers[-1] > 1_048_576:
+        raise NotPlain  # rows out of order, repeated, or more than Excel has: the sheet reader says which
+    state["last_row"] = int(numbers[-1])
+    counts = rows["parts"].list.len() - 1
+    closed = (heads["close"] == "/>") | heads["end"].is_not_null()  # a row that ends in its head has no cells
+    if (closed != (counts == 0)).any() or ((heads["close"] == "/>") & heads["end"].is_not_null()).any():
+        raise NotPlain
+    cells = (rows.with_columns(numbers.alias("row"), pl.col("parts").list.slice(1)).explode("parts")
+             .drop_nulls("parts").lazy()
+             .select("row", pl.col("parts").str.extract_groups(_CELL).struct.rename_fields(list(_CELL_GROUPS))
+                     .struct.unnest())
+             .with_columns((pl.col("row") != pl.col("row").shift(-1)).fill_null(True).alias("last"))
+             .collect())
+    if (cells["letters"].null_count() or (cells["end"].is_not_null() != cells["last"]).any()
+            or (cells["ref_row"].cast(pl.Int64) != cells["row"]).any()):
+        raise NotPlain  # a cell the pattern does not read, in another row than its own, or a row left open
+    more = cells["more"].filter(cells["more"] != "")
+    if more.len() and more.str.contains(r'(?:^|[ \t\n])(?:r|s|t|xmlns)=').any():
+        raise NotPlain  # a second reference, style or type, or a namespace
+    letters = cells["letters"].unique().to_list()
+    columns = {x: _column(x) for x in letters}  # a few distinct letters
+    inline = pl.col("kind") == "inlineStr"
+    cells = cells.lazy().select(
+        "row", pl.col("letters").replace_strict(columns, return_dtype=pl.Int64).alias("col"),
+        pl.col("kind").fill_null("n"), pl.col("style").cast(pl.Int64).fill_null(0),
+        _decoded(pl.col("v")).alias("v"), _decoded(pl.col("inline")).alias("inline"),
+        # a formula without a cached value (a scored row with one is left to the sheet reader, which says where)
+        (pl.col("formula").is_not_null() & pl.when(inline).then(pl.col("inline").is_null())
+         .otherwise(pl.col("v").fill_null("") == "")).alias("uncached")).collect()
+    if cells["col"].max() > EXCEL_MAX_COLUMNS or not cells["kind"].is_in(_KINDS).all():
+        raise NotPlain  # the sheet reader refuses them, with its messages
+    if not cells.select((pl.col("col").diff().over("row") > 0).fill_null(True).all()).item():
+        raise NotPlain  # cells out of order or repeated in a row
+    return cells
+
+
+def _decoded(text):
+    """Character data with its entity references read (``&amp;`` last, so ``&amp;lt;`` stays ``&lt;``)."""
+    import polars as pl
+
+    decoded = text
+    for entity, char in _ENTITIES:
+        decoded = decoded.str.replace_all(entity, char, literal=True)
+    return pl.when(text.str.contains("&", literal=True)).then(decoded).otherwise(text)
+
+
+class _Converter:
+    """Each distinct (kind, style, value) turned into the cell's text once, by the importer's own rules."""
+
+    def __init__(self, workbook, worksheet, text_of, serial_of, is_totals):
+        self.strings = worksheet._shared_strings
+        self.shared = None
+        self.context = (workbook._date_formats, workbook._timedelta_formats, workbook.epoch)
+        self.formats = _Formats(workbook)
+        self.text_of, self.serial_of, self.is_totals = text_of, serial_of, is_totals
+        self.known: dict[tuple, tuple] = {}
+        self.totals: dict[str, bool] = {}
+
+    def convert(self, kind: str, style: int, raw: str | None) -> tuple:
+        key = (kind, style, raw)
+        found = self.known.get(key)
+        if found is None:
+            if len(self.known) >= KNOWN_VALUES:
+                self.known.clear()
+            try:
+                value, data_type = cell_value(kind, raw or None, None, style, *self.context, self.strings)
+            except (ValueError, IndexError, TypeError, OverflowError):
+                raise NotPlain from None  # the sheet reader raises it, with the file's name
+            cell = Cell(0, 0, value, data_type, style, None, self.formats)
+            serial = self.serial_of(cell)
+            found = self.known[key] = (self.text_of(cell), float(value) if serial else None)
+        return found
+
+    def shared_strings(self, pl):
+        """The workbook's shared strings as a Series (their ``_xHHHH_`` escapes undone with the inline ones)."""
+        if self.shared is None:
+            if not all(isinstance(s, str) for s in self.strings):
+                raise NotPlain
+            self.shared = pl.Series("shared", self.strings, dtype=pl.String)
+        return self.shared
+
+    def totals_label(self, text: str) -> bool:
+        found = self.totals.get(text)
+        if found is None:
+            if len(self.totals) >= KNOWN_VALUES:
+                self.totals.clear()
+            found = self.totals[text] = self.is_totals(text)
+        return found
+
+
+def _rows_of(pl, cells, converter: _Converter, header_row: int, width: int, date_columns: list[int],
+             body: Body, state: dict, max_cells: int):
+    """The chunk's data rows as a frame of ``width`` text columns (c0, c1 …), with the body's notes kept."""
+    per_row = cells.group_by("row", maintain_order=True).agg(pl.col("col").max().alias("width"))
+    state["cells"] += int(per_row["width"].sum())
+    if state["cells"] > max_cells or int(per_row["row"].max()) > 1_048_576:
+        raise NotPlain  # the sheet reader refuses it, with its message
+    cells = cells.filter(pl.col("row") > header_row)
+    if cells.height == 0:
+        return None
+    # texts: strings straight from the XML or the shared table, the rest once per distinct value
+    shared = cells["kind"] == "s"
+    text = pl.when(pl.col("kind") == "inlineStr").then(pl.col("inline"))
+    if shared.any():
+        table = converter.shared_strings(pl)
+        given = cells.filter(shared & (pl.col("v") != ""))["v"]
+        index = given.cast(pl.Int64, strict=False)
+        if index.null_count() or (index.len() and (int(index.min()) < 0 or int(index.max()) >= len(table))):
+            raise NotPlain  # the sheet reader says the index is wrong
+        position = pl.when(pl.col("kind") == "s").then(pl.col("v").cast(pl.Int64, strict=False))
+        text = text.when(pl.col("kind") == "s").then(pl.lit(table).gather(position))
+    other = cells.filter(~pl.col("kind").is_in(["s", "inlineStr"])).select("kind", "style", "v").unique()
+    converted = [converter.convert(kind, style, raw) for kind, style, raw in other.iter_rows()]  # per-row ok: distinct values
+    lookup = other.with_columns(pl.Series("text", [t for t, _ in converted], dtype=pl.String),
+                                pl.Series("serial", [s for _, s in converted], dtype=pl.Float64))
+    cells = cells.join(lookup, on=["kind", "style", "v"], how="left", nulls_equal=True, maintain_order="left")
+    cells = cells.with_columns(text.otherwise(pl.col("text")).alias("text"))
+    strings = pl.col("kind").is_in(["s", "inlineStr"])
+    escaped = cells.filter(strings & pl.col("text").str.contains("_x", literal=True))
+    if escaped.height:  # OOXML's _xHHHH_ escapes: the importer's rule, once per distinct text
+        plain = {t: converter.text_of(Cell(0, 0, t, "s", 0, None, converter.formats))
+                 for t in escaped["text"].unique().to_list()}
+        cells = cells.with_columns(pl.when(strings).then(pl.col("text").replace(plain)).otherwise(pl.col("text")))
+    cells = cells.with_columns(pl.col("text").str.strip_chars().ne("").fill_null(False).alias("filled"))
+    rows = cells.group_by("row", maintain_order=True).agg(
+        pl.col("filled").any().alias("filled"),
+        pl.col("text").filter(pl.col("filled")).first().alias("first"),
+        pl.col("col").filter(pl.col("filled")).max().alias("last_filled"))
+    rows = rows.filter("filled")
+    if rows.height == 0:
+        return None
+    firsts = rows["first"].unique().to_list()
+    totals = {t for t in firsts if converter.totals_label(t)}
+    is_total = rows["first"].is_in(list(totals)) if totals else pl.Series([False] * rows.height)
+    for number, label in rows.filter(is_total).select("row", "first").iter_rows():  # per-row ok: totals rows
+        body.totals.append(f"row {number} ({label.strip()})")
+    accepted = rows.filter(~is_total)
+    state["filled"] += rows.height
+    if accepted.height:
+        if int(accepted["last_filled"].max()) > width:
+            raise NotPlain  # values without a header: the sheet reader adds their columns and says so
+        last = int(accepted["row"][-1])
+        state["filled_to_accepted"] = state["filled"] - int((rows["row"] > last).sum())
+        state["last_accepted"] = last
+    else:
+        return None
+    keep = cells.join(accepted.select("row"), on="row", how="semi", maintain_order="left")
+    if keep["uncached"].any():
+        raise NotPlain  # the sheet reader reports where
+    if date_columns:  # in the order their first serial number comes, as the sheet reader finds them
+        serials = (keep.filter(pl.col("col").is_in([i + 1 for i in date_columns]) & pl.col("serial").is_not_null())
+                   .group_by("col").agg(pl.len(), pl.col("serial").first(), pl.col("row").first())
+                   .sort("row", "col"))
+        for column, count, first, _ in serials.iter_rows():  # per-row ok: one per date column
+            was, seen = body.serial.get(column - 1, (0, first))
+            body.serial[column - 1] = (was + count, seen)
+    body.rows.extend(accepted["row"].cast(pl.UInt32).to_list())
+    wide = keep.filter(pl.col("col") <= width).select(
+        "row", pl.col("col").cast(pl.String), "text").pivot("col", index="row", values="text")
+    names = [f"c{i}" for i in range(width)]
+    have = set(wide.columns)
+    return accepted.select("row").join(wide, on="row", how="left", maintain_order="left").select(
+        [(pl.col(str(i + 1)) if str(i + 1) in have else pl.lit(None, pl.String)).alias(name)
+         for i, name in enumerate(names)])

@@ -1,0 +1,245 @@
+"""The XLSX importer reads a sheet whose XML is plain in bulk (``kamcore_plugins.importers.xlsx_columns``) and
+any other a cell at a time (``xlsx_sheet``): both must give the same rows, record lines and notes, and a
+sheet that is not plain must fall back, never be read differently."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sys
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+sys.path.insert(0, str(Path(__file__).parent))
+from helpers import kam_env, one_error_line, run_kam  # noqa: E402,F401
+from test_xlsx_sheet import HAND_WRITTEN, every_kind_of_value, replace_sheet  # noqa: E402
+
+from kamcore.errors import InputError  # noqa: E402
+from kamcore.registry import ReadOptions  # noqa: E402
+from kamcore_plugins.importers import xlsx_columns, xlsx_importer  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("kam_env")
+CORPUS = Path(__file__).parent / "corpus"
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def read(path: Path, rows_by: str, **options):
+    source = xlsx_importer._read(path, ReadOptions(**options), rows_by)
+    try:
+        frame = source.frame.collect()
+        lines = source.record_lines(list(range(frame.height + 2)))
+        return frame, lines, list(source.notes)
+    finally:
+        source.cleanup()
+
+
+def assert_same_both_ways(path: Path, bulk: bool = True, **options) -> pl.DataFrame:
+    """The bulk read (when ``bulk``: it must be taken) and the automatic one equal the read a cell at a time."""
+    cells = read(path, "cells", **options)
+    auto = read(path, "auto", **options)
+    for mine, theirs in zip(auto, cells):
+        if isinstance(mine, pl.DataFrame):
+            assert_frame_equal(mine, theirs)
+        else:
+            assert mine == theirs
+    if bulk:
+        fast = read(path, "bulk", **options)
+        assert_frame_equal(fast[0], cells[0])
+        assert fast[1:] == cells[1:]
+    else:
+        with pytest.raises(InputError, match="not plain sheet XML"):
+            read(path, "bulk", **options)
+    return cells[0]
+
+
+def plain_workbook(path: Path, rows: int = 40, epoch=None) -> Path:
+    """What openpyxl writes (shared strings, styles) for an export with every kind of value kam reads, title
+    rows, totals rows, blank and missing rows, serial numbers in a date column, entities and escapes."""
+    workbook = openpyxl.Workbook()
+    if epoch is not None:
+        workbook.epoch = epoch
+    sheet = workbook.active
+    sheet.title = "商机"
+    sheet.append(["2024年第三季度商机"])
+    sheet.append(["导出人：张三", None, "筛选：全部"])
+    sheet.append(["编号", "客户名称", "标的", "利润", "采购时间", "已立项", "备注", "阶段"])
+    for i in range(rows):
+        sheet.append([f"P-{i:04d}", f"客户 {i % 7} & <Co> \"q\" 'a'", 1000 * i + 0.5 * (i % 3), (i % 10) / 10,
+                      dt.date(2024, 1 + i % 12, 1 + i % 27) if i % 5 else 45000 + i, i % 2 == 0,
+                      ["line one\nline two", "  spaces kept  ", "tab\there _x000D_ escaped", "a\r\nb", "", None][i % 6],
+                      ["潜在", "intent", "方案", "谈判成交"][i % 4]])
+        if i % 13 == 5:
+            sheet.append([])  # a blank row inside the table
+    sheet.append(["合计", None, "=SUM(C4:C9)"])
+    sheet.append(["Total:", None, 12345])
+    for row in range(4, sheet.max_row + 1):
+        sheet.cell(row, 3).number_format = "#,##0.00"
+        sheet.cell(row, 4).number_format = "0%"
+    sheet.cell(sheet.max_row + 3, 2).value = "after a gap"  # rows the XML leaves out, then a row
+    sheet.cell(sheet.max_row, 1).value = "P-last"
+    sheet.cell(sheet.max_row, 5).value = dt.datetime(2024, 3, 1, 14, 5, 7)
+    workbook.save(path)
+    with zipfile.ZipFile(path) as packed:  # openpyxl leaves the formula without a cached value: give it one
+        xml = packed.read("xl/worksheets/sheet1.xml").decode("utf-8")
+    assert "<f>SUM(C4:C9)</f><v /></c>" in xml
+    return replace_sheet(path, path.with_name("cached_" + path.name),
+                         xml.replace("<f>SUM(C4:C9)</f><v /></c>", "<f>SUM(C4:C9)</f><v>3.5</v></c>"))
+
+
+INLINE = re.compile(r'<c r="([A-Z]+[0-9]+)"( s="[0-9]+")? t="inlineStr"><is><t(?: xml:space="preserve")?>([^<]*)</t></is></c>')
+
+
+def with_shared_strings(path: Path, target: Path, rich: bool = False) -> Path:
+    """The workbook with its inline strings moved to a shared-string table, as Excel writes them (openpyxl
+    writes inline strings); ``rich``: the first string as rich text with a phonetic run."""
+    with zipfile.ZipFile(path) as packed:
+        parts = {info.filename: packed.read(info.filename) for info in packed.infolist()}
+    table: dict[str, int] = {}
+
+    def shared(match: re.Match) -> str:
+        index = table.setdefault(match.group(3), len(table))
+        return f'<c r="{match.group(1)}"{match.group(2) or ""} t="s"><v>{index}</v></c>'
+
+    parts["xl/worksheets/sheet1.xml"] = INLINE.sub(shared, parts["xl/worksheets/sheet1.xml"].decode()).encode()
+    items = [f'<si><t xml:space="preserve">{text}</t></si>' for text in table]
+    if rich:
+        first = next(iter(table))
+        items[0] = (f'<si><r><rPr><b/></rPr><t>{first[:1]}</t></r><r><t xml:space="preserve">{first[1:]}</t></r>'
+                    '<rPh sb="0" eb="1"><t>ふりがな</t></rPh></si>')
+    parts["xl/sharedStrings.xml"] = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<sst xmlns="{MAIN}" '
+                                     f'count="{len(table)}" uniqueCount="{len(table)}">{"".join(items)}</sst>').encode()
+    parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(b"</Types>", (
+        b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+        b'spreadsheetml.sharedStrings+xml"/></Types>'))
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(b"</Relationships>", (
+        b'<Relationship Id="rIdShared" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+        b'sharedStrings" Target="sharedStrings.xml"/></Relationships>'))
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as packed:
+        for name, data in parts.items():
+            packed.writestr(name, data)
+    return target
+
+
+@pytest.mark.parametrize("chunk", [64, 1000, xlsx_columns.CHUNK])
+def test_a_plain_workbook_reads_the_same_in_bulk_and_a_cell_at_a_time(tmp_path, monkeypatch, chunk):
+    """Chunks of 64 bytes cut every row and cell; the default chunk holds the whole sheet."""
+    monkeypatch.setattr(xlsx_columns, "CHUNK", chunk)
+    path = plain_workbook(tmp_path / "plain.xlsx")
+    frame = assert_same_both_ways(path)
+    _, lines, notes = read(path, "bulk")
+    assert frame.height == 41 and lines[0] == 4 and frame["编号"][-1] == "P-last"
+    assert frame["备注"].to_list()[:6] == ["line one\nline two", "  spaces kept  ", "tab\there \r escaped", "a\nb", None,
+                                           None]  # "" is written as no cell by openpyxl
+    assert frame["客户名称"][0] == "客户 0 & <Co> \"q\" 'a'" and frame["利润"][1] == "10%"
+    assert frame["采购时间"].to_list()[:2] == ["45000", "2024-02-02"] and frame["已立项"][0] == "TRUE"
+    assert any("2 totals row(s) left out" in n for n in notes)
+    assert any("empty row(s) inside the table were skipped" in n for n in notes)
+    assert any("8 number(s) that look like Excel serial dates" in n for n in notes)
+
+
+@pytest.mark.parametrize("rich", [False, True])
+def test_shared_strings_read_the_same_in_bulk(tmp_path, rich):
+    """Excel's own layout: every text in the shared-string table (rich text and phonetic runs read there by
+    openpyxl, so the sheet stays plain)."""
+    path = with_shared_strings(plain_workbook(tmp_path / "plain.xlsx"), tmp_path / "shared.xlsx", rich)
+    with zipfile.ZipFile(path) as packed:
+        assert packed.read("xl/worksheets/sheet1.xml").count(b't="s"') > 100
+    frame = assert_same_both_ways(path)
+    assert frame.height == 41 and frame["客户名称"][0] == "客户 0 & <Co> \"q\" 'a'"
+    assert frame["备注"][2] == "tab\there \r escaped"
+
+
+def test_a_1904_workbook_reads_the_same_both_ways(tmp_path):
+    from openpyxl.utils.datetime import CALENDAR_MAC_1904
+
+    assert_same_both_ways(plain_workbook(tmp_path / "mac.xlsx", epoch=CALENDAR_MAC_1904))
+
+
+def test_kams_own_xlsx_output_is_read_in_bulk(tmp_path):
+    """kam's writer streams inline strings; read back (as a stakeholder table would be), in bulk."""
+    done = run_kam("score", EXAMPLES / "opportunities_zh.csv", "-o", "scored.xlsx", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    frame = assert_same_both_ways(tmp_path / "scored.xlsx")
+    assert frame.height == 23 and "total_score" in frame.columns  # the example has 24 rows, one rejected
+
+
+@pytest.mark.parametrize("name", ["xlsx_values.xlsx", "xlsx_title_totals.xlsx", "xlsx_second_sheet.xlsx"])
+def test_the_corpus_workbooks_read_the_same_in_bulk(name):
+    assert_same_both_ways(CORPUS / name)
+
+
+@pytest.mark.parametrize("name", ["xlsx_formula_no_cache.xlsx"])
+def test_a_formula_without_a_cached_value_is_left_to_the_cell_reader(name):
+    assert_same_both_ways(CORPUS / name, bulk=False)
+
+
+NOT_PLAIN = {  # what each change makes of the plain sheet XML: something the bulk reader must leave alone
+    "a prefixed namespace": None,  # HAND_WRITTEN, whole
+    "rich text": ('<is><t>客户 0', '<is><r><rPr><b/></rPr><t>客户 0</t></r><r><t>'),
+    "a character reference": ("P-0001", "P-&#48;001"),
+    "a comment between rows": ('<row r="5"', '<!-- x --><row r="5"'),
+    "a CDATA section": ("<v>1000.5</v>", "<v><![CDATA[1000.5]]></v>"),
+    "a cell without its reference": ('<c r="B5"', '<c'),
+    "cells out of order": ('<c r="A5"', '<c r="I5"'),
+    "a value past the header": ('</row><row r="6"', '<c r="J5" t="inlineStr"><is><t>x</t></is></c></row><row r="6"'),
+    "a row number twice": ('<row r="6"', '<row r="5"'),
+    "single-quoted attributes": ('<c r="A5"', "<c r='A5'"),
+    "a control character": ("P-0001", "P-\x01001"),
+}
+
+
+def _plain_xml(tmp_path: Path) -> tuple[Path, str]:
+    """A plain sheet (inline strings, as openpyxl, kam and streaming writers write them) and its XML."""
+    path = plain_workbook(tmp_path / "base.xlsx", rows=8)
+    with zipfile.ZipFile(path) as packed:
+        return path, packed.read("xl/worksheets/sheet1.xml").decode("utf-8")
+
+
+@pytest.mark.parametrize("change", sorted(NOT_PLAIN))
+def test_sheet_xml_that_is_not_plain_is_read_a_cell_at_a_time(tmp_path, change):
+    base, xml = _plain_xml(tmp_path)
+    assert_same_both_ways(base)  # the unchanged sheet is plain
+    if NOT_PLAIN[change] is None:
+        changed = HAND_WRITTEN
+        path = replace_sheet(every_kind_of_value(tmp_path / "values.xlsx"), tmp_path / "changed.xlsx", changed)
+    else:
+        old, new = NOT_PLAIN[change]
+        assert old in xml, change
+        path = replace_sheet(base, tmp_path / "changed.xlsx", xml.replace(old, new, 1))
+    try:
+        cells = read(path, "cells")
+    except InputError as exc:  # the cell reader refuses it: so must the automatic read, with the same words
+        with pytest.raises(InputError) as automatic:
+            read(path, "auto")
+        assert automatic.value.message == exc.message
+        return
+    assert_same_both_ways(path, bulk=False)
+    assert cells[0].height >= (8 if NOT_PLAIN[change] else 4)
+
+
+def test_a_cell_past_the_last_column_is_refused_in_plain_xml_too(tmp_path):
+    base, xml = _plain_xml(tmp_path)
+    path = replace_sheet(base, tmp_path / "far.xlsx", xml.replace('<c r="C5"', '<c r="ZZZ5"', 1))
+    done = run_kam("score", path, "-o", "out.csv", cwd=tmp_path)
+    assert done.returncode == 4
+    assert "past Excel's last column" in one_error_line(done.stderr.decode())
+
+
+def test_a_large_export_reads_the_same_in_bulk(tmp_path):
+    """Thousands of rows over several chunks of inflated XML, shared strings and numbers."""
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet("export")
+    sheet.append(["opportunity_id", "account", "stage", "deal_size", "purchase_date", "margin", "notes"])
+    for i in range(6000):
+        sheet.append([f"OPP-{i:06d}", f"Account {i % 97}", ["potential", "intent", "solution"][i % 3],
+                      1_166_100.25 + i, dt.date(2024, 1 + i % 12, 1 + i % 28), f"{i % 40}%",
+                      "x" * (i % 50) or None])
+    workbook.save(tmp_path / "large.xlsx")
+    frame = assert_same_both_ways(tmp_path / "large.xlsx")
+    assert frame.height == 6000 and frame["deal_size"][1] == "1166101.25"
