@@ -243,3 +243,41 @@ def test_a_large_export_reads_the_same_in_bulk(tmp_path):
     workbook.save(tmp_path / "large.xlsx")
     frame = assert_same_both_ways(tmp_path / "large.xlsx")
     assert frame.height == 6000 and frame["deal_size"][1] == "1166101.25"
+
+
+def _replace_part(path: Path, target: Path, member: str, xml: str) -> Path:
+    return replace_sheet(path, target, xml, member=member)
+
+
+SHARED_TABLES = {
+    "plain": ('<si><t>编号</t></si><si><t xml:space="preserve">  spaces  </t></si><si><t>a &amp; b &lt;c&gt; '
+              '&quot;d&quot; &apos;e&apos;</t></si><si><t>line\r\nbreak\rhere</t></si><si><t/></si><si><t></t></si>'
+              '<si><t>_x005F_x000D_ kept as openpyxl reads it</t></si>\n<si><t>末尾</t></si>', True),
+    "rich text and phonetic runs": ('<si><r><rPr><b/></rPr><t>客户</t></r><r><t>名称</t></r><rPh sb="0" eb="1">'
+                                    '<t>きゃく</t></rPh></si><si><t>x</t></si>', False),
+    "a character reference": ('<si><t>&#20013;</t></si>', False),
+    "an empty item": ('<si/><si><t>x</t></si>', False),
+}
+
+
+@pytest.mark.parametrize("table", sorted(SHARED_TABLES))
+def test_the_shared_strings_read_as_openpyxl_reads_them(tmp_path, table):
+    """A plain table is read in bulk; any other by openpyxl; the strings are the same either way."""
+    from openpyxl.reader.strings import read_string_table
+
+    items, plain = SHARED_TABLES[table]
+    base = with_shared_strings(plain_workbook(tmp_path / "plain.xlsx", rows=4), tmp_path / "shared.xlsx")
+    xml = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<sst xmlns="{MAIN}" count="9" '
+           f'uniqueCount="9">{items}</sst>')
+    path = _replace_part(base, tmp_path / "table.xlsx", "xl/sharedStrings.xml", xml)
+    with zipfile.ZipFile(path) as packed:
+        expected = read_string_table(packed.open("xl/sharedStrings.xml"))
+        assert (xlsx_columns.shared_strings(packed, "xl/sharedStrings.xml") == expected) if plain else \
+            xlsx_columns.shared_strings(packed, "xl/sharedStrings.xml") is None
+    workbook = xlsx_importer._open_workbook(path)
+    try:
+        assert workbook.worksheets[0]._shared_strings == expected
+    finally:
+        xlsx_importer._close(workbook)
+    if plain:
+        assert expected[:4] == ["编号", "  spaces  ", "a & b <c> \"d\" 'e'", "line\nbreak\nhere"]

@@ -179,6 +179,18 @@ def _workbook_reader():
             pass
 
     class Reader(ExcelReader):
+        def read_strings(self):  # a plain table in bulk (xlsx_columns), else openpyxl's reader
+            from openpyxl.xml.constants import SHARED_STRINGS
+
+            from .xlsx_columns import shared_strings
+
+            part = self.package.find(SHARED_STRINGS)
+            found = shared_strings(self.archive, part.PartName[1:]) if part is not None else None
+            if found is None:
+                super().read_strings()
+            else:
+                self.shared_strings = found
+
         def read_worksheets(self):
             for sheet, rel in self.parser.find_sheets():
                 if rel.target in self.valid_files and "chartsheet" not in rel.Type:
