@@ -78,6 +78,7 @@ def plain_workbook(path: Path, rows: int = 40, epoch=None) -> Path:
             sheet.append([])  # a blank row inside the table
     sheet.append(["合计", None, "=SUM(C4:C9)"])
     sheet.append(["Total:", None, 12345])
+    sheet.append(["  小计\u200b" + "：" * 20 + " " * 12, None, 1])  # long, but a totals label once cleaned
     for row in range(4, sheet.max_row + 1):
         sheet.cell(row, 3).number_format = "#,##0.00"
         sheet.cell(row, 4).number_format = "0%"
@@ -138,7 +139,7 @@ def test_a_plain_workbook_reads_the_same_in_bulk_and_a_cell_at_a_time(tmp_path, 
                                            None]  # "" is written as no cell by openpyxl
     assert frame["客户名称"][0] == "客户 0 & <Co> \"q\" 'a'" and frame["利润"][1] == "10%"
     assert frame["采购时间"].to_list()[:2] == ["45000", "2024-02-02"] and frame["已立项"][0] == "TRUE"
-    assert any("2 totals row(s) left out" in n for n in notes)
+    assert any("3 totals row(s) left out" in n for n in notes)
     assert any("empty row(s) inside the table were skipped" in n for n in notes)
     assert any("8 number(s) that look like Excel serial dates" in n for n in notes)
 

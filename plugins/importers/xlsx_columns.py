@@ -21,6 +21,8 @@ import re
 from array import array
 from collections.abc import Callable
 
+from kamcore.importing import TOTAL_WORDS
+
 from .xlsx_sheet import EXCEL_MAX_COLUMNS, MAIN_NAMESPACES, Cell, _column, _Formats, cell_value
 
 CHUNK = 8 << 20  # bytes of the sheet's XML inflated at a time
@@ -39,6 +41,8 @@ _CELL = (  # what follows "<c ": its reference, style and type, any other attrib
     r'</c>)' + _S + r'*(</row>)?' + _S + r'*$')
 _CELL_GROUPS = ("letters", "ref_row", "style", "kind", "more", "formula", "v", "inline", "end")
 _ROW = (r'^((?:' + _S + r'+[A-Za-z][\w:]*="[^"<&]*")*)' + _S + r'*(/>|>)' + _S + r'*(</row>)?' + _S + r'*$')
+_NOT_COUNTED = r"[\s\x{200b}\x{200c}\x{200d}\x{2060}\x{feff}\x{ad}:\x{ff1a}\x{fe55}\x{fe13}]"  # white space,
+# invisible characters and what NFKC reads as a colon
 # bytes no XML document holds (expat refuses them): control characters, U+FFFE and U+FFFF
 _CONTROL = bytes([*range(0, 9), 11, 12, *range(14, 32)])
 _ROOT = re.compile(r'<worksheet\s[^>]*\bxmlns="([^"]*)"')
@@ -246,6 +250,7 @@ class _Converter:
         self.context = (workbook._date_formats, workbook._timedelta_formats, workbook.epoch)
         self.formats = _Formats(workbook)
         self.text_of, self.serial_of, self.is_totals = text_of, serial_of, is_totals
+        self.longest_total = max(len(word) for word in TOTAL_WORDS)
         self.known: dict[tuple, tuple] = {}
         self.totals: dict[str, bool] = {}
 
@@ -322,7 +327,10 @@ def _rows_of(pl, cells, converter: _Converter, header_row: int, width: int, date
     rows = rows.filter("filled")
     if rows.height == 0:
         return None
-    firsts = rows["first"].unique().to_list()
+    # only a short text can be a totals label: cleaning (kamcore.headers.clean_header) drops white space and
+    # invisible characters, the label's trailing colons go, and NFKC never makes a word of them shorter
+    short = rows["first"].str.replace_all(_NOT_COUNTED, "").str.len_chars() <= converter.longest_total
+    firsts = rows.filter(short)["first"].unique().to_list()
     totals = {t for t in firsts if converter.totals_label(t)}
     is_total = rows["first"].is_in(list(totals)) if totals else pl.Series([False] * rows.height)
     for number, label in rows.filter(is_total).select("row", "first").iter_rows():  # per-row ok: totals rows
