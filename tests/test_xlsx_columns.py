@@ -282,3 +282,14 @@ def test_the_shared_strings_read_as_openpyxl_reads_them(tmp_path, table):
         xlsx_importer._close(workbook)
     if plain:
         assert expected[:4] == ["编号", "  spaces  ", "a & b <c> \"d\" 'e'", "line\nbreak\nhere"]
+
+
+@pytest.mark.parametrize("quote", ['"', "'"])
+def test_sheet_xml_declared_in_another_encoding_is_left_to_expat(tmp_path, quote):
+    """Bytes that are valid UTF-8 mean something else in the Latin-1 the XML declares: expat decides."""
+    base, xml = _plain_xml(tmp_path)
+    declared = f"<?xml version={quote}1.0{quote} encoding={quote}ISO-8859-1{quote}?>\n" + xml.replace(
+        "P-0001", "P-café")  # é is C3 A9 in the file: "Ã©" in Latin-1 (and every Chinese text garbled)
+    path = replace_sheet(base, tmp_path / "latin.xlsx", declared)
+    frame = assert_same_both_ways(path, bulk=False)
+    assert "P-cafÃ©" in frame.to_series(0).to_list()

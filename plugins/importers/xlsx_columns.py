@@ -3,9 +3,10 @@ each distinct value turned into text once, by the code :mod:`.xlsx_sheet` uses f
 
 The sheet reader's expat callbacks cost about 4 us a cell (50,000 rows of 23 columns: 4.3 s); here the XML
 of a few thousand rows is one string, split at ``<row`` and ``<c `` and matched against one strict pattern
-per cell in Rust, so Python runs per distinct number, date or code, not per cell.
+per cell in Rust, so Python runs per distinct number, date or code, not per cell. A plain shared-string
+table is read the same way (:func:`shared_strings`), where openpyxl builds an element per string.
 
-Only the XML that Excel, openpyxl, kam and the usual CRM exporters write is read this way: every row and
+Only plain XML, the usual layout of a saved or exported workbook, is read this way: every row and
 cell carries its reference, rows come in order and cells in column order, values are ``<v>`` numbers,
 booleans, errors, shared strings or plain inline strings ``<is><t>…</t></is>``, with a formula's cached
 value beside it. Anything else (a rich-text or phonetic inline string, a character reference, a comment,
@@ -52,6 +53,7 @@ _KINDS = ("n", "s", "b", "e", "str", "inlineStr", "d")
 
 _SHARED = (r'^(?:<t(?:' + _S + r'+xml:space="preserve")?' + _S + r'*/>|<t(?:' + _S + r'+xml:space="preserve")?>('
            + _TEXT + r')</t>)' + _S + r'*</si>' + _S + r'*$')
+_ENCODING = re.compile(r"\ufeff?<\?xml[^>]*encoding=[\"']([^\"']*)[\"']")
 _SST_ROOT = re.compile(r'<sst\s[^>]*\bxmlns="([^"]*)"[^>]*>')
 
 
@@ -74,7 +76,7 @@ def shared_strings(archive, member: str) -> list[str] | None:
         return None
     root = _SST_ROOT.search(text)
     end = text.rfind("</sst>")
-    encoding = re.match(r'\ufeff?<\?xml[^>]*encoding="([^"]*)"', text)
+    encoding = re.match(_ENCODING, text)
     if (root is None or root.group(1) != SHEET_MAIN_NS or end < root.end() or "<?" in text[root.end():]
             or (encoding is not None and encoding.group(1).lower().replace("-", "") != "utf8")
             or text[end + len("</sst>"):].strip()):
@@ -129,7 +131,7 @@ def read_body(workbook, worksheet, header_row: int, width: int, date_columns: li
             frame = _rows_of(pl, cells, converter, header_row, width, date_columns, body, state, max_cells)
             if frame is not None and frame.height:
                 builder.add_frame(frame)
-    except NotPlain:
+    except (NotPlain, pl.exceptions.PolarsError):  # the sheet reader reads it, or says what is wrong
         builder.reset()
         return None
     body.blanks = state["last_accepted"] - header_row - state["filled_to_accepted"]
@@ -162,7 +164,7 @@ def _row_chunks(workbook, worksheet):
                     continue
                 head = pending[:begin]
                 root = _ROOT.search(head)
-                encoding = re.match(r'\ufeff?<\?xml[^>]*encoding="([^"]*)"', head)
+                encoding = re.match(_ENCODING, head)
                 if (root is None or root.group(1) not in MAIN_NAMESPACES or "<!" in head
                         or (encoding is not None and encoding.group(1).lower().replace("-", "") != "utf8")):
                     raise NotPlain
