@@ -42,19 +42,18 @@ _CELL = (  # what follows "<c ": its reference, style and type, any other attrib
     r'</c>)' + _S + r'*(</row>)?' + _S + r'*$')
 _CELL_GROUPS = ("letters", "ref_row", "style", "kind", "more", "formula", "v", "inline", "end")
 _ROW = (r'^((?:' + _S + r'+[A-Za-z][\w:]*="[^"<&]*")*)' + _S + r'*(/>|>)' + _S + r'*(</row>)?' + _S + r'*$')
-_NOT_COUNTED = r"[\s\x{200b}\x{200c}\x{200d}\x{2060}\x{feff}\x{ad}:\x{ff1a}\x{fe55}\x{fe13}]"  # white space,
-# invisible characters and what NFKC reads as a colon
-# bytes no XML document holds (expat refuses them): control characters, U+FFFE and U+FFFF
-_CONTROL = bytes([*range(0, 9), 11, 12, *range(14, 32)])
+_SHARED = (  # what follows "<si>" in a plain shared-string table: one <t>, empty or not
+    r'^(?:(<t(?:' + _S + r'+xml:space="preserve")?' + _S + r'*/>)|<t(?:' + _S + r'+xml:space="preserve")?>('
+    + _TEXT + r')</t>)' + _S + r'*</si>' + _S + r'*$')
 _ROOT = re.compile(r'<worksheet\s[^>]*\bxmlns="([^"]*)"')
+_SST_ROOT = re.compile(r'<sst\s[^>]*\bxmlns="([^"]*)"[^>]*>')
+_ENCODING = re.compile(r"\ufeff?<\?xml[^>]*encoding=[\"']([^\"']*)[\"']")
 _ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'"), ("&amp;", "&"))
 _KINDS = ("n", "s", "b", "e", "str", "inlineStr", "d")
-
-
-_SHARED = (r'^(?:<t(?:' + _S + r'+xml:space="preserve")?' + _S + r'*/>|<t(?:' + _S + r'+xml:space="preserve")?>('
-           + _TEXT + r')</t>)' + _S + r'*</si>' + _S + r'*$')
-_ENCODING = re.compile(r"\ufeff?<\?xml[^>]*encoding=[\"']([^\"']*)[\"']")
-_SST_ROOT = re.compile(r'<sst\s[^>]*\bxmlns="([^"]*)"[^>]*>')
+# bytes no XML document holds (expat refuses them, as it does U+FFFE and U+FFFF): control characters
+_CONTROL = bytes([*range(0, 9), 11, 12, *range(14, 32)])
+# what a totals label loses when it is cleaned: white space, invisible characters, colons (as NFKC reads them)
+_NOT_COUNTED = r"[\s\x{200b}\x{200c}\x{200d}\x{2060}\x{feff}\x{ad}:\x{ff1a}\x{fe55}\x{fe13}]"
 
 
 def shared_strings(archive, member: str) -> list[str] | None:
@@ -84,12 +83,12 @@ def shared_strings(archive, member: str) -> list[str] | None:
     pieces = text[root.end():end].split("<si>")
     if pieces[0].strip():
         return None
-    found = pl.Series(pieces[1:], dtype=pl.String).str.extract_groups(_SHARED).struct.field("1")
-    matched = pl.Series(pieces[1:], dtype=pl.String).str.contains(_SHARED)
-    if not matched.all():
-        return None
-    texts = pl.select(_decoded(pl.lit(found)).fill_null("").str.replace_all("x005F_", "", literal=True)).to_series()
-    return texts.to_list()
+    items = pl.DataFrame({"item": pieces[1:]}, schema={"item": pl.String}).select(
+        pl.col("item").str.extract_groups(_SHARED).struct.rename_fields(["empty", "text"]).struct.unnest())
+    if (items["empty"].is_null() & items["text"].is_null()).any():
+        return None  # an item the pattern does not read
+    return items.select(_decoded(pl.col("text")).fill_null("").str.replace_all("x005F_", "", literal=True)
+                        ).to_series().to_list()
 
 
 class NotPlain(Exception):
@@ -122,6 +121,8 @@ def read_body(workbook, worksheet, header_row: int, width: int, date_columns: li
 
     converter = _Converter(workbook, worksheet, text_of, serial_of, is_totals)
     body = Body(builder)
+    # across chunks: the last row number seen, the cells counted (as the sheet reader counts them), the last
+    # row read as data, the filled rows after the header so far and up to that last one (the rest are blank)
     state = {"last_row": 0, "cells": 0, "last_accepted": header_row, "filled_to_accepted": 0, "filled": 0}
     try:
         for text in _row_chunks(workbook, worksheet):
