@@ -293,3 +293,16 @@ def test_sheet_xml_declared_in_another_encoding_is_left_to_expat(tmp_path, quote
     path = replace_sheet(base, tmp_path / "latin.xlsx", declared)
     frame = assert_same_both_ways(path, bulk=False)
     assert "P-cafÃ©" in frame.to_series(0).to_list()
+
+
+def test_bytes_that_are_not_utf8_are_refused_as_the_cell_reader_refuses_them(tmp_path):
+    base, xml = _plain_xml(tmp_path)
+    with zipfile.ZipFile(base) as old, zipfile.ZipFile(tmp_path / "bad.xlsx", "w", zipfile.ZIP_DEFLATED) as new:
+        for info in old.infolist():
+            data = old.read(info.filename)
+            new.writestr(info, data.replace(b"P-0001", b"P-\xff001") if info.filename.endswith("sheet1.xml") else data)
+    with pytest.raises(InputError) as cells:
+        read(tmp_path / "bad.xlsx", "cells")
+    with pytest.raises(InputError) as automatic:
+        read(tmp_path / "bad.xlsx", "auto")
+    assert automatic.value.message == cells.value.message and "cannot read the workbook" in cells.value.message

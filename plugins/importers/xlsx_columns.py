@@ -17,17 +17,17 @@ header, a control character) makes :func:`read_body` return None, and the import
 
 from __future__ import annotations
 
-import codecs
+import functools
 import re
 from array import array
 from collections.abc import Callable
 
 from kamcore.importing import TOTAL_WORDS
 
-from .xlsx_sheet import EXCEL_MAX_COLUMNS, MAIN_NAMESPACES, Cell, _column, _Formats, cell_value
+from .xlsx_sheet import EXCEL_MAX_COLUMNS, MAIN_NAMESPACES, Cell, _Formats, cell_value
 
 CHUNK = 8 << 20  # bytes of the sheet's XML inflated at a time
-PROLOG_CHARS = 16 << 20  # what may come before <sheetData> (column widths, views …)
+PROLOG_BYTES = 16 << 20  # what may come before <sheetData> (column widths, views …)
 KNOWN_VALUES = 1 << 18  # distinct values kept converted (amounts and ids may differ on every row)
 _TEXT = r'(?:[^<&]|&(?:amp|lt|gt|quot|apos);)*'  # character data with the five predefined entities only
 _S = r'[ \t\n]'  # XML's white space (line ends are read as LF first)
@@ -140,57 +140,58 @@ def read_body(workbook, worksheet, header_row: int, width: int, date_columns: li
 
 
 def _row_chunks(workbook, worksheet):
-    """The text of ``<sheetData>``, CHUNK bytes or so at a time, each cut after a whole row."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    pending = ""
+    """The bytes of ``<sheetData>``, CHUNK bytes or so at a time, each cut before a row (so never inside a
+    character: the text is checked as UTF-8 in bulk, by polars)."""
+    pending = b""
     started = False
     tail = b""  # the end of the block before: "]]>" may straddle two blocks
     with workbook._archive.open(worksheet._worksheet_path) as source:
         while True:
             block = source.read(CHUNK)
-            seam = tail + block[:2]
             if (len(block.translate(None, _CONTROL)) != len(block) or b"\xef\xbf\xbe" in block
-                    or b"\xef\xbf\xbf" in block or b"]]>" in block or b"]]>" in seam):
+                    or b"\xef\xbf\xbf" in block or b"]]>" in block or b"]]>" in tail + block[:2]):
                 raise NotPlain  # the sheet reader refuses them, with expat's message
             tail = block[-2:]
-            try:
-                pending += decoder.decode(block, final=not block)
-            except UnicodeDecodeError:
-                raise NotPlain from None
+            pending += block
             if not started:
-                begin = pending.find("<sheetData>")
+                begin = pending.find(b"<sheetData>")
                 if begin < 0:
-                    if not block or len(pending) > PROLOG_CHARS:
+                    if not block or len(pending) > PROLOG_BYTES:
                         raise NotPlain  # no data, an empty <sheetData/>, or a prefixed one
                     continue
-                head = pending[:begin]
+                try:
+                    head = pending[:begin].decode("utf-8")
+                except UnicodeDecodeError:
+                    raise NotPlain from None
                 root = _ROOT.search(head)
                 encoding = re.match(_ENCODING, head)
                 if (root is None or root.group(1) not in MAIN_NAMESPACES or "<!" in head
                         or (encoding is not None and encoding.group(1).lower().replace("-", "") != "utf8")):
                     raise NotPlain
-                pending, started = pending[begin + len("<sheetData>"):], True
-            end = pending.find("</sheetData>")
+                pending, started = pending[begin + len(b"<sheetData>"):], True
+            end = pending.find(b"</sheetData>", max(0, len(pending) - len(block) - 16))
             if end >= 0:
                 yield pending[:end]
                 return
             if not block:
                 raise NotPlain  # the XML ends inside the data: the sheet reader says what is wrong
-            cut = pending.rfind("<row")
+            cut = pending.rfind(b"<row")
             if cut > 0:
                 yield pending[:cut]
                 pending = pending[cut:]
 
 
-def _cells(pl, text: str, state: dict):
-    """One long frame of a chunk's cells: row, column, kind, style, value text, inline text."""
-    if not text.strip():
+def _cells(pl, data: bytes, state: dict):
+    """One long frame of a chunk's cells: row, column, kind, style, value text, inline text, and whether a
+    formula has no cached value."""
+    if not data.strip():
         return None
-    text = text.replace("\r\n", "\n").replace("\r", "\n")  # as an XML parser reads line ends
-    pieces = text.split("<row")
+    data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")  # as an XML parser reads line ends
+    pieces = data.split(b"<row")
     if pieces[0].strip():
         raise NotPlain  # something other than a row inside <sheetData>
-    rows = pl.DataFrame({"parts": pieces[1:]}).select(pl.col("parts").str.split("<c "))
+    rows = pl.DataFrame({"parts": pl.Series(pieces[1:], dtype=pl.Binary)}).select(
+        pl.col("parts").cast(pl.String).str.split("<c "))  # not UTF-8: a polars error, and the sheet reader
     heads = rows.select(pl.col("parts").list.first().str.extract_groups(_ROW).alias("g")).unnest("g")
     heads = heads.rename({"1": "attrs", "2": "close", "3": "end"})
     attrs = heads["attrs"]
@@ -205,33 +206,40 @@ def _cells(pl, text: str, state: dict):
     closed = (heads["close"] == "/>") | heads["end"].is_not_null()  # a row that ends in its head has no cells
     if (closed != (counts == 0)).any() or ((heads["close"] == "/>") & heads["end"].is_not_null()).any():
         raise NotPlain
+    row, col, inline = pl.col("row"), pl.col("col"), pl.col("kind") == "inlineStr"
     cells = (rows.with_columns(numbers.alias("row"), pl.col("parts").list.slice(1)).explode("parts")
              .drop_nulls("parts").lazy()
              .select("row", pl.col("parts").str.extract_groups(_CELL).struct.rename_fields(list(_CELL_GROUPS))
                      .struct.unnest())
-             .with_columns((pl.col("row") != pl.col("row").shift(-1)).fill_null(True).alias("last"))
+             .select("row", pl.col("letters").replace_strict(_column_numbers(), default=None).alias("col"),
+                     pl.col("kind").fill_null("n"), pl.col("style").cast(pl.Int64).fill_null(0),
+                     _decoded(pl.col("v")).alias("v"), _decoded(pl.col("inline")).alias("inline"),
+                     # a formula without a cached value (in a row read as data, left to the sheet reader)
+                     (pl.col("formula").is_not_null() & pl.when(inline).then(pl.col("inline").is_null())
+                      .otherwise(pl.col("v").fill_null("") == "")).alias("uncached"),
+                     # checked below: read, in its own row, a row closed after its last cell, in column order
+                     pl.col("letters").is_not_null().alias("read"),
+                     (pl.col("ref_row").cast(pl.Int64) == row).alias("own_row"),
+                     (pl.col("end").is_not_null() == (row != row.shift(-1)).fill_null(True)).alias("closed"),
+                     pl.col("more"))
+             .with_columns(((row != row.shift(1)) | (col > col.shift(1))).fill_null(True).alias("ordered"))
              .collect())
-    if (cells["letters"].null_count() or (cells["end"].is_not_null() != cells["last"]).any()
-            or (cells["ref_row"].cast(pl.Int64) != cells["row"]).any()):
+    if not (cells["read"].all() and cells["own_row"].all() and cells["closed"].all()):
         raise NotPlain  # a cell the pattern does not read, in another row than its own, or a row left open
+    if cells["col"].null_count() or not cells["ordered"].all() or not cells["kind"].is_in(_KINDS).all():
+        raise NotPlain  # past Excel's last column, out of order, or of a type: the sheet reader's messages
     more = cells["more"].filter(cells["more"] != "")
     if more.len() and more.str.contains(r'(?:^|[ \t\n])(?:r|s|t|xmlns)=').any():
         raise NotPlain  # a second reference, style or type, or a namespace
-    letters = cells["letters"].unique().to_list()
-    columns = {x: _column(x) for x in letters}  # a few distinct letters
-    inline = pl.col("kind") == "inlineStr"
-    cells = cells.lazy().select(
-        "row", pl.col("letters").replace_strict(columns, return_dtype=pl.Int64).alias("col"),
-        pl.col("kind").fill_null("n"), pl.col("style").cast(pl.Int64).fill_null(0),
-        _decoded(pl.col("v")).alias("v"), _decoded(pl.col("inline")).alias("inline"),
-        # a formula without a cached value (a scored row with one is left to the sheet reader, which says where)
-        (pl.col("formula").is_not_null() & pl.when(inline).then(pl.col("inline").is_null())
-         .otherwise(pl.col("v").fill_null("") == "")).alias("uncached")).collect()
-    if cells["col"].max() > EXCEL_MAX_COLUMNS or not cells["kind"].is_in(_KINDS).all():
-        raise NotPlain  # the sheet reader refuses them, with its messages
-    if not cells.select((pl.col("col").diff().over("row") > 0).fill_null(True).all()).item():
-        raise NotPlain  # cells out of order or repeated in a row
-    return cells
+    return cells.select("row", "col", "kind", "style", "v", "inline", "uncached")
+
+
+@functools.cache
+def _column_numbers() -> dict[str, int]:
+    """Excel's column letters (A … XFD) and their numbers."""
+    from openpyxl.utils import get_column_letter
+
+    return {get_column_letter(number): number for number in range(1, EXCEL_MAX_COLUMNS + 1)}
 
 
 def _decoded(text):
