@@ -1,5 +1,7 @@
 """XLSX importer: the workbook through openpyxl in read-only mode, the sheet's cells through
-:mod:`.xlsx_sheet` (expat, the values openpyxl gives, three times quicker), both hardened as defusedxml is.
+:mod:`.xlsx_sheet` (expat, the values openpyxl gives, three times quicker), both hardened as defusedxml is;
+a sheet whose XML is plain, and a plain shared-string table, in bulk through :mod:`.xlsx_columns` (the same
+values, twice as quick again).
 
 - **Safety first.** Before openpyxl inflates anything, the zip directory is checked: the total
   uncompressed size, each member's compression ratio (a zip bomb is small on disk and huge inflated)
@@ -286,9 +288,9 @@ def _read(path: Path, options: ReadOptions, rows_by: str = "auto") -> Source:
     "bulk" or "cells" (one way only; "bulk" refuses a sheet that is not plain)."""
     from openpyxl.utils import get_column_letter
 
-    from .xlsx_columns import NotPlain
-
     from kamcore.schema import OPPORTUNITY
+
+    from .xlsx_columns import NotPlain
 
     max_cells = _limit("KAM_XLSX_MAX_CELLS", MAX_CELLS)
     check_zip(path)
