@@ -306,3 +306,13 @@ def test_bytes_that_are_not_utf8_are_refused_as_the_cell_reader_refuses_them(tmp
     with pytest.raises(InputError) as automatic:
         read(tmp_path / "bad.xlsx", "auto")
     assert automatic.value.message == cells.value.message and "cannot read the workbook" in cells.value.message
+
+
+def test_the_debug_log_says_how_the_rows_were_read(caplog):
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="kamcore.importers"):
+        read(CORPUS / "xlsx_values.xlsx", "auto")
+        read(CORPUS / "xlsx_formula_no_cache.xlsx", "auto")
+    said = [r.getMessage().split(": ", 1)[1] for r in caplog.records if "rows read" in r.getMessage()]
+    assert said == ["rows read in bulk", "rows read a cell at a time (the XML is not plain)"]

@@ -36,7 +36,7 @@ from kamcore import hookimpl
 from kamcore.errors import InputError
 from kamcore.headers import header_key
 from kamcore.importing import (HEADER_SEARCH_ROWS, FrameBuilder, column_names, find_header, header_matches,
-                               header_table, totals_label, warn)
+                               header_table, log, totals_label, warn)
 from kamcore.registry import Importer, ReadOptions, Source
 
 MAX_BYTES = 2 << 30  # total uncompressed size of the workbook's parts
@@ -319,6 +319,7 @@ def _read(path: Path, options: ReadOptions, rows_by: str = "auto") -> Source:
             if rows_by == "bulk":
                 raise NotPlain(f"{where}: not plain sheet XML")
             body = _read_rows(sheet, where, header_row, names, kinds, max_cells, builder)
+        log.debug("%s: rows read %s", where, "in bulk" if body.in_bulk else "a cell at a time (the XML is not plain)")
         uncached, uncached_count, totals, blanks = body.uncached, body.uncached_count, body.totals, body.blanks
         serial, outside, rows = body.serial, body.outside, body.rows
         if uncached_count:
