@@ -389,6 +389,46 @@ def test_a_run_stopped_while_it_inflates_a_packed_input_leaves_no_copy_behind(bi
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv.gz", "tmp"]
 
 
+@pytest.mark.parametrize("kind", ["xlsx", "jsonl"])
+def test_progress_reports_the_rows_of_a_file_read_whole_before_scoring(tmp_path, monkeypatch, kind):
+    """A workbook or a JSON Lines file is read whole before it is scored: the progress line says how far
+    ("reading"), then scores ("scoring"). (A workbook is read 8 MiB of XML at a time: 1 MiB here, so that
+    this one takes a few.)"""
+    import json
+
+    import openpyxl
+
+    from kamcore_plugins.importers import xlsx_columns
+
+    monkeypatch.setattr(xlsx_columns, "CHUNK", 1 << 20)
+
+    from kamcore.config import load_config
+    from kamcore.pipeline import run_score
+    from kamcore.plugins import Kam
+
+    rows = 30_000
+    if kind == "xlsx":
+        workbook = openpyxl.Workbook(write_only=True)
+        sheet = workbook.create_sheet("deals")
+        sheet.append(["opportunity_id", "account", "stage", "deal_size"])
+        for i in range(rows):
+            sheet.append([f"X-{i}", f"Account {i % 50}", "intent", 1000.5 + i])
+        workbook.save(tmp_path / "in.xlsx")
+    else:
+        (tmp_path / "in.jsonl").write_text("".join(json.dumps({"opportunity_id": f"X-{i}", "stage": "intent"}) + "\n"
+                                                   for i in range(rows)), encoding="utf-8")
+    kam = Kam()
+    calls = []
+    summary = run_score([tmp_path / f"in.{kind}"], tmp_path / "out.csv", kam=kam,
+                        config=load_config(None, kam.config_defaults()),
+                        on_progress=lambda elapsed, rows, doing: calls.append((elapsed, rows, doing)))
+    assert summary["rows"]["scored"] == rows
+    reading = [n for _, n, doing in calls if doing == "reading"]
+    assert len(reading) >= 2 and reading == sorted(reading) and reading[-1] <= rows and reading[0] > 0
+    assert [doing for _, _, doing in calls] == sorted((doing for _, _, doing in calls), key=["reading", "scoring"].index)
+    assert [e for e, _, _ in calls] == sorted(e for e, _, _ in calls)
+
+
 def test_progress_reports_the_rows_read_as_they_stream(big_export, tmp_path):
     """Every 0.2 s or so of a run of a few seconds: the rows read so far, rising to every row."""
     from kamcore.config import load_config

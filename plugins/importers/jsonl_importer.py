@@ -105,7 +105,7 @@ def read(path: Path, options: ReadOptions) -> Source:
     bad_count = 0
     blank = 0
     try:
-        builder = FrameBuilder([], prefix="kam-jsonl-")
+        builder = FrameBuilder([], prefix="kam-jsonl-", on_rows=options.on_rows)
         with open_input(path) as handle:  # inflated on the fly when compressed
             for number, raw in enumerate(handle, start=1):  # per-row ok: json.loads checks each line (NaN, keys)
                 try:

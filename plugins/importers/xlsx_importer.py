@@ -313,7 +313,7 @@ def _read(path: Path, options: ReadOptions, rows_by: str = "auto") -> Source:
                               "(titles, merged cells or report filters) were skipped"))
         kinds = [OPPORTUNITY[table[k]].kind if (k := header_key(n)) in table and table[k] in OPPORTUNITY else None
                  for n in names]
-        builder = FrameBuilder(names, prefix="kam-xlsx-")
+        builder = FrameBuilder(names, prefix="kam-xlsx-", on_rows=options.on_rows)
         body = _read_in_bulk(sheet, header_row, names, kinds, max_cells, builder) if rows_by != "cells" else None
         if body is None:  # not plain XML (xlsx_columns): a cell at a time
             if rows_by == "bulk":

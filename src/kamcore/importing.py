@@ -28,6 +28,7 @@ log = logging.getLogger("kamcore.importers")
 
 HEADER_SEARCH_ROWS = 50  # a header further down than this is not looked for
 CHUNK_ROWS = 50_000  # rows per polars chunk when an importer builds its frame from Python rows
+PROGRESS_ROWS = 10_000  # rows between two reports of a FrameBuilder's progress
 
 # the first non-empty cell of a totals row (合计 = total, 总计 = grand total, 小计 = subtotal)
 TOTAL_WORDS = frozenset({"合计", "总计", "小计", "总合计", "合計", "總計", "小計", "共计", "汇总", "total", "totals",
@@ -139,8 +140,9 @@ class FrameBuilder:
     chunks lazily. Call :meth:`cleanup` when the run is over (``Source.cleanup``).
     """
 
-    def __init__(self, columns: list[str], prefix: str = "kam-rows-"):
+    def __init__(self, columns: list[str], prefix: str = "kam-rows-", on_rows: Callable[[int], None] | None = None):
         self.columns = list(columns)
+        self.on_rows = on_rows  # told the rows added so far, every PROGRESS_ROWS rows and every frame
         self.folder = Path(tempfile.mkdtemp(prefix=prefix))
         self.files: list[Path] = []
         self.buffer: list[list] = [[] for _ in self.columns]
@@ -154,6 +156,8 @@ class FrameBuilder:
         self.pending += 1
         if self.pending >= CHUNK_ROWS:
             self.flush()
+        if self.on_rows is not None and self.rows % PROGRESS_ROWS == 0:
+            self.on_rows(self.rows)
 
     def add_column(self, name: str) -> None:
         """A column first seen after some rows (JSON Lines): earlier rows have no value."""
@@ -183,6 +187,8 @@ class FrameBuilder:
         frame.write_ipc(path)
         self.files.append(path)
         self.rows += frame.height
+        if self.on_rows is not None:
+            self.on_rows(self.rows)
 
     def reset(self) -> None:
         """Forget every row added (an importer starting over another way)."""

@@ -926,7 +926,10 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
     fmt = writer.name
     # whole-file checks run beside the local stream; every source is verified before any output is replaced
     # (a remote engine cuts the file on record boundaries, which needs the check done first)
-    opened = open_sources(inputs, kam, evolve(options, defer_checks=engine is None and defer), importer, spooled)
+    reading = None if on_progress is None else (  # a workbook or JSON Lines file is read whole first
+        lambda rows: on_progress(time.perf_counter() - started, rows, "reading"))
+    opened = open_sources(inputs, kam, evolve(options, defer_checks=engine is None and defer, on_rows=reading),
+                          importer, spooled)
     sources = [s for s, _ in opened]
     try:
         config, profile_notes = apply_profile(config, kam, profile, sources[0].frame)  # under the user's kam.toml

@@ -84,6 +84,9 @@ class ReadOptions:
     # ... and, with check_apart, in a child process, where it does not wait for the interpreter lock that the
     # batch steps hold; the kam command allows it (a program embedding kamcore may not be able to start one)
     check_apart: bool = False
+    # an importer that reads a file whole before it is scored (a workbook, JSON Lines) calls this now and then
+    # with the rows read so far: kam shows them on its progress line ("reading")
+    on_rows: Callable[[int], None] | None = field(default=None, eq=False)
 
 
 @frozen
