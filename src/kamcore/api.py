@@ -78,7 +78,7 @@ def score_frame(frame, config: Config | str | None = None, *, kam: Kam | None = 
     rejects = explode_rejects(rejected, list(prepared.plan.problems), ["<frame>"],
                               lambda src, rows: {r: r + 1 for r in rows})
     repeated = find_repeated(ids.lazy(), ids.height).select(
-        pl.col(repeats.ID).alias("opportunity_id"), "rows", (pl.col(ROW).list.eval(pl.element() + 1)).alias("lines"))
+        pl.col(repeats.ID).alias("opportunity_id"), "rows", (pl.col(ROW) + 1).alias("lines"))
     if is_pandas:
         return ScoreResult(scored.to_pandas(), rejects.to_pandas(), repeated.to_pandas())
     return ScoreResult(scored, rejects, repeated)
