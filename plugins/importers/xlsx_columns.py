@@ -96,11 +96,11 @@ class NotPlain(Exception):
 
 
 class Body:
-    """What the importer's read of the data rows gives: the rows (into ``builder``), their sheet row numbers,
-    and what the notes report."""
+    """What a read of the data rows gives besides the rows themselves (in the importer's FrameBuilder): their
+    sheet row numbers, what the notes report, and whether they were read in bulk."""
 
-    def __init__(self, builder, in_bulk: bool = False):
-        self.builder, self.in_bulk = builder, in_bulk
+    def __init__(self, in_bulk: bool = False):
+        self.in_bulk = in_bulk
         self.rows = array("I")
         self.totals: list[str] = []
         self.blanks = 0
@@ -120,7 +120,7 @@ def read_body(workbook, worksheet, header_row: int, width: int, date_columns: li
     import polars as pl
 
     converter = _Converter(workbook, worksheet, text_of, serial_of, is_totals)
-    body = Body(builder, in_bulk=True)
+    body = Body(in_bulk=True)
     # across chunks: the last row number seen, the cells counted (as the sheet reader counts them), the last
     # row read as data, the filled rows after the header so far and up to that last one (the rest are blank)
     state = {"last_row": 0, "cells": 0, "last_accepted": header_row, "filled_to_accepted": 0, "filled": 0}

@@ -376,7 +376,7 @@ def _read_rows(sheet, where: str, header_row: int, names: list[str], kinds: list
 
     from .xlsx_columns import Body
 
-    body = Body(builder)
+    body = Body()
     rows, serial, outside, totals, uncached = body.rows, body.serial, body.outside, body.totals, body.uncached
     width = len(names)
     cells = blank_run = 0

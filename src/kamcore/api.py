@@ -7,14 +7,13 @@ from typing import Any
 import polars as pl
 from attrs import frozen
 
-from . import repeats
 from .config import Config, load_config
 from .errors import DataError, KamError
-from .pipeline import explode_rejects, prepare_frames, stakeholder_frame, summarise_people
 from .normalise import ROW
-from .profiles import apply_profile
-from .repeats import find_repeated
+from .pipeline import explode_rejects, prepare_frames, stakeholder_frame, summarise_people
 from .plugins import Kam, get_kam
+from .profiles import apply_profile
+from .repeats import ID, find_repeated
 
 
 @frozen
@@ -78,7 +77,7 @@ def score_frame(frame, config: Config | str | None = None, *, kam: Kam | None = 
     rejects = explode_rejects(rejected, list(prepared.plan.problems), ["<frame>"],
                               lambda src, rows: {r: r + 1 for r in rows})
     repeated = find_repeated(ids.lazy(), ids.height).select(
-        pl.col(repeats.ID).alias("opportunity_id"), "rows", (pl.col(ROW) + 1).alias("lines"))
+        pl.col(ID).alias("opportunity_id"), "rows", (pl.col(ROW) + 1).alias("lines"))
     if is_pandas:
         return ScoreResult(scored.to_pandas(), rejects.to_pandas(), repeated.to_pandas())
     return ScoreResult(scored, rejects, repeated)
