@@ -224,6 +224,22 @@ def test_sheet_xml_that_is_not_plain_is_read_a_cell_at_a_time(tmp_path, change):
     assert cells[0].height >= (8 if NOT_PLAIN[change] else 4)
 
 
+def test_a_style_written_after_the_type_is_read_in_bulk(tmp_path):
+    """r, s, t is the usual order; t before s is read in bulk too, and the same (a percent and a date style)."""
+    base, xml = _plain_xml(tmp_path)
+    swapped = re.sub(r'<c r="([A-Z]+[0-9]+)" s="([0-9]+)" t="([a-zA-Z]+)"', r'<c r="\1" t="\3" s="\2"', xml)
+    assert swapped != xml and re.search(r'<c r="[A-Z]+[0-9]+" t="n" s="[0-9]+">', swapped)
+    path = replace_sheet(base, tmp_path / "swapped.xlsx", swapped)
+    assert_frame_equal(assert_same_both_ways(path), read(base, "bulk")[0])
+    assert '<c r="C5" t="n" s="1">' in swapped
+    twice = replace_sheet(base, tmp_path / "twice.xlsx", swapped.replace('<c r="C5" t="n" s="1">',
+                                                                         '<c r="C5" s="2" t="n" s="1">'))
+    with pytest.raises(InputError):  # expat: "duplicate attribute"
+        read(twice, "cells")
+    with pytest.raises(InputError):
+        read(twice, "auto")
+
+
 def test_a_cell_past_the_last_column_is_refused_in_plain_xml_too(tmp_path):
     base, xml = _plain_xml(tmp_path)
     path = replace_sheet(base, tmp_path / "far.xlsx", xml.replace('<c r="C5"', '<c r="ZZZ5"', 1))

@@ -35,12 +35,13 @@ _ATTRIBUTE = _S + r'+[A-Za-z]+="[^"<&]*"'
 _CELL = (  # what follows "<c ": its reference, style and type, any other attributes; then nothing, or a
     # formula, a value, an inline string; the row's end after its last cell
     r'^r="([A-Z]{1,3})([1-9][0-9]{0,6})"(?:' + _S + r'+s="([0-9]{1,9})")?(?:' + _S + r'+t="([A-Za-z]+)")?'
+    r'(?:' + _S + r'+s="([0-9]{1,9})")?'  # a style after the type, as some writers put it
     r'((?:' + _ATTRIBUTE + r')*)' + _S + r'*(?:/>|>' + _S + r'*'
     r'(<f(?:' + _ATTRIBUTE + r')*' + _S + r'*(?:/>|>' + _TEXT + r'</f>)' + _S + r'*)?'
     r'(?:<v>(' + _TEXT + r')</v>' + _S + r'*|<v' + _S + r'*/>' + _S + r'*)?'
     r'(?:<is>' + _S + r'*<t(?:' + _S + r'+xml:space="preserve")?>(' + _TEXT + r')</t>' + _S + r'*</is>' + _S + r'*)?'
     r'</c>)' + _S + r'*(</row>)?' + _S + r'*$')
-_CELL_GROUPS = ("letters", "ref_row", "style", "kind", "more", "formula", "v", "inline", "end")
+_CELL_GROUPS = ("letters", "ref_row", "style", "kind", "style_after", "more", "formula", "v", "inline", "end")
 _ROW = (r'^((?:' + _S + r'+[A-Za-z][\w:]*="[^"<&]*")*)' + _S + r'*(/>|>)' + _S + r'*(</row>)?' + _S + r'*$')
 _SHARED = (  # what follows "<si>" in a plain shared-string table: one <t>, empty or not
     r'^(?:(<t(?:' + _S + r'+xml:space="preserve")?' + _S + r'*/>)|<t(?:' + _S + r'+xml:space="preserve")?>('
@@ -212,7 +213,9 @@ def _cells(pl, data: bytes, state: dict):
              .select("row", pl.col("parts").str.extract_groups(_CELL).struct.rename_fields(list(_CELL_GROUPS))
                      .struct.unnest())
              .select("row", pl.col("letters").replace_strict(_column_numbers(), default=None).alias("col"),
-                     pl.col("kind").fill_null("n"), pl.col("style").cast(pl.Int64).fill_null(0),
+                     pl.col("kind").fill_null("n"),
+                     pl.coalesce("style", "style_after").cast(pl.Int64).fill_null(0).alias("style"),
+                     (pl.col("style").is_not_null() & pl.col("style_after").is_not_null()).alias("two_styles"),
                      _decoded(pl.col("v")).alias("v"), _decoded(pl.col("inline")).alias("inline"),
                      # a formula without a cached value (in a row read as data, left to the sheet reader)
                      (pl.col("formula").is_not_null() & pl.when(inline).then(pl.col("inline").is_null())
@@ -226,8 +229,10 @@ def _cells(pl, data: bytes, state: dict):
              .collect())
     if not (cells["read"].all() and cells["own_row"].all() and cells["closed"].all()):
         raise NotPlain  # a cell the pattern does not read, in another row than its own, or a row left open
-    if cells["col"].null_count() or not cells["ordered"].all() or not cells["kind"].is_in(_KINDS).all():
-        raise NotPlain  # past Excel's last column, out of order, or of a type: the sheet reader's messages
+    if (cells["col"].null_count() or not cells["ordered"].all() or not cells["kind"].is_in(_KINDS).all()
+            or cells["two_styles"].any()):
+        raise NotPlain  # past Excel's last column, out of order, of an unknown type, or styled twice: the
+        # sheet reader's messages
     more = cells["more"].filter(cells["more"] != "")
     if more.len() and more.str.contains(r'(?:^|[ \t\n])(?:r|s|t|xmlns)=').any():
         raise NotPlain  # a second reference, style or type, or a namespace
