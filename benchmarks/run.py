@@ -3,7 +3,7 @@
 
     python benchmarks/run.py [--harness ../shared/bench] [--rows 1000000] [--runs 5] [--out benchmarks/RESULTS.md]
                              [--skip-full] [--skip-scores-only] [--skip-model] [--skip-memory] [--skip-startup]
-                             [--dask 1,2] [--zh] [--messy] [--parquet]
+                             [--dask 1,2] [--zh] [--messy] [--parquet] [--gzip] [--xlsx ROWS]
 
 Every ratio is measured in one run, the two commands alternating in fresh processes (never absolute
 seconds, which drift on a shared machine):
@@ -28,7 +28,9 @@ seconds, which drift on a shared machine):
 9. with ``--parquet``: the English export written as Parquet with polars' inferred types, `kam score
    --scores-only` on it vs reading the Parquet file whole with polars (its parse floor), and the peak
    memory of `kam score` on the 1M- and 4M-row exports of `memory_flat.py` written as Parquet (medians of
-   ``--memory-runs`` runs).
+   ``--memory-runs`` runs);
+10. with ``--xlsx ROWS``: `kam score` on the export's first ROWS rows written as a workbook (inline strings, as
+   openpyxl writes them; shared strings, as Excel does) vs `kam score` on the same rows as CSV.
 Needs GNU time at /usr/bin/time and the `kam` of this environment on PATH.
 """
 
@@ -124,6 +126,9 @@ def main() -> None:
                     help="also time exports with timestamps and with formatted amounts (scores only)")
     ap.add_argument("--parquet", action="store_true",
                     help="also time a Parquet input and measure its peak memory on 1M and 4M rows")
+    ap.add_argument("--xlsx", type=int, default=0, metavar="ROWS",
+                    help="also time the first ROWS rows as a workbook (inline strings; shared strings, as Excel "
+                         "writes them) against the same rows as CSV")
     ap.add_argument("--gzip", action="store_true",
                     help="also time the export gzip-compressed (scores only) against the parse floor of the plain file")
     args = ap.parse_args()
@@ -199,6 +204,8 @@ def main() -> None:
             rows += parquet_rows(harness, py, kam_exe, export, tmp, args)
         if args.gzip:
             rows.append(gzip_row(harness, py, kam_exe, export, tmp, args))
+        if args.xlsx:
+            rows += xlsx_rows(harness, kam_exe, export, tmp, args)
     if not args.skip_memory:
         out = run([py, str(harness / "memory_flat.py"), "--runs", str(args.memory_runs), "--", *kam])
         r = last_line(out, r"^rss_1m_mb=")
@@ -267,6 +274,29 @@ def gzip_row(harness: Path, py: str, kam_exe: str, export: str, folder: str, arg
     return (f"`kam score --scores-only` on the export gzip-compressed / parse of the plain file ({args.rows:,} rows, "
             f"en, {inflates:.1f}× compressed)", f"{r['ratio']:.2f}×", "", f"{r['cmd_rss_mb']:.0f} MB",
             f"{r['cmd_s']:.2f} s vs {r['floor_s']:.2f} s; pairs " + " ".join(f"{x:.2f}" for x in r["ratios"]))
+
+
+def xlsx_rows(harness: Path, kam_exe: str, export: str, folder: str, args) -> list[tuple]:
+    """`kam score` on the export's first rows as a workbook, in both layouts, against the same rows as CSV:
+    what reading a workbook costs on top of the same run."""
+    import polars as pl
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from workbooks import with_shared_strings, write_workbook
+
+    csv = os.path.join(folder, "first.csv")
+    pl.read_csv(export, infer_schema=False, n_rows=args.xlsx).write_csv(csv)
+    inline = write_workbook(csv, Path(folder) / "first.xlsx", args.xlsx)
+    shared = with_shared_strings(inline, Path(folder) / "first-shared.xlsx")
+    floor = [kam_exe, "score", csv, "-o", os.path.join(folder, "x-csv.csv"), "-q"]
+    out = []
+    for label, book in (("inline strings", inline), ("shared strings", shared)):
+        r = alternate(harness, floor, [kam_exe, "score", str(book), "-o", os.path.join(folder, "x.csv"), "-q"],
+                      args.runs)
+        out.append((f"`kam score` on a workbook / the same rows as CSV ({args.xlsx:,} rows, en, {label})",
+                    f"{r['ratio']:.2f}×", "", f"{r['cmd_rss_mb']:.0f} MB",
+                    f"{r['cmd_s']:.2f} s vs {r['floor_s']:.2f} s; pairs " + " ".join(f"{x:.2f}" for x in r["ratios"])))
+    return out
 
 
 def messy_variants(export: str, folder: str) -> list[tuple[str, str]]:

@@ -19,6 +19,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from helpers import kam_env, one_error_line, run_kam  # noqa: E402,F401
 from test_xlsx_sheet import HAND_WRITTEN, every_kind_of_value, replace_sheet  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+from workbooks import with_shared_strings  # noqa: E402
+
 from kamcore.errors import InputError  # noqa: E402
 from kamcore.registry import ReadOptions  # noqa: E402
 from kamcore_plugins.importers import xlsx_columns, xlsx_importer  # noqa: E402
@@ -91,40 +94,6 @@ def plain_workbook(path: Path, rows: int = 40, epoch=None) -> Path:
     assert "<f>SUM(C4:C9)</f><v /></c>" in xml
     return replace_sheet(path, path.with_name("cached_" + path.name),
                          xml.replace("<f>SUM(C4:C9)</f><v /></c>", "<f>SUM(C4:C9)</f><v>3.5</v></c>"))
-
-
-INLINE = re.compile(r'<c r="([A-Z]+[0-9]+)"( s="[0-9]+")? t="inlineStr"><is><t(?: xml:space="preserve")?>([^<]*)</t></is></c>')
-
-
-def with_shared_strings(path: Path, target: Path, rich: bool = False) -> Path:
-    """The workbook with its inline strings moved to a shared-string table, as Excel writes them (openpyxl
-    writes inline strings); ``rich``: the first string as rich text with a phonetic run."""
-    with zipfile.ZipFile(path) as packed:
-        parts = {info.filename: packed.read(info.filename) for info in packed.infolist()}
-    table: dict[str, int] = {}
-
-    def shared(match: re.Match) -> str:
-        index = table.setdefault(match.group(3), len(table))
-        return f'<c r="{match.group(1)}"{match.group(2) or ""} t="s"><v>{index}</v></c>'
-
-    parts["xl/worksheets/sheet1.xml"] = INLINE.sub(shared, parts["xl/worksheets/sheet1.xml"].decode()).encode()
-    items = [f'<si><t xml:space="preserve">{text}</t></si>' for text in table]
-    if rich:
-        first = next(iter(table))
-        items[0] = (f'<si><r><rPr><b/></rPr><t>{first[:1]}</t></r><r><t xml:space="preserve">{first[1:]}</t></r>'
-                    '<rPh sb="0" eb="1"><t>ふりがな</t></rPh></si>')
-    parts["xl/sharedStrings.xml"] = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<sst xmlns="{MAIN}" '
-                                     f'count="{len(table)}" uniqueCount="{len(table)}">{"".join(items)}</sst>').encode()
-    parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(b"</Types>", (
-        b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.'
-        b'spreadsheetml.sharedStrings+xml"/></Types>'))
-    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(b"</Relationships>", (
-        b'<Relationship Id="rIdShared" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
-        b'sharedStrings" Target="sharedStrings.xml"/></Relationships>'))
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as packed:
-        for name, data in parts.items():
-            packed.writestr(name, data)
-    return target
 
 
 @pytest.mark.parametrize("chunk", [64, 1000, xlsx_columns.CHUNK])
