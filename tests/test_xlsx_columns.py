@@ -13,6 +13,8 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -42,8 +44,9 @@ def read(path: Path, rows_by: str, **options):
         source.cleanup()
 
 
-def assert_same_both_ways(path: Path, bulk: bool = True, **options) -> pl.DataFrame:
-    """The bulk read (when ``bulk``: it must be taken) and the automatic one equal the read a cell at a time."""
+def assert_same_both_ways(path: Path, bulk: bool | None = True, **options) -> pl.DataFrame:
+    """The bulk read (when ``bulk``: it must be taken; False: it must not be; None: either) and the automatic
+    one equal the read a cell at a time."""
     cells = read(path, "cells", **options)
     auto = read(path, "auto", **options)
     for mine, theirs in zip(auto, cells):
@@ -55,7 +58,7 @@ def assert_same_both_ways(path: Path, bulk: bool = True, **options) -> pl.DataFr
         fast = read(path, "bulk", **options)
         assert_frame_equal(fast[0], cells[0])
         assert fast[1:] == cells[1:]
-    else:
+    elif bulk is False:
         with pytest.raises(InputError, match="not plain sheet XML"):
             read(path, "bulk", **options)
     return cells[0]
@@ -301,3 +304,30 @@ def test_the_debug_log_says_how_the_rows_were_read(caplog):
         read(CORPUS / "xlsx_formula_no_cache.xlsx", "auto")
     said = [r.getMessage().split(": ", 1)[1] for r in caplog.records if "rows read" in r.getMessage()]
     assert said == ["rows read in bulk", "rows read a cell at a time (the XML is not plain)"]
+
+
+_CELLS = st.one_of(
+    st.none(), st.booleans(), st.integers(-10**15, 10**15), st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.dates(min_value=dt.date(1900, 3, 1), max_value=dt.date(9999, 12, 31)),
+    st.datetimes(min_value=dt.datetime(1900, 3, 1), max_value=dt.datetime(9999, 12, 31)),
+    st.lists(st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff"),
+                     max_size=4) | st.sampled_from(["&", "<", ">", '"', "'", "_x000D_", "_x005F_", "\n", "\t", " ",
+                                                    "合计", "Total:", "45000", "0012", "=A1"]),
+             max_size=4).map("".join))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(_CELLS, min_size=1, max_size=6), min_size=1, max_size=12), st.booleans())
+def test_any_values_read_the_same_in_bulk_and_a_cell_at_a_time(tmp_path, rows, shared):
+    """Whatever openpyxl writes (numbers, dates, booleans, text with entities, escapes, spaces, totals labels),
+    in either layout, the two reads agree."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["编号", "采购时间", "备注", "标的", "已立项", "说明"])
+    for row in rows:
+        sheet.append(row)
+    path = tmp_path / f"any-{len(rows)}-{shared}.xlsx"
+    workbook.save(path)
+    if shared:
+        path = with_shared_strings(path, tmp_path / f"any-shared-{len(rows)}.xlsx")
+    assert_same_both_ways(path, bulk=None)
