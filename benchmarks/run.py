@@ -286,7 +286,7 @@ def xlsx_rows(harness: Path, kam_exe: str, export: str, folder: str, args) -> li
 
     csv = os.path.join(folder, "first.csv")
     pl.read_csv(export, infer_schema=False, n_rows=args.xlsx).write_csv(csv)
-    inline = write_workbook(csv, Path(folder) / "first.xlsx", args.xlsx)
+    inline = write_workbook(csv, Path(folder) / "first.xlsx")
     shared = with_shared_strings(inline, Path(folder) / "first-shared.xlsx")
     floor = [kam_exe, "score", csv, "-o", os.path.join(folder, "x-csv.csv"), "-q"]
     out = []

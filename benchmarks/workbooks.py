@@ -42,13 +42,13 @@ def with_shared_strings(path: Path, target: Path, rich: bool = False) -> Path:
     return target
 
 
-def write_workbook(csv: str, target: Path, rows: int) -> Path:
-    """The first ``rows`` rows of a CSV export as a workbook (every value as text, inline strings), written
-    a row at a time by openpyxl's write-only mode."""
+def write_workbook(csv: str, target: Path) -> Path:
+    """A CSV export as a workbook (every value as text, inline strings), written a row at a time by openpyxl's
+    write-only mode."""
     import polars as pl
     from openpyxl import Workbook
 
-    frame = pl.read_csv(csv, infer_schema=False, n_rows=rows)
+    frame = pl.read_csv(csv, infer_schema=False)
     book = Workbook(write_only=True)
     sheet = book.create_sheet("export")
     sheet.append(frame.columns)
