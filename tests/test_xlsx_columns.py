@@ -174,8 +174,11 @@ def _plain_xml(tmp_path: Path) -> tuple[Path, str]:
         return path, packed.read("xl/worksheets/sheet1.xml").decode("utf-8")
 
 
+@pytest.mark.parametrize("chunk", [256, xlsx_columns.CHUNK])
 @pytest.mark.parametrize("change", sorted(NOT_PLAIN))
-def test_sheet_xml_that_is_not_plain_is_read_a_cell_at_a_time(tmp_path, change):
+def test_sheet_xml_that_is_not_plain_is_read_a_cell_at_a_time(tmp_path, monkeypatch, change, chunk):
+    """In chunks of 256 bytes, rows already read in bulk are dropped when a later chunk is not plain."""
+    monkeypatch.setattr(xlsx_columns, "CHUNK", chunk)
     base, xml = _plain_xml(tmp_path)
     assert_same_both_ways(base)  # the unchanged sheet is plain
     if NOT_PLAIN[change] is None:
