@@ -160,7 +160,6 @@ NOT_PLAIN = {  # what each change makes of the plain sheet XML: something the bu
     "a CDATA section": ("<v>1000.5</v>", "<v><![CDATA[1000.5]]></v>"),
     "a cell without its reference": ('<c r="B5"', '<c'),
     "cells out of order": ('<c r="A5"', '<c r="I5"'),
-    "a value past the header": ('</row><row r="6"', '<c r="J5" t="inlineStr"><is><t>x</t></is></c></row><row r="6"'),
     "a row number twice": ('<row r="6"', '<row r="5"'),
     "single-quoted attributes": ('<c r="A5"', "<c r='A5'"),
     "a control character": ("P-0001", "P-\x01001"),
@@ -197,6 +196,28 @@ def test_sheet_xml_that_is_not_plain_is_read_a_cell_at_a_time(tmp_path, monkeypa
         return
     assert_same_both_ways(path, bulk=False)
     assert cells[0].height >= (8 if NOT_PLAIN[change] else 4)
+
+
+@pytest.mark.parametrize("chunk", [256, xlsx_columns.CHUNK])
+def test_values_past_the_header_open_columns_in_bulk_as_a_cell_at_a_time(tmp_path, monkeypatch, chunk):
+    """A filled value past the header's columns opens columns up to its own from its row on (column_9 …, with a
+    warning naming the first row of each); a blank one past them before that is dropped, after it kept."""
+    monkeypatch.setattr(xlsx_columns, "CHUNK", chunk)
+    base, xml = _plain_xml(tmp_path)
+    cell = '<c r="{}" t="inlineStr"><is><t>{}</t></is></c></row><row r="{}"'
+    for where, text in (("J5", "x"), ("K6", " "), ("L7", "y"), ("I8", " ")):
+        row = int(where[1:])
+        xml = xml.replace(f'</row><row r="{row + 1}"', cell.format(where, text, row + 1), 1)
+    path = replace_sheet(base, tmp_path / "past.xlsx", xml)
+    frame = assert_same_both_ways(path)
+    _, _, notes = read(path, "bulk")
+    assert frame.columns[8:] == ["column_9", "column_10", "column_11", "column_12"]
+    assert frame.select(pl.nth(8, 9, 10, 11)).rows()[:5] == [
+        (None, None, None, None), (None, "x", None, None), (None, None, None, None), (None, None, None, "y"),
+        (" ", None, None, None)]
+    assert [n.split(": ", 1)[1].split(" but")[0] for n in notes if "no header" in n] == [
+        "column I has values (from row 5)", "column J has values (from row 5)", "column K has values (from row 7)",
+        "column L has values (from row 7)"]
 
 
 def test_a_style_written_after_the_type_is_read_in_bulk(tmp_path):

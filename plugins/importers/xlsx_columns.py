@@ -10,8 +10,7 @@ Only plain XML, the usual layout of a saved or exported workbook, is read this w
 cell carries its reference, rows come in order and cells in column order, values are ``<v>`` numbers,
 booleans, errors, shared strings or plain inline strings ``<is><t>…</t></is>``, with a formula's cached
 value beside it. Anything else (a rich-text or phonetic inline string, a character reference, a comment,
-CDATA or a DTD, a namespace prefix, a formula without a cached value, a value in a column without a
-header, a control character) makes :func:`read_body` return None, and the importer reads the sheet with
+CDATA or a DTD, a namespace prefix, a formula without a cached value, a control character) makes :func:`read_body` return None, and the importer reads the sheet with
 :mod:`.xlsx_sheet` from its first row: the same rows, notes and errors either way (tests compare the two).
 """
 
@@ -114,7 +113,8 @@ class Body:
 def read_body(workbook, worksheet, header_row: int, width: int, date_columns: list[int], max_cells: int,
               builder, text_of: Callable, serial_of: Callable, is_totals: Callable) -> Body | None:
     """The data rows (after ``header_row``) of a sheet whose XML is plain (see the module docstring), each
-    cut to ``width`` columns and added to ``builder``; None, with nothing added, when it is not plain.
+    ``width`` columns wide (the header's) or wider from a row with a value past them, as the sheet reader
+    reads them, added to ``builder``; None, with nothing added, when it is not plain.
     ``text_of(cell)`` and ``serial_of(cell)`` are the importer's rules for one cell (its text; whether it
     looks like an Excel serial date), ``is_totals(text)`` whether a row's first filled value says it
     is a totals row."""
@@ -124,13 +124,18 @@ def read_body(workbook, worksheet, header_row: int, width: int, date_columns: li
     body = Body(in_bulk=True)
     # across chunks: the last row number seen, the cells counted (as the sheet reader counts them), the last
     # row read as data, the filled rows after the header so far and up to that last one (the rest are blank)
-    state = {"last_row": 0, "cells": 0, "last_accepted": header_row, "filled_to_accepted": 0, "filled": 0}
+    # and the columns so far (the header's, then any a value past it opened)
+    state = {"last_row": 0, "cells": 0, "last_accepted": header_row, "filled_to_accepted": 0, "filled": 0,
+             "width": width}
     try:
         for text in _row_chunks(workbook, worksheet):
             cells = _cells(pl, text, state)
             if cells is None:
                 continue
-            frame = _rows_of(pl, cells, converter, header_row, width, date_columns, body, state, max_cells)
+            before = state["width"]
+            frame = _rows_of(pl, cells, converter, header_row, date_columns, body, state, max_cells)
+            for index in range(before, state["width"]):  # named as the sheet reader names them
+                builder.add_column(f"column_{index + 1}")
             if frame is not None and frame.height:
                 builder.add_frame(frame)
     except (NotPlain, pl.exceptions.PolarsError):  # the sheet reader reads it, or says what is wrong
@@ -302,9 +307,10 @@ class _Converter:
         return found
 
 
-def _rows_of(pl, cells, converter: _Converter, header_row: int, width: int, date_columns: list[int],
-             body: Body, state: dict, max_cells: int):
-    """The chunk's data rows as a frame of ``width`` text columns (c0, c1 …), with the body's notes kept."""
+def _rows_of(pl, cells, converter: _Converter, header_row: int, date_columns: list[int], body: Body, state: dict,
+             max_cells: int):
+    """The chunk's data rows as a frame of text columns (c0, c1 …, as many as ``state["width"]`` ends at),
+    with the body's notes kept."""
     per_row = cells.group_by("row", maintain_order=True).agg(pl.col("col").max().alias("width"))
     state["cells"] += int(per_row["width"].sum())
     if state["cells"] > max_cells or int(per_row["row"].max()) > 1_048_576:
@@ -354,14 +360,19 @@ def _rows_of(pl, cells, converter: _Converter, header_row: int, width: int, date
     accepted = rows.filter(~is_total)
     state["filled"] += rows.height
     if accepted.height:
-        if int(accepted["last_filled"].max()) > width:
-            raise NotPlain  # values without a header: the sheet reader adds their columns and says so
         last = int(accepted["row"][-1])
         state["filled_to_accepted"] = state["filled"] - int((rows["row"] > last).sum())
         state["last_accepted"] = last
     else:
         return None
-    keep = cells.join(accepted.select("row"), on="row", how="semi", maintain_order="left")
+    # a filled value past the columns so far opens columns up to its own, from its row on (as the sheet reader
+    # widens its rows): each row keeps the cells up to the width reached at it
+    width = state["width"]
+    accepted = accepted.with_columns(pl.max_horizontal(pl.col("last_filled").cum_max(), pl.lit(width)).alias("w"))
+    for index in range(width, int(accepted["w"].max())):
+        body.outside.setdefault(index, int(accepted.filter(pl.col("w") > index)["row"][0]))
+    state["width"] = width = int(accepted["w"].max())
+    keep = cells.join(accepted.select("row", "w"), on="row", how="inner", maintain_order="left")
     if keep["uncached"].any():
         raise NotPlain  # the sheet reader reports where
     if date_columns:  # in the order their first serial number comes, as the sheet reader finds them
@@ -372,7 +383,7 @@ def _rows_of(pl, cells, converter: _Converter, header_row: int, width: int, date
             was, seen = body.serial.get(column - 1, (0, first))
             body.serial[column - 1] = (was + count, seen)
     body.rows.extend(accepted["row"].cast(pl.UInt32).to_list())
-    wide = keep.filter(pl.col("col") <= width).select(
+    wide = keep.filter(pl.col("col") <= pl.col("w")).select(
         "row", pl.col("col").cast(pl.String), "text").pivot("col", index="row", values="text")
     names = [f"c{i}" for i in range(width)]
     have = set(wide.columns)
