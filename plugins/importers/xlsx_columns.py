@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from kamcore.importing import TOTAL_WORDS
 
-from .xlsx_sheet import EXCEL_MAX_COLUMNS, MAIN_NAMESPACES, Cell, _Formats, cell_value
+from .xlsx_sheet import EXCEL_MAX_COLUMNS, EXCEL_MAX_ROWS, MAIN_NAMESPACES, Cell, _Formats, cell_value
 
 CHUNK = 8 << 20  # bytes of the sheet's XML inflated at a time
 PROLOG_BYTES = 16 << 20  # what may come before <sheetData> (column widths, views …)
@@ -50,10 +50,23 @@ _SST_ROOT = re.compile(r'<sst\s[^>]*\bxmlns="([^"]*)"[^>]*>')
 _ENCODING = re.compile(r"\ufeff?<\?xml[^>]*encoding=[\"']([^\"']*)[\"']")
 _ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'"), ("&amp;", "&"))
 _KINDS = ("n", "s", "b", "e", "str", "inlineStr", "d")
-# bytes no XML document holds (expat refuses them, as it does U+FFFE and U+FFFF): control characters
+# bytes no XML document holds: control characters
 _CONTROL = bytes([*range(0, 9), 11, 12, *range(14, 32)])
 # what a totals label loses when it is cleaned: white space, invisible characters, colons (as NFKC reads them)
 _NOT_COUNTED = r"[\s\x{200b}\x{200c}\x{200d}\x{2060}\x{feff}\x{ad}:\x{ff1a}\x{fe55}\x{fe13}]"
+
+
+def _foreign(data: bytes) -> bool:
+    """Whether XML bytes hold what expat refuses (control characters, U+FFFE, U+FFFF, "]]>" in text): the
+    bulk reader leaves them to it, for its message."""
+    return (len(data.translate(None, _CONTROL)) != len(data) or b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data
+            or b"]]>" in data)
+
+
+def _other_encoding(head: str) -> bool:
+    """Whether the XML declaration names an encoding other than UTF-8."""
+    declared = _ENCODING.match(head)
+    return declared is not None and declared.group(1).lower().replace("-", "") != "utf8"
 
 
 def shared_strings(archive, member: str) -> list[str] | None:
@@ -66,8 +79,7 @@ def shared_strings(archive, member: str) -> list[str] | None:
     from openpyxl.xml.constants import SHEET_MAIN_NS
 
     data = archive.read(member)
-    if (len(data.translate(None, _CONTROL)) != len(data) or b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data
-            or b"]]>" in data or b"&#" in data or b"<!" in data):
+    if _foreign(data) or b"&#" in data or b"<!" in data:
         return None
     try:
         text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
@@ -75,10 +87,8 @@ def shared_strings(archive, member: str) -> list[str] | None:
         return None
     root = _SST_ROOT.search(text)
     end = text.rfind("</sst>")
-    encoding = re.match(_ENCODING, text)
     if (root is None or root.group(1) != SHEET_MAIN_NS or end < root.end() or "<?" in text[root.end():]
-            or (encoding is not None and encoding.group(1).lower().replace("-", "") != "utf8")
-            or text[end + len("</sst>"):].strip()):
+            or _other_encoding(text) or text[end + len("</sst>"):].strip()):
         return None
     pieces = text[root.end():end].split("<si>")
     if pieces[0].strip():
@@ -154,8 +164,7 @@ def _row_chunks(workbook, worksheet):
     with workbook._archive.open(worksheet._worksheet_path) as source:
         while True:
             block = source.read(CHUNK)
-            if (len(block.translate(None, _CONTROL)) != len(block) or b"\xef\xbf\xbe" in block
-                    or b"\xef\xbf\xbf" in block or b"]]>" in block or b"]]>" in tail + block[:2]):
+            if _foreign(block) or b"]]>" in tail + block[:2]:
                 raise NotPlain  # the sheet reader refuses them, with expat's message
             tail = block[-2:]
             pending += block
@@ -170,9 +179,7 @@ def _row_chunks(workbook, worksheet):
                 except UnicodeDecodeError:
                     raise NotPlain from None
                 root = _ROOT.search(head)
-                encoding = re.match(_ENCODING, head)
-                if (root is None or root.group(1) not in MAIN_NAMESPACES or "<!" in head
-                        or (encoding is not None and encoding.group(1).lower().replace("-", "") != "utf8")):
+                if root is None or root.group(1) not in MAIN_NAMESPACES or "<!" in head or _other_encoding(head):
                     raise NotPlain
                 pending, started = pending[begin + len(b"<sheetData>"):], True
             end = pending.find(b"</sheetData>", max(0, len(pending) - len(block) - 16))
@@ -205,7 +212,7 @@ def _cells(pl, data: bytes, state: dict):
     if (attrs.null_count() or numbers.null_count() or (attrs.str.count_matches(r'(?:^|[ \t\n])r="') != 1).any()
             or attrs.str.contains("xmlns", literal=True).any()):
         raise NotPlain  # a row the pattern does not read, without its number or with two
-    if not (numbers.diff().drop_nulls() > 0).all() or numbers[0] <= state["last_row"] or numbers[-1] > 1_048_576:
+    if not (numbers.diff().drop_nulls() > 0).all() or numbers[0] <= state["last_row"] or numbers[-1] > EXCEL_MAX_ROWS:
         raise NotPlain  # rows out of order, repeated, or more than Excel has: the sheet reader says which
     state["last_row"] = int(numbers[-1])
     counts = rows["parts"].list.len() - 1
@@ -313,7 +320,7 @@ def _rows_of(pl, cells, converter: _Converter, header_row: int, date_columns: li
     with the body's notes kept."""
     per_row = cells.group_by("row", maintain_order=True).agg(pl.col("col").max().alias("width"))
     state["cells"] += int(per_row["width"].sum())
-    if state["cells"] > max_cells or int(per_row["row"].max()) > 1_048_576:
+    if state["cells"] > max_cells:
         raise NotPlain  # the sheet reader refuses it, with its message
     cells = cells.filter(pl.col("row") > header_row)
     if cells.height == 0:

@@ -43,7 +43,6 @@ MAX_BYTES = 2 << 30  # total uncompressed size of the workbook's parts
 MAX_RATIO = 200  # uncompressed / compressed size of one part (parts under GRACE_BYTES are not checked)
 GRACE_BYTES = 1 << 20
 MAX_CELLS = 30_000_000  # cells read from the sheet (empty ones inside the table included)
-EXCEL_MAX_ROWS = 1_048_576
 SERIAL_MIN, SERIAL_MAX = 1, 2_958_465  # Excel's serial dates: 1900-01-01 … 9999-12-31
 _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 
@@ -375,6 +374,7 @@ def _read_rows(sheet, where: str, header_row: int, names: list[str], kinds: list
     from kamcore.schema import DATE
 
     from .xlsx_columns import Body
+    from .xlsx_sheet import EXCEL_MAX_ROWS
 
     body = Body()
     rows, serial, outside, totals, uncached = body.rows, body.serial, body.outside, body.totals, body.uncached

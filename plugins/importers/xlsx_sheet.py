@@ -26,6 +26,7 @@ from kamcore.errors import InputError
 MAIN_NAMESPACES = ("http://schemas.openxmlformats.org/spreadsheetml/2006/main",
                    "http://purl.oclc.org/ooxml/spreadsheetml/main")
 EXCEL_MAX_COLUMNS = 16_384
+EXCEL_MAX_ROWS = 1_048_576
 CHUNK = 1 << 16
 
 
