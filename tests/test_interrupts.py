@@ -392,15 +392,16 @@ def test_a_run_stopped_while_it_inflates_a_packed_input_leaves_no_copy_behind(bi
 @pytest.mark.parametrize("kind", ["xlsx", "jsonl"])
 def test_progress_reports_the_rows_of_a_file_read_whole_before_scoring(tmp_path, monkeypatch, kind):
     """A workbook or a JSON Lines file is read whole before it is scored: the progress line says how far
-    ("reading"), then scores ("scoring"). (A workbook is read 8 MiB of XML at a time: 1 MiB here, so that
-    this one takes a few.)"""
+    ("reading"), then scores ("scoring"). (Both are read 8 MiB at a time: 1 MiB of XML and 256 KiB of
+    lines here, so that these take a few.)"""
     import json
 
     import openpyxl
 
-    from kamcore_plugins.importers import xlsx_columns
+    from kamcore_plugins.importers import jsonl_columns, xlsx_columns
 
     monkeypatch.setattr(xlsx_columns, "CHUNK", 1 << 20)
+    monkeypatch.setattr(jsonl_columns, "CHUNK", 256 << 10)
 
     from kamcore.config import load_config
     from kamcore.pipeline import run_score

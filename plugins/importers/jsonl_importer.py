@@ -19,12 +19,11 @@ or xz file, or a zip of one file, is inflated as it is read (``kamcore.importing
 from __future__ import annotations
 
 import json
-from array import array
 from pathlib import Path
 
 from kamcore import hookimpl
 from kamcore.errors import InputError
-from kamcore.importing import (FrameBuilder, column_names, compression, describe_packing, inflated_head,
+from kamcore.importing import (FrameBuilder, column_names, compression, describe_packing, inflated_head, log,
                                open_input, warn)
 from kamcore.registry import Importer, ReadOptions, Source
 
@@ -93,55 +92,42 @@ def parse_line(text: str) -> dict:
     if not isinstance(obj, dict):
         kind = {list: "an array", str: "a string", _Number: "a number"}.get(type(obj), "a " + type(obj).__name__)
         raise ValueError(f"expected an object {{…}}, found {kind if obj is not None else 'null'}")
+    if "\\ud" in text or "\\uD" in text:  # a surrogate escape: fine in a pair (an emoji), not alone
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("a \\ud800-\\udfff escape without its pair is not a character") from None
     return obj
 
 
 def read(path: Path, options: ReadOptions) -> Source:
+    return _read(path, options)
+
+
+def _read(path: Path, options: ReadOptions, rows_by: str = "auto") -> Source:
+    """:func:`read`; ``rows_by``: "auto" (in bulk when every line is plain, else a line at a time), "bulk" or
+    "lines" (one way only; "bulk" refuses a file that is not plain)."""
+    from .jsonl_columns import NotPlain, read_lines
+
     builder: FrameBuilder | None = None
-    lines = array("I")
-    positions: dict[str, int] = {}
-    keys: list[str] = []
-    bad: list[str] = []
-    bad_count = 0
-    blank = 0
     try:
-        builder = FrameBuilder([], prefix="kam-jsonl-", on_rows=options.on_rows)
-        with open_input(path) as handle:  # inflated on the fly when compressed
-            for number, raw in enumerate(handle, start=1):  # per-row ok: json.loads checks each line (NaN, keys)
-                try:
-                    text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-                except UnicodeDecodeError as exc:
-                    raise InputError(f"{path}: line {number}: byte {exc.start + 1} of the line is not UTF-8",
-                                     hint="JSON Lines is UTF-8; convert the file, e.g. iconv -f gb18030 -t utf-8") from None
-                if not text.strip():
-                    blank += 1
-                    continue
-                try:
-                    obj = parse_line(text)
-                except ValueError as exc:
-                    bad_count += 1
-                    if len(bad) < MAX_BAD_LINES_SHOWN:
-                        bad.append(f"line {number}: {exc}")
-                    continue
-                if bad_count:
-                    continue  # the file is refused: only count the bad lines
-                for key in obj:
-                    if key not in positions:
-                        positions[key] = len(keys)
-                        keys.append(key)
-                        builder.add_column(key)
-                row = [None] * len(keys)
-                for key, value in obj.items():
-                    row[positions[key]] = text_of(value)
-                builder.add(row)
-                lines.append(number)
-        if bad_count:
-            more = f"; {bad_count - len(bad)} more bad line(s)" if bad_count > len(bad) else ""
-            raise InputError(f"{path}: {bad_count} line(s) are not JSON Lines records: {'; '.join(bad)}{more}",
-                             hint=HINT)
-        if not keys:
+        body = None
+        if rows_by != "lines":
+            builder = FrameBuilder([], prefix="kam-jsonl-", on_rows=options.on_rows)
+            with open_input(path) as handle:  # inflated on the fly when compressed
+                body = read_lines(handle, builder)
+            if body is None:
+                if rows_by == "bulk":
+                    raise NotPlain(f"{path}: not plain JSON Lines")
+                builder.cleanup()
+                builder = None
+        if body is None:
+            builder = FrameBuilder([], prefix="kam-jsonl-", on_rows=options.on_rows)
+            body = _read_each_line(path, builder)
+        log.debug("%s: lines read %s", path, "in bulk" if body.in_bulk else "one at a time (not every line is plain)")
+        if not body.keys:
             raise InputError(f"{path}: no records (every line is blank)")
-        names = column_names(keys, str(path))
+        names = column_names(body.keys, str(path))
         import polars as pl
 
         frame = builder.frame().select(pl.nth(i).alias(name) for i, name in enumerate(names))  # by position
@@ -152,14 +138,57 @@ def read(path: Path, options: ReadOptions) -> Source:
     with open(path, "rb") as handle:
         packed = compression(handle.read(16))
     notes = [f"{path}: {builder.rows} record(s) read"] + ([describe_packing(path, packed)] if packed else [])
-    if blank:
-        notes.append(warn(f"{path}: {blank} blank line(s) were skipped"))
+    if body.blank:
+        notes.append(warn(f"{path}: {body.blank} blank line(s) were skipped"))
+    lines = body.lines
 
     def record_lines(indexes: list[int]) -> dict[int, int]:
         return {i: lines[i] for i in indexes if 0 <= i < len(lines)}
 
     return Source(path=path, frame=frame, record_lines=record_lines, encoding="utf-8", delimiter=None,
                   header_line=0, notes=tuple(notes), cleanup=builder.cleanup)
+
+
+def _read_each_line(path: Path, builder: FrameBuilder):
+    """Every line through :func:`parse_line`, added to ``builder``; a file with lines that are not JSON Lines
+    records is refused, naming the first few."""
+    from .jsonl_columns import Lines
+
+    body = Lines()
+    bad: list[str] = []
+    bad_count = 0
+    with open_input(path) as handle:  # inflated on the fly when compressed
+        for number, raw in enumerate(handle, start=1):  # per-row ok: json.loads checks each line (NaN, keys)
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{path}: line {number}: byte {exc.start + 1} of the line is not UTF-8",
+                                 hint="JSON Lines is UTF-8; convert the file, e.g. iconv -f gb18030 -t utf-8") from None
+            if not text.strip():
+                body.blank += 1
+                continue
+            try:
+                obj = parse_line(text)
+            except ValueError as exc:
+                bad_count += 1
+                if len(bad) < MAX_BAD_LINES_SHOWN:
+                    bad.append(f"line {number}: {exc}")
+                continue
+            if bad_count:
+                continue  # the file is refused: only count the bad lines
+            row = [None] * len(body.keys)
+            for key, value in obj.items():
+                if key not in body.positions:
+                    builder.add_column(key)
+                    row.append(None)
+                row[body.position(key)] = text_of(value)
+            builder.add(row)
+            body.lines.append(number)
+    if bad_count:
+        more = f"; {bad_count - len(bad)} more bad line(s)" if bad_count > len(bad) else ""
+        raise InputError(f"{path}: {bad_count} line(s) are not JSON Lines records: {'; '.join(bad)}{more}",
+                         hint=HINT)
+    return body
 
 
 def sniff(head: bytes, suffix: str) -> int:
