@@ -3,7 +3,7 @@
 
     python benchmarks/run.py [--harness ../shared/bench] [--rows 1000000] [--runs 5] [--out benchmarks/RESULTS.md]
                              [--skip-full] [--skip-scores-only] [--skip-model] [--skip-memory] [--skip-startup]
-                             [--dask 1,2] [--zh] [--messy] [--parquet] [--gzip] [--xlsx ROWS]
+                             [--dask 1,2] [--zh] [--messy] [--parquet] [--gzip] [--xlsx ROWS] [--jsonl ROWS]
 
 Every ratio is measured in one run, the two commands alternating in fresh processes (never absolute
 seconds, which drift on a shared machine):
@@ -30,7 +30,10 @@ seconds, which drift on a shared machine):
    memory of `kam score` on the 1M- and 4M-row exports of `memory_flat.py` written as Parquet (medians of
    ``--memory-runs`` runs);
 10. with ``--xlsx ROWS``: `kam score` on the export's first ROWS rows written as a workbook (inline strings, as
-   openpyxl writes them; shared strings, as Excel does) vs `kam score` on the same rows as CSV.
+   openpyxl writes them; shared strings, as Excel does) vs `kam score` on the same rows as CSV;
+11. with ``--jsonl ROWS``: the same for the first ROWS rows as JSON Lines (amounts and margins as numbers; written
+   by polars, every key on every line; and by Python's json module, non-ASCII text escaped, null values left
+   out, as many APIs write them).
 Needs GNU time at /usr/bin/time and the `kam` of this environment on PATH.
 """
 
@@ -129,6 +132,9 @@ def main() -> None:
     ap.add_argument("--xlsx", type=int, default=0, metavar="ROWS",
                     help="also time the first ROWS rows as a workbook (inline strings; shared strings, as Excel "
                          "writes them) against the same rows as CSV")
+    ap.add_argument("--jsonl", type=int, default=0, metavar="ROWS",
+                    help="also time the first ROWS rows as JSON Lines (as polars and as Python's json write them) "
+                         "against the same rows as CSV")
     ap.add_argument("--gzip", action="store_true",
                     help="also time the export gzip-compressed (scores only) against the parse floor of the plain file")
     args = ap.parse_args()
@@ -206,6 +212,8 @@ def main() -> None:
             rows.append(gzip_row(harness, py, kam_exe, export, tmp, args))
         if args.xlsx:
             rows += xlsx_rows(harness, kam_exe, export, tmp, args)
+        if args.jsonl:
+            rows += jsonl_rows(harness, kam_exe, export, tmp, args)
     if not args.skip_memory:
         out = run([py, str(harness / "memory_flat.py"), "--runs", str(args.memory_runs), "--", *kam])
         r = last_line(out, r"^rss_1m_mb=")
@@ -294,6 +302,34 @@ def xlsx_rows(harness: Path, kam_exe: str, export: str, folder: str, args) -> li
         r = alternate(harness, floor, [kam_exe, "score", str(book), "-o", os.path.join(folder, "x.csv"), "-q"],
                       args.runs)
         out.append((f"`kam score` on a workbook / the same rows as CSV ({args.xlsx:,} rows, en, {label})",
+                    f"{r['ratio']:.2f}×", "", f"{r['cmd_rss_mb']:.0f} MB",
+                    f"{r['cmd_s']:.2f} s vs {r['floor_s']:.2f} s; pairs " + " ".join(f"{x:.2f}" for x in r["ratios"])))
+    return out
+
+
+def jsonl_rows(harness: Path, kam_exe: str, export: str, folder: str, args) -> list[tuple]:
+    """`kam score` on the export's first rows as JSON Lines, as two kinds of writer write them, against the
+    same rows as CSV (the numbers written as the JSON Lines files write them)."""
+    import json
+
+    import polars as pl
+
+    frame = pl.read_csv(export, infer_schema=False, n_rows=args.jsonl).with_columns(
+        pl.col("deal_size", "margin").cast(pl.Float64))
+    csv = os.path.join(folder, "first-jsonl.csv")
+    frame.write_csv(csv)
+    by_polars = os.path.join(folder, "first.jsonl")
+    frame.write_ndjson(by_polars)
+    by_python = os.path.join(folder, "first-escaped.jsonl")
+    with open(by_python, "w", encoding="utf-8") as handle:
+        for row in frame.iter_rows(named=True):  # per-row ok: writing a benchmark's input, not timed
+            handle.write(json.dumps({k: v for k, v in row.items() if v is not None}) + "\n")
+    floor = [kam_exe, "score", csv, "-o", os.path.join(folder, "j-csv.csv"), "-q"]
+    out = []
+    for label, path in (("every key, as polars writes it", by_polars),
+                        ("text escaped, nulls left out, as Python's json writes it", by_python)):
+        r = alternate(harness, floor, [kam_exe, "score", path, "-o", os.path.join(folder, "j.csv"), "-q"], args.runs)
+        out.append((f"`kam score` on JSON Lines / the same rows as CSV ({args.jsonl:,} rows, en, {label})",
                     f"{r['ratio']:.2f}×", "", f"{r['cmd_rss_mb']:.0f} MB",
                     f"{r['cmd_s']:.2f} s vs {r['floor_s']:.2f} s; pairs " + " ".join(f"{x:.2f}" for x in r["ratios"])))
     return out
