@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import io
 from array import array
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 CHUNK = 8 << 20  # bytes of lines read at a time
+AHEAD = 2  # chunks cut in other threads while one is added
 MAX_KNOWN_KEYS = 200  # keys a pattern of known keys may name (a wider file has its keys cut out every time)
 _WS = r"[ \t\r]*"  # JSON's white space inside one line
 _CHARS = r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*'  # a string's characters, escapes included
@@ -50,8 +53,7 @@ class Lines:
         self.positions: dict[str, int] = {}
         self.lines = array("I")
         self.blank = 0
-        self.kinds: dict[str, tuple[bool, bool]] = {}  # key -> whether text, numbers or booleans were seen
-        self.known: str | None = None  # the pattern of a line with known keys in order (see _known)
+        self.known: Known | None = None  # what the lines so far hold (the bulk reader's)
 
     def position(self, key: str) -> int:
         """The column of ``key``, a new one (added to ``builder`` by the caller) when first seen."""
@@ -61,16 +63,42 @@ class Lines:
         return self.positions[key]
 
 
+class Known:
+    """The keys read so far, their columns, the kinds of value seen for each (text; numbers or booleans),
+    and the pattern of a line with nothing new (None for a very wide file). Never changed once made: chunks
+    cut in other threads read the one they were given."""
+
+    def __init__(self, keys: list[str], positions: dict[str, int], kinds: dict[str, tuple[bool, bool]],
+                 order: list[str]):
+        self.keys, self.positions, self.kinds = tuple(keys), dict(positions), dict(kinds)
+        self.pattern = _known(order, self.kinds) if len(order) <= MAX_KNOWN_KEYS else None
+
+
+class _Piece:
+    """One chunk, cut: its lines, the blank ones, the others (``n``, ``text``), and their values when every
+    one holds only what was known when it was cut (else None: the keys are cut out in order)."""
+
+    def __init__(self, data: bytes, count: int, rows, frame):
+        self.data, self.count, self.rows, self.frame = data, count, rows, frame
+
+
 def read_lines(handle, builder) -> Lines | None:
     """Every line of the binary ``handle`` (inflated already), added to ``builder`` a chunk at a time; None,
-    with nothing added, when a line is not plain (see the module docstring)."""
+    with nothing added, when a line is not plain (see the module docstring). The next chunks are cut in
+    other threads meanwhile (polars lets go of the interpreter lock), with what was known when each began."""
     import polars as pl
 
     body = Lines(in_bulk=True)
     first_line = 1
     try:
-        for data in _chunks(handle):
-            first_line += _add_chunk(pl, data, first_line, body, builder)
+        with ThreadPoolExecutor(max_workers=AHEAD, thread_name_prefix="kam-jsonl") as pool:
+            pending: deque = deque()
+            for data in _chunks(handle):
+                pending.append(pool.submit(_cut, pl, data, body.known))
+                if len(pending) > AHEAD:
+                    first_line += _add(pl, pending.popleft().result(), first_line, body, builder)
+            while pending:
+                first_line += _add(pl, pending.popleft().result(), first_line, body, builder)
     except (NotPlain, pl.exceptions.PolarsError):  # the line reader reads it, or says what is wrong
         builder.reset()
         return None
@@ -95,8 +123,8 @@ def _chunks(handle):
         yield rest
 
 
-def _add_chunk(pl, data: bytes, first_line: int, body: Lines, builder) -> int:
-    """One chunk's rows added to ``builder``; the lines it holds."""
+def _cut(pl, data: bytes, known: Known | None) -> _Piece:
+    """One chunk checked and cut into lines; its values too when it holds nothing new to ``known``."""
     count = data.count(b"\n") + (not data.endswith(b"\n"))
     # lines as they are (CR LF's CR dropped, an empty line null): no quoting, and a separator JSON text never
     # holds raw; a line with one would be two columns, refused here
@@ -105,27 +133,37 @@ def _add_chunk(pl, data: bytes, first_line: int, body: Lines, builder) -> int:
     text = pl.col("text")
     checks = {"blank": text.is_null() | text.str.contains(_BLANK), "plain": text.str.contains(_LINE),
               "surrogate": text.str.contains(_SURROGATE)}
-    if body.known is not None:
-        checks["known"] = text.str.contains(body.known)
+    if known is not None and known.pattern is not None:
+        checks["known"] = text.str.contains(known.pattern)
     checked = lines.select(**checks)
     if (lines.height != count or not (checked["blank"] | checked["plain"]).all()
             or checked["surrogate"].any()):
         raise NotPlain
     rows = lines.filter(~checked["blank"])
-    body.blank += lines.height - rows.height
+    frame = None
+    if "known" in checks and rows.height and checked["known"].filter(~checked["blank"]).all():
+        frame = _values(pl, data, rows, known.keys, known)  # no new key, none out of order, no new kind
+    return _Piece(data, lines.height, rows, frame)
+
+
+def _add(pl, piece: _Piece, first_line: int, body: Lines, builder) -> int:
+    """A cut chunk's rows added to ``builder`` (its keys cut out first when it holds something new); the
+    lines it holds."""
+    rows = piece.rows
+    body.blank += piece.count - rows.height
     body.lines.frombytes((rows["n"].cast(pl.UInt32) + first_line).to_numpy().tobytes())
     if not rows.height:
-        return lines.height
-    if "known" in checks and checked["known"].filter(~checked["blank"]).all():
-        names = body.keys  # no new key, none out of order, each value of a kind seen before
-    else:  # the keys cut out of every line
+        return piece.count
+    frame = piece.frame
+    if frame is None:  # the keys cut out of every line
         keys = _keys(pl, rows)
         names = keys["key"].unique(maintain_order=True).to_list()  # in the order they first appear
-        kinds = keys.group_by("key").agg(text=(pl.col("kind") == '"').any(),
-                                         other=pl.col("kind").is_in(list(_NOT_TEXT)).any())
-        for key, has_text, has_other in kinds.iter_rows():  # per key, not per row
-            had_text, had_other = body.kinds.get(key, (False, False))
-            body.kinds[key] = (had_text or has_text, had_other or has_other)
+        kinds = dict(body.known.kinds) if body.known is not None else {}
+        seen = keys.group_by("key").agg(text=(pl.col("kind") == '"').any(),
+                                        other=pl.col("kind").is_in(list(_NOT_TEXT)).any())
+        for key, has_text, has_other in seen.iter_rows():  # per key, not per row
+            had_text, had_other = kinds.get(key, (False, False))
+            kinds[key] = (had_text or has_text, had_other or has_other)
         for key in names:
             if key not in body.positions:
                 body.position(key)
@@ -134,22 +172,28 @@ def _add_chunk(pl, data: bytes, first_line: int, body: Lines, builder) -> int:
         fullest = keys["n"].value_counts(sort=True)["n"][:1]
         order = keys.filter(pl.col("n").is_in(fullest.to_list()))["key"].to_list()
         order += [key for key in body.keys if key not in order]  # per key
-        body.known = _known(order, body.kinds) if len(order) <= MAX_KNOWN_KEYS else None
+        body.known = Known(body.keys, body.positions, kinds, order)
+        frame = _values(pl, piece.data, rows, names, body.known)
+    builder.add_frame(frame)
+    return piece.count
+
+
+def _values(pl, data: bytes, rows, names: list[str] | tuple, known: Known):
+    """The values of ``names`` on each line of the chunk, as text, in columns ``c<position>``: strings
+    decoded by polars' reader, numbers and booleans as the line writes them (polars writes 1.50 as 1.5)."""
     if not names:  # lines {} only: rows without values (FrameBuilder's column for counting them)
-        builder.add_frame(pl.repeat(None, rows.height, dtype=pl.String, eager=True).alias("__empty__").to_frame())
-        return lines.height
-    frame = pl.read_ndjson(io.BytesIO(data), schema={name: pl.String for name in names})  # strings decoded
+        return pl.repeat(None, rows.height, dtype=pl.String, eager=True).alias("__empty__").to_frame()
+    frame = pl.read_ndjson(io.BytesIO(data), schema={name: pl.String for name in names})
     if frame.height != rows.height:
         raise NotPlain
-    frame.columns = [f"c{body.positions[name]}" for name in frame.columns]  # by position: "^a$" is a pattern to pl.col
+    frame.columns = [f"c{known.positions[name]}" for name in frame.columns]  # by position: "^a$" is a pattern to pl.col
     columns = []
-    for name in names:  # numbers and booleans as the line writes them (polars writes 1.50 as 1.5)
-        has_text, has_other = body.kinds[name]
-        read = pl.col(f"c{body.positions[name]}")
+    for name in names:
+        has_text, has_other = known.kinds[name]
+        read = pl.col(f"c{known.positions[name]}")
         value = rows["text"].str.extract(_value_of(name), 1) if has_other else read
         columns.append((pl.coalesce(value, read) if has_text and has_other else value).alias(read.meta.output_name()))
-    builder.add_frame(frame.select(columns))
-    return lines.height
+    return frame.select(columns)
 
 
 def _keys(pl, rows):
