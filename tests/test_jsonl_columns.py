@@ -202,6 +202,21 @@ def test_kam_score_gives_the_same_output_from_json_lines_as_from_csv(tmp_path):
     assert out_jsonl.read_bytes() == out_csv.read_bytes()
 
 
+def assert_dumped_rows_read_the_same(path: Path, rows: list[dict], ascii_only: bool, spaced: bool, chunk: int,
+                                     bulk: bool | None):
+    """``rows`` as ``json.dumps`` writes them, read in chunks of ``chunk`` bytes: :func:`assert_same_both_ways`.
+    (Hypothesis runs many examples in one test call: the chunk size is set and put back by hand.)"""
+    separators = (", ", ": ") if spaced else (",", ":")
+    text = "".join(json.dumps(row, ensure_ascii=ascii_only, separators=separators) + "\n" for row in rows)
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    old = jsonl_columns.CHUNK
+    jsonl_columns.CHUNK = chunk
+    try:
+        assert_same_both_ways(path, bulk=bulk)
+    finally:
+        jsonl_columns.CHUNK = old
+
+
 _KEYS = st.sampled_from(["opportunity_id", "标的", "stage", "a b", "x*", "^n$", "", " a", "a,b", "a:b", 'q"', "\\",
                          "{", "}", "ü", "🙂"])
 _TEXT = st.lists(st.text(max_size=3) | st.sampled_from([",", '"', "\\", "{", "}", ":", '":1', ', "', "\n", "\u2028",
@@ -217,16 +232,7 @@ _VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**25, 10**25),
 def test_any_lines_read_the_same_in_bulk_and_a_line_at_a_time(tmp_path, rows, ascii_only, spaced, chunk):
     """Whatever ``json.dumps`` writes (keys and text with quotes, commas, colons, braces, escapes and emoji,
     numbers of any size), with or without spaces and escaped non-ASCII text, the two reads agree."""
-    separators = (", ", ": ") if spaced else (",", ":")
-    text = "".join(json.dumps(row, ensure_ascii=ascii_only, separators=separators) + "\n" for row in rows)
-    path = tmp_path / "any.jsonl"
-    path.write_text(text, encoding="utf-8", errors="surrogatepass")
-    old = jsonl_columns.CHUNK
-    jsonl_columns.CHUNK = chunk
-    try:
-        assert_same_both_ways(path, bulk=None)
-    finally:
-        jsonl_columns.CHUNK = old
+    assert_dumped_rows_read_the_same(tmp_path / "any.jsonl", rows, ascii_only, spaced, chunk, bulk=None)
 
 
 _SAFE_KEYS = st.sampled_from(["opportunity_id", "标的", "stage", "a b", "x*", "^n$", "ü", "deal size", "n-1", "[x]"])
@@ -240,13 +246,4 @@ _SAFE_KEYS = st.sampled_from(["opportunity_id", "标的", "stage", "a b", "x*", 
 def test_plain_lines_of_any_text_are_read_in_bulk(tmp_path, rows, spaced, chunk):
     """Keys that keep to the key rule, text of any kind (quotes, commas, colons, braces, escapes, line
     separators): read in bulk, and as a line at a time."""
-    separators = (", ", ": ") if spaced else (",", ":")
-    text = "".join(json.dumps(row, ensure_ascii=False, separators=separators) + "\n" for row in rows)
-    path = tmp_path / "plain.jsonl"
-    path.write_text(text, encoding="utf-8")
-    old = jsonl_columns.CHUNK
-    jsonl_columns.CHUNK = chunk
-    try:
-        assert_same_both_ways(path, bulk=True)
-    finally:
-        jsonl_columns.CHUNK = old
+    assert_dumped_rows_read_the_same(tmp_path / "plain.jsonl", rows, False, spaced, chunk, bulk=True)

@@ -4,7 +4,10 @@ values :mod:`.jsonl_importer` gives a line at a time (numbers exactly as written
 Python's ``json`` module, with the hooks that keep numbers as written and refuse NaN and repeated keys,
 costs about 20 us a line (200,000 lines: 4.4 s). Here 8 MiB of lines at a time is checked in Rust: every
 line against one strict pattern, its keys cut out in order; polars' reader then decodes the strings, and a
-number or boolean is taken from the line as written (polars would write ``1.50`` as ``1.5``).
+number or boolean is taken from the line as written (polars would write ``1.50`` as ``1.5``). A chunk whose
+lines hold only keys seen before, in their usual order, each with a kind of value seen before, is matched
+against one pattern of those keys (:class:`Known`) instead of having its keys cut out; the next two chunks
+are cut in other threads while one is added.
 
 Only plain lines are read this way: one flat object per line whose values are strings, numbers, ``true``,
 ``false`` or ``null``; keys without escapes, quotes, commas, braces or colons, not starting with a space;
@@ -34,7 +37,7 @@ _LINE = rf"^{_WS}\{{{_WS}(?:{_PAIR}{_WS}(?:,{_WS}{_PAIR}{_WS})*)?\}}{_WS}$"
 _BLANK = f"^{_WS}$"
 _KEY = f'[{{,]{_WS}"[^"\\\\]*"{_WS}:{_WS}.'  # a key and its value's first character (line is plain)
 _ESCAPED_KEY = f'[{{,]{_WS}"[^"\\\\]*\\\\'  # a key with an escape in it (the line is plain)
-_SAFE_KEY = r'^[^\s",{}:\\][^",{}:\\]*$'
+_SAFE_KEY = r'^[^\s",{}:\\][^",{}:\\]*$'  # the key rule (module docstring)
 _SURROGATE = r"\\u[dD][89a-fA-F]"
 _NOT_TEXT = "-0123456789tf"  # first characters of a number or a boolean
 
@@ -161,7 +164,7 @@ def _add(pl, piece: _Piece, first_line: int, body: Lines, builder) -> int:
         kinds = dict(body.known.kinds) if body.known is not None else {}
         seen = keys.group_by("key").agg(text=(pl.col("kind") == '"').any(),
                                         other=pl.col("kind").is_in(list(_NOT_TEXT)).any())
-        for key, has_text, has_other in seen.iter_rows():  # per key, not per row
+        for key, has_text, has_other in seen.iter_rows():  # per-row ok: a row per key, not per record
             had_text, had_other = kinds.get(key, (False, False))
             kinds[key] = (had_text or has_text, had_other or has_other)
         for key in names:

@@ -1,6 +1,7 @@
 """JSON Lines importer: one JSON object per line, as APIs and log shippers write them.
 
-Every line is parsed with Python's ``json`` module, so that what polars' fast reader would accept
+A file of plain lines (flat objects, the usual case) is read in bulk by :mod:`.jsonl_columns`; any other
+is parsed a line at a time with Python's ``json`` module, so that what polars' fast reader would accept
 silently is refused, with the line named: invalid JSON, ``NaN`` / ``Infinity`` (not JSON, though many
 writers emit them), a key that appears twice in one object (which value would count?), and a line that
 is not an object. A file with such lines is refused as a whole (exit 4, nothing written); the message
