@@ -98,6 +98,11 @@ def test_a_bom_crlf_and_no_last_line_end_read_in_bulk(tmp_path):
     assert frame["a"].to_list() == ["x", "2"] and lines == {0: 1, 1: 3}
 
 
+def test_tabs_and_carriage_returns_between_tokens_read_in_bulk(tmp_path):
+    frame, _, _ = assert_same_both_ways(write(tmp_path, '{\t"id"\t:\t"A"\r,\r"size":\r12}\n{ "size" : 1.0 , "id" : "B" }\n'))
+    assert frame.rows() == [("A", "12"), ("B", "1.0")]
+
+
 def test_keys_left_out_or_in_another_order_read_in_bulk(tmp_path, monkeypatch):
     """Writers that leave out null values, or a key first seen late, chunk after chunk."""
     monkeypatch.setattr(jsonl_columns, "CHUNK", 200)
