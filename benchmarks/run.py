@@ -96,6 +96,12 @@ def alternate(harness: Path, floor: list[str], command: list[str], runs: int) ->
     return out
 
 
+def alternated_row(measure: str, r: dict, target: str = "") -> tuple:
+    """A table row for an :func:`alternate` result: the median ratio, peak memory, seconds and every pair."""
+    return (measure, f"{r['ratio']:.2f}×", target, f"{r['cmd_rss_mb']:.0f} MB",
+            f"{r['cmd_s']:.2f} s vs {r['floor_s']:.2f} s; pairs " + " ".join(f"{x:.2f}" for x in r["ratios"]))
+
+
 def startup(kam: str, args: list[str], runs: int) -> float:
     """Median wall seconds of ``kam ARGS`` in fresh processes (after one warm-up)."""
     times = []
@@ -181,10 +187,8 @@ def main() -> None:
             r = alternate(harness, [py, str(ROOT / "benchmarks" / "model_floor.py"), export, model + ".joblib"],
                           [kam_exe, "score", export, "-o", out_csv, "-q", "--model", model + ".joblib"],
                           args.model_runs or args.runs)
-            rows.append((f"`kam score --model` / (parse floor + bare `predict_proba`) ({size})",
-                         f"{r['ratio']:.2f}×", "≤ 1.3×", f"{r['cmd_rss_mb']:.0f} MB",
-                         f"{r['cmd_s']:.2f} s vs {r['floor_s']:.2f} s; pairs "
-                         + " ".join(f"{x:.2f}" for x in r["ratios"])))
+            rows.append(alternated_row(f"`kam score --model` / (parse floor + bare `predict_proba`) ({size})", r,
+                                       "≤ 1.3×"))
         for n in dask_workers:  # the client's memory only: the workers are other processes
             r = compare("parse", kam + ["--engine", "dask", "--workers", str(n)])
             rows.append((f"`kam score --engine dask --workers {n}` / parse ({size})", f"{float(r['ratio']):.2f}×", "",
@@ -253,9 +257,7 @@ def parquet_rows(harness: Path, py: str, kam_exe: str, export: str, folder: str,
     floor = [py, "-c", "import sys, polars as pl; print(pl.read_parquet(sys.argv[1]).height)", parquet]
     r = alternate(harness, floor, [kam_exe, "score", parquet, "-o", os.path.join(folder, "p.csv"), "-q",
                                    "--scores-only"], args.runs)
-    out = [(f"`kam score --scores-only` / `pl.read_parquet` ({args.rows:,} rows, en, Parquet)", f"{r['ratio']:.2f}×",
-            "", f"{r['cmd_rss_mb']:.0f} MB", f"{r['cmd_s']:.2f} s vs {r['floor_s']:.2f} s; pairs "
-            + " ".join(f"{x:.2f}" for x in r["ratios"]))]
+    out = [alternated_row(f"`kam score --scores-only` / `pl.read_parquet` ({args.rows:,} rows, en, Parquet)", r)]
     peaks = {}
     for size, n in SIZES.items():
         path = as_parquet(cached_export(n, "en", "utf-8"), f"memory-{size}.parquet")
@@ -279,9 +281,8 @@ def gzip_row(harness: Path, py: str, kam_exe: str, export: str, folder: str, arg
     r = alternate(harness, [py, str(harness / "floor.py"), export],
                   [kam_exe, "score", packed, "-o", os.path.join(folder, "gz.csv"), "-q", "--scores-only"], args.runs)
     inflates = os.path.getsize(export) / os.path.getsize(packed)
-    return (f"`kam score --scores-only` on the export gzip-compressed / parse of the plain file ({args.rows:,} rows, "
-            f"en, {inflates:.1f}× compressed)", f"{r['ratio']:.2f}×", "", f"{r['cmd_rss_mb']:.0f} MB",
-            f"{r['cmd_s']:.2f} s vs {r['floor_s']:.2f} s; pairs " + " ".join(f"{x:.2f}" for x in r["ratios"]))
+    return alternated_row(f"`kam score --scores-only` on the export gzip-compressed / parse of the plain file "
+                          f"({args.rows:,} rows, en, {inflates:.1f}× compressed)", r)
 
 
 def xlsx_rows(harness: Path, kam_exe: str, export: str, folder: str, args) -> list[tuple]:
@@ -301,9 +302,8 @@ def xlsx_rows(harness: Path, kam_exe: str, export: str, folder: str, args) -> li
     for label, book in (("inline strings", inline), ("shared strings", shared)):
         r = alternate(harness, floor, [kam_exe, "score", str(book), "-o", os.path.join(folder, "x.csv"), "-q"],
                       args.runs)
-        out.append((f"`kam score` on a workbook / the same rows as CSV ({args.xlsx:,} rows, en, {label})",
-                    f"{r['ratio']:.2f}×", "", f"{r['cmd_rss_mb']:.0f} MB",
-                    f"{r['cmd_s']:.2f} s vs {r['floor_s']:.2f} s; pairs " + " ".join(f"{x:.2f}" for x in r["ratios"])))
+        out.append(alternated_row(f"`kam score` on a workbook / the same rows as CSV ({args.xlsx:,} rows, en, {label})",
+                                  r))
     return out
 
 
@@ -329,9 +329,8 @@ def jsonl_rows(harness: Path, kam_exe: str, export: str, folder: str, args) -> l
     for label, path in (("every key, as polars writes it", by_polars),
                         ("text escaped, nulls left out, as Python's json writes it", by_python)):
         r = alternate(harness, floor, [kam_exe, "score", path, "-o", os.path.join(folder, "j.csv"), "-q"], args.runs)
-        out.append((f"`kam score` on JSON Lines / the same rows as CSV ({args.jsonl:,} rows, en, {label})",
-                    f"{r['ratio']:.2f}×", "", f"{r['cmd_rss_mb']:.0f} MB",
-                    f"{r['cmd_s']:.2f} s vs {r['floor_s']:.2f} s; pairs " + " ".join(f"{x:.2f}" for x in r["ratios"])))
+        out.append(alternated_row(f"`kam score` on JSON Lines / the same rows as CSV ({args.jsonl:,} rows, en, {label})",
+                                  r))
     return out
 
 

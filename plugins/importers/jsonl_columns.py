@@ -25,6 +25,8 @@ from array import array
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
+from kamcore.importing import FrameBuilder
+
 CHUNK = 8 << 20  # bytes of lines read at a time
 AHEAD = 2  # chunks cut in other threads while one is added
 MAX_KNOWN_KEYS = 200  # keys a pattern of known keys may name (a wider file has its keys cut out every time)
@@ -58,11 +60,12 @@ class Lines:
         self.blank = 0
         self.known: Known | None = None  # what the lines so far hold (the bulk reader's)
 
-    def position(self, key: str) -> int:
-        """The column of ``key``, a new one (added to ``builder`` by the caller) when first seen."""
+    def position(self, key: str, builder: FrameBuilder) -> int:
+        """The column of ``key``, a new one (and in ``builder``) when first seen."""
         if key not in self.positions:
             self.positions[key] = len(self.keys)
             self.keys.append(key)
+            builder.add_column(key)
         return self.positions[key]
 
 
@@ -74,7 +77,7 @@ class Known:
     def __init__(self, keys: list[str], positions: dict[str, int], kinds: dict[str, tuple[bool, bool]],
                  order: list[str]):
         self.keys, self.positions, self.kinds = tuple(keys), dict(positions), dict(kinds)
-        self.pattern = _known(order, self.kinds) if len(order) <= MAX_KNOWN_KEYS else None
+        self.pattern = _line_pattern(order, self.kinds) if len(order) <= MAX_KNOWN_KEYS else None
 
 
 class _Piece:
@@ -167,10 +170,8 @@ def _add(pl, piece: _Piece, first_line: int, body: Lines, builder) -> int:
         for key, has_text, has_other in seen.iter_rows():  # per-row ok: a row per key, not per record
             had_text, had_other = kinds.get(key, (False, False))
             kinds[key] = (had_text or has_text, had_other or has_other)
-        for key in names:
-            if key not in body.positions:
-                body.position(key)
-                builder.add_column(key)
+        for key in names:  # per key
+            body.position(key, builder)
         # the order of keys within a line: the fullest line's (writers that leave out null values keep it)
         fullest = keys["n"].value_counts(sort=True)["n"][:1]
         order = keys.filter(pl.col("n").is_in(fullest.to_list()))["key"].to_list()
@@ -185,7 +186,7 @@ def _values(pl, data: bytes, rows, names: list[str] | tuple, known: Known):
     """The values of ``names`` on each line of the chunk, as text, in columns ``c<position>``: strings
     decoded by polars' reader, numbers and booleans as the line writes them (polars writes 1.50 as 1.5)."""
     if not names:  # lines {} only: rows without values (FrameBuilder's column for counting them)
-        return pl.repeat(None, rows.height, dtype=pl.String, eager=True).alias("__empty__").to_frame()
+        return FrameBuilder.empty_rows(rows.height)
     frame = pl.read_ndjson(io.BytesIO(data), schema={name: pl.String for name in names})
     if frame.height != rows.height:
         raise NotPlain
@@ -218,7 +219,7 @@ def _literal(key: str) -> str:
     return "".join(ch if ch.isalnum() or ch == "_" else f"\\x{{{ord(ch):x}}}" for ch in key)
 
 
-def _known(keys: list[str], kinds: dict[str, tuple[bool, bool]]) -> str:
+def _line_pattern(keys: list[str], kinds: dict[str, tuple[bool, bool]]) -> str:
     """The pattern of a line with some of ``keys``, in their order, each value of a kind seen for it before
     (text, a number or boolean, null). Commas are left to :data:`_LINE`."""
     values = {(False, False): "null", (True, False): f'(?:"{_CHARS}"|null)',

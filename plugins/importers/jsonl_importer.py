@@ -180,9 +180,8 @@ def _read_each_line(path: Path, builder: FrameBuilder):
             row = [None] * len(body.keys)
             for key, value in obj.items():
                 if key not in body.positions:
-                    builder.add_column(key)
                     row.append(None)
-                row[body.position(key)] = text_of(value)
+                row[body.position(key, builder)] = text_of(value)
             builder.add(row)
             body.lines.append(number)
     if bad_count:

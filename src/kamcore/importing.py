@@ -172,12 +172,20 @@ class FrameBuilder:
         # stored by position (c0, c1 …): a name such as "*" or "^x$" would be a pattern to pl.col()
         frame = pl.DataFrame({f"c{i}": pl.Series(values, dtype=pl.String) for i, values in enumerate(self.buffer)})
         if not self.columns:  # rows without any column (``{}`` in JSON Lines): keep their count
-            frame = pl.DataFrame({"__empty__": pl.Series([None] * self.pending, dtype=pl.String)})
+            frame = self.empty_rows(self.pending)
         path = self.folder / f"chunk-{len(self.files):06d}.arrow"
         frame.write_ipc(path)
         self.files.append(path)
         self.buffer = [[] for _ in self.columns]
         self.pending = 0
+
+    @staticmethod
+    def empty_rows(count: int):
+        """A chunk of ``count`` rows without any value (``{}`` in JSON Lines): one null column, so that the
+        rows are counted; :meth:`frame` never selects it."""
+        import polars as pl
+
+        return pl.repeat(None, count, dtype=pl.String, eager=True).alias("__empty__").to_frame()
 
     def add_frame(self, frame) -> None:
         """Rows already in a frame of String columns ``c0``, ``c1`` … (by position, as :meth:`flush` stores
