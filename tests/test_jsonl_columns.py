@@ -162,12 +162,20 @@ def test_a_gzip_file_reads_in_bulk(tmp_path):
     '{"a{": "x"}',
     '{"q": "q,", ":1": 7}',  # would fool a key cut out of a string's contents
     '{"a": "x", "b": tru}',
+    '(\xb5/\xfd',  # what polars' readers would take for zstd data at the start of a chunk
+    'x\x9c{"a": "x"}',  # for zlib data
 ])
 @pytest.mark.parametrize("chunk", [32, jsonl_columns.CHUNK])
 def test_lines_that_are_not_plain_are_read_a_line_at_a_time(tmp_path, monkeypatch, line, chunk):
     monkeypatch.setattr(jsonl_columns, "CHUNK", chunk)
     text = '{"a": "first", "b": 2}\n' * 5 + line + '\n{"a": "last", "b": 3}\n'
     assert_same_both_ways(write(tmp_path, text), bulk=False)
+
+
+def test_a_file_starting_like_compressed_data_is_refused_as_the_line_reader_refuses_it(tmp_path):
+    """polars' readers inflate zstd or zlib data by its first bytes; the bulk reader must not hand them any."""
+    message = assert_same_both_ways(write(tmp_path, b"(\xb5/\xfd"), bulk=False)  # zstd's magic bytes, found by the fuzz test
+    assert "line 1: byte 2 of the line is not UTF-8" in message
 
 
 def test_bytes_that_are_not_utf8_are_refused_as_the_line_reader_refuses_them(tmp_path):

@@ -41,6 +41,7 @@ _KEY = f'[{{,]{_WS}"[^"\\\\]*"{_WS}:{_WS}.'  # a key and its value's first chara
 _ESCAPED_KEY = f'[{{,]{_WS}"[^"\\\\]*\\\\'  # a key with an escape in it (the line is plain)
 _SAFE_KEY = r'^[^\s",{}:\\][^",{}:\\]*$'  # the key rule (module docstring)
 _SURROGATE = r"\\u[dD][89a-fA-F]"
+_LINE_STARTS = (b"{", b" ", b"\t", b"\r", b"\n")  # how a plain or blank line starts
 _NOT_TEXT = "-0123456789tf"  # first characters of a number or a boolean
 
 
@@ -131,6 +132,8 @@ def _chunks(handle):
 
 def _cut(pl, data: bytes, known: Known | None) -> _Piece:
     """One chunk checked and cut into lines; its values too when it holds nothing new to ``known``."""
+    if data[:1] not in _LINE_STARTS:
+        raise NotPlain  # (also what polars' readers would take for compressed data: zstd, zlib)
     count = data.count(b"\n") + (not data.endswith(b"\n"))
     # lines as they are (CR LF's CR dropped, an empty line null): no quoting, and a separator JSON text never
     # holds raw; a line with one would be two columns, refused here
