@@ -107,6 +107,21 @@ def test_rejects_name_physical_line_column_and_reason(tmp_path, bad_export):
     assert summary["rejects_file"] == str(out) + ".rejects.csv"
 
 
+def test_the_summary_counts_reasons_in_the_same_order_on_every_run(tmp_path):
+    """Most frequent first, ties by name: two runs on one export give the same summary (a group_by's order
+    changed from run to run)."""
+    export = Path(__file__).parent.parent / "examples" / "opportunities_zh.csv"  # three rejects, one each
+    orders = set()
+    for run in range(4):
+        assert invoke("score", export, "-o", tmp_path / f"run{run}.csv", "-q").exit_code == 0
+        summary = read_summary(tmp_path / f"run{run}.csv")
+        for counts in (summary["rejects_by_column"], summary["rejects_by_reason"]):
+            assert list(counts) == sorted(counts, key=lambda name: (-counts[name], name))
+        orders.add((tuple(summary["rejects_by_column"]), tuple(summary["rejects_by_reason"])))
+    assert list(summary["rejects_by_column"]) == ["deal_size", "purchase_date", "stage"]
+    assert len(orders) == 1
+
+
 def test_rejects_lines_for_each_of_several_inputs(tmp_path):
     a_rows = table(sample_rows(5, seed=1), ZH)
     set_cell(a_rows, 3, "标的", "x")

@@ -999,8 +999,9 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
     finally:
         for source in sources:
             source.cleanup()
-    by_reason = reject_rows.group_by("reason").len().sort("len", descending=True)
-    by_column = reject_rows.group_by("column").len().sort("len", descending=True)
+    # most frequent first, ties by name: group_by's order differs from run to run, the summary must not
+    by_reason = reject_rows.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
+    by_column = reject_rows.group_by("column").len().sort(["len", "column"], descending=[True, False])
     summary = {
         "kam_version": __version__,
         "started_at": started_at,
