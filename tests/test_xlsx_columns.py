@@ -274,9 +274,11 @@ SHARED_TABLES = {
 
 
 @pytest.mark.parametrize("table", sorted(SHARED_TABLES))
-def test_the_shared_strings_read_as_openpyxl_reads_them(tmp_path, table):
-    """A plain table is read in bulk; any other by openpyxl; the strings are the same either way."""
-    from openpyxl.reader.strings import read_string_table
+def test_the_shared_strings_read_as_openpyxl_reads_them_escapes_kept(tmp_path, table):
+    """A plain table is read in bulk; any other element by element; the strings are the same either way, and
+    they are openpyxl's (runs joined, phonetic runs left out) but for its removal of every ``x005F_``: the
+    escapes are undone once, with the cell's text."""
+    from openpyxl.reader.strings import read_string_table as openpyxls
 
     items, plain = SHARED_TABLES[table]
     base = with_shared_strings(plain_workbook(tmp_path / "plain.xlsx", rows=4), tmp_path / "shared.xlsx")
@@ -284,7 +286,8 @@ def test_the_shared_strings_read_as_openpyxl_reads_them(tmp_path, table):
            f'uniqueCount="9">{items}</sst>')
     path = _replace_part(base, tmp_path / "table.xlsx", "xl/sharedStrings.xml", xml)
     with zipfile.ZipFile(path) as packed:
-        expected = read_string_table(packed.open("xl/sharedStrings.xml"))
+        expected = xlsx_importer.read_string_table(packed, "xl/sharedStrings.xml")
+        assert [s.replace("x005F_", "") for s in expected] == openpyxls(packed.open("xl/sharedStrings.xml"))
         assert (xlsx_columns.shared_strings(packed, "xl/sharedStrings.xml") == expected) if plain else \
             xlsx_columns.shared_strings(packed, "xl/sharedStrings.xml") is None
     workbook = xlsx_importer._open_workbook(path)
@@ -294,6 +297,34 @@ def test_the_shared_strings_read_as_openpyxl_reads_them(tmp_path, table):
         xlsx_importer._close(workbook)
     if plain:
         assert expected[:4] == ["编号", "  spaces  ", "a & b <c> \"d\" 'e'", "line\nbreak\nhere"]
+        assert expected[6] == "_x005F_x000D_ kept as openpyxl reads it"
+
+
+@pytest.mark.parametrize("rich", [False, True])
+def test_an_escaped_underscore_in_a_shared_string_is_undone_once(tmp_path, rich):
+    """Excel and xlsxwriter store a literal ``_x000D_`` as ``_x005F_x000D_`` and a carriage return as ``_x000D_``:
+    the cell holds ``_x000D_`` and a carriage return, in a plain table (bulk) and a rich one (element by
+    element) alike. (Both escapes were undone, one after the other: the literal text became a carriage return.)"""
+    base = with_shared_strings(plain_workbook(tmp_path / "plain.xlsx", rows=4), tmp_path / "shared.xlsx")
+    with zipfile.ZipFile(base) as packed:
+        table = packed.read("xl/sharedStrings.xml").decode("utf-8")
+    first = table.index("<si>")
+    escaped = ('<si><t>literal _x005F_x000D_ and _x005F_x005F_ text</t></si><si><t>a_x000D_\nb</t></si>'
+               + ('<si><r><rPr><b/></rPr><t>rich </t></r><r><t>_x005F_x0007_</t></r></si>' if rich else ""))
+    count = table.count("<si>")  # the new strings go last: the sheet's indexes stay right
+    table = table[:first] + table[first:].replace("</sst>", escaped + "</sst>")
+    path = _replace_part(base, tmp_path / "escaped.xlsx", "xl/sharedStrings.xml", table)
+    with zipfile.ZipFile(path) as packed:
+        sheet = packed.read("xl/worksheets/sheet1.xml").decode("utf-8")
+    cells = "".join(f'<c r="{col}5" t="s"><v>{count + i}</v></c>' for i, col in enumerate("BG" + ("H" if rich else "")))
+    sheet = re.sub(r'(<row r="5"[^>]*>)(.*?)(</row>)', lambda m: m.group(1) + '<c r="A5" t="inlineStr"><is><t>P-esc</t></is></c>' + cells
+                   + m.group(3), sheet, count=1, flags=re.S)
+    path = replace_sheet(path, tmp_path / "escaped_cells.xlsx", sheet)
+    frame = assert_same_both_ways(path)
+    row = frame.row(1, named=True)  # sheet row 5
+    assert row["编号"] == "P-esc" and row["客户名称"] == "literal _x000D_ and _x005F_ text" and row["备注"] == "a\r\nb"
+    if rich:
+        assert row["阶段"] == "rich _x0007_"
 
 
 @pytest.mark.parametrize("quote", ['"', "'"])

@@ -70,10 +70,10 @@ def _other_encoding(head: str) -> bool:
 
 
 def shared_strings(archive, member: str) -> list[str] | None:
-    """The workbook's shared strings as openpyxl's ``read_string_table`` reads them (each ``<si>``'s text,
-    ``x005F_`` removed), when every one is a plain ``<si><t>…</t></si>``; None otherwise (rich text,
-    phonetic runs …: openpyxl reads them). openpyxl parses an element per string, about 10 us each: an
-    Excel export of 50,000 rows holds a hundred thousand of them."""
+    """The workbook's shared strings as :func:`.xlsx_importer.read_string_table` reads them (each ``<si>``'s
+    text, its ``_xHHHH_`` escapes left for the cell's text to undo), when every one is a plain
+    ``<si><t>…</t></si>``; None otherwise (rich text, phonetic runs …: read element by element). Parsing an
+    element per string costs about 10 us each: an Excel export of 50,000 rows holds a hundred thousand."""
     import polars as pl
 
     from openpyxl.xml.constants import SHEET_MAIN_NS
@@ -97,8 +97,7 @@ def shared_strings(archive, member: str) -> list[str] | None:
         pl.col("item").str.extract_groups(_SHARED).struct.rename_fields(["empty", "text"]).struct.unnest())
     if (items["empty"].is_null() & items["text"].is_null()).any():
         return None  # an item the pattern does not read
-    return items.select(_decoded(pl.col("text")).fill_null("").str.replace_all("x005F_", "", literal=True)
-                        ).to_series().to_list()
+    return items.select(_decoded(pl.col("text")).fill_null("")).to_series().to_list()
 
 
 class NotPlain(Exception):

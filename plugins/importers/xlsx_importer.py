@@ -180,17 +180,15 @@ def _workbook_reader():
             pass
 
     class Reader(ExcelReader):
-        def read_strings(self):  # a plain table in bulk (xlsx_columns), else openpyxl's reader
+        def read_strings(self):  # a plain table in bulk (xlsx_columns), else element by element
             from openpyxl.xml.constants import SHARED_STRINGS
 
             from .xlsx_columns import shared_strings
 
             part = self.package.find(SHARED_STRINGS)
-            found = shared_strings(self.archive, part.PartName[1:]) if part is not None else None
-            if found is None:
-                super().read_strings()
-            else:
-                self.shared_strings = found
+            if part is not None:
+                found = shared_strings(self.archive, part.PartName[1:])
+                self.shared_strings = found if found is not None else read_string_table(self.archive, part.PartName[1:])
 
         def read_worksheets(self):
             for sheet, rel in self.parser.find_sheets():
@@ -200,6 +198,23 @@ def _workbook_reader():
                     self.wb._sheets.append(worksheet)
 
     return Reader
+
+
+def read_string_table(archive, member: str) -> list[str]:
+    """The shared strings as openpyxl reads them, without its removal of every ``x005F_``: the escapes are
+    undone once, with the cell's text (:func:`unescape`), as Excel does. (Removed first and undone again, a
+    literal ``_x000D_``, stored ``_x005F_x000D_`` by Excel and xlsxwriter, became a carriage return.)"""
+    from openpyxl.cell.text import Text
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+    from openpyxl.xml.functions import iterparse  # defusedxml's, checked when the workbook was opened
+
+    strings, item = [], f"{{{SHEET_MAIN_NS}}}si"
+    with archive.open(member) as source:
+        for _, node in iterparse(source):
+            if node.tag == item:
+                strings.append(Text.from_tree(node).content)
+                node.clear()
+    return strings
 
 
 def _close(workbook) -> None:
