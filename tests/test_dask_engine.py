@@ -376,6 +376,9 @@ def test_cli_warnings_from_the_workers_are_shown_once_as_the_local_engine_shows_
     assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
     summary = json.loads((tmp_path / "dask.csv.summary.json").read_text(encoding="utf-8"))
     assert summary["engine"]["partitions"] > 2  # pieces on both workers: each warned once
+    local_summary = json.loads((tmp_path / "local.csv.summary.json").read_text(encoding="utf-8"))
+    assert summary["reports"] == local_summary["reports"] and summary["notes"] == local_summary["notes"]
+    assert "Product" in summary["reports"]["win_model"]["features_missing"]  # the client says it too
 
 
 def test_a_threaded_cluster_in_this_process_does_not_send_its_warnings_back_twice(tmp_path, caplog):

@@ -566,6 +566,72 @@ def test_win_probability_none_falls_back_to_the_scorecard(export_csv, tmp_path):
     assert run(kam, [export_csv], tmp_path / "out.csv")["win_probability_from"] == "scorecard"
 
 
+# -- report_run ---------------------------------------------------------------------------------
+
+
+class Reporter:
+    received: list = []
+
+    @hookimpl
+    def report_run(self, config, columns):
+        Reporter.received.append((config, columns))
+        return {"columns": len(columns), "has_owner": "owner" in columns, "rules": config.sha256[:8],
+                "notes": [f"{len(columns)} columns seen"]}
+
+
+class Silent:
+    @hookimpl
+    def report_run(self, columns):
+        return None
+
+
+def test_report_run_writes_each_plugins_report_and_notes_to_the_summary(export_csv, tmp_path):
+    Reporter.received = []
+    summary = run(kam_with(("reporter", Reporter()), ("silent", Silent())), [export_csv], tmp_path / "out.csv")
+    (config, columns), = Reporter.received  # once per run
+    assert columns[:3] == ["opportunity_id", "account", "project_name"] and "owner" in columns
+    assert "urgency" in columns and "p1_need" not in columns  # what scoring sees, before it adds its columns
+    assert summary["reports"] == {"reporter": {"columns": len(columns), "has_owner": True,
+                                               "rules": summary["config"]["sha256"][:8],
+                                               "notes": [f"{len(columns)} columns seen"]}}
+    assert f"{len(columns)} columns seen" in summary["notes"]
+
+
+def test_report_run_names_the_criteria_inputs_the_export_lacks_last(tmp_path):
+    export = tmp_path / "few.csv"
+    export.write_text("编号,项目的预算,负责人\nA-1,有,张三\n", encoding="utf-8")
+    Reporter.received = []
+    summary = run(kam_with(("reporter", Reporter())), [export], tmp_path / "out.csv")
+    columns = Reporter.received[0][1]
+    assert columns[:4] == ["opportunity_id", "budget_status", "owner", "value_flags"]  # the export's, then these:
+    lacking = columns[4:]
+    assert {"urgency", "margin", "deal_size_base"} <= set(lacking)
+    assert [n for n in summary["notes"] if n.startswith("no column ")] == [
+        f"no column {name!r} in the input: the criteria reading it score unknown" for name in lacking]
+
+
+@pytest.mark.parametrize("report, why", [
+    ({"when": {1, 2}}, "not JSON"),
+    ({"ratio": float("nan")}, "not JSON"),
+    ({1: "a"}, "expected a dict with str keys"),
+    ("text", "returned str from report_run"),
+    ({"notes": "one note"}, "not a list of strings"),
+    ({"notes": [1]}, "not a list of strings"),
+])
+def test_report_run_that_is_not_json_stops_the_run_before_anything_is_replaced(export_csv, tmp_path, report, why):
+    class Bad:
+        @hookimpl
+        def report_run(self):
+            return report
+
+    out = tmp_path / "out.csv"
+    out.write_text("the previous output\n", encoding="utf-8")
+    with pytest.raises(kamcore.errors.PluginError, match=f"plugin 'bad'.*{why}"):
+        run(kam_with(("bad", Bad())), [export_csv], out)
+    assert out.read_text(encoding="utf-8") == "the previous output\n"
+    assert not (tmp_path / "out.csv.summary.json").exists()
+
+
 # -- every hook at once, one row or many --------------------------------------------------------
 
 

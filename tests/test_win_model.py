@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pickle
 import random
@@ -202,12 +203,35 @@ def test_score_with_a_model_blends_it_with_the_scorecard(trained, tmp_path):
     assert summary["win_probability_from"] == "win_model"
     assert MODEL_COLUMNS <= set(summary["columns"]["scores"])
     assert card["sha256"]  # the model was loaded through its card
+    report = summary["reports"]["win_model"]  # which model scored the rows, for the record
+    assert report["model"] == {"path": str(trained), "name": card["name"], "sha256": card["sha256"],
+                               "format": card["format"], "created_at": card["created_at"],
+                               "classifier": card["classifier"]["name"], "trained_on_deals": 365,
+                               "blend_weight": weight}
+    assert report["features_missing"] == [] and "notes" not in report
 
     plain = tmp_path / "plain.csv"
     assert invoke("score", BOHANEC, "--config", BOHANEC_TOML, "-o", plain).exit_code == 0
     unblended = pl.read_csv(plain)
     assert not MODEL_COLUMNS & set(unblended.columns)
     assert unblended["win_probability"].to_list() == scored["scorecard_probability"].to_list()
+
+
+def test_the_summary_names_the_models_features_the_export_lacks_as_the_terminal_does(trained, tmp_path, caplog):
+    """The bundled English export lacks Bohanec's own columns: the summary lists them as the warning does,
+    and says so in its notes."""
+    out = tmp_path / "scored.csv"
+    with caplog.at_level(logging.WARNING, logger="kamcore.models"):
+        result = invoke("score", ROOT / "examples" / "opportunities_en.csv", "--model", trained, "-o", out, "-q")
+    assert result.exit_code == 0, result.output
+    said = [r.getMessage() for r in caplog.records if r.name == "kamcore.models"]
+    assert len(said) == 1 and said[0].startswith("the model ") and "uses columns this export lacks" in said[0]
+    summary = json.loads((tmp_path / "scored.csv.summary.json").read_text(encoding="utf-8"))
+    report = summary["reports"]["win_model"]
+    assert report["model"]["sha256"] == json.loads(card_path(trained).read_text(encoding="utf-8"))["sha256"]
+    assert len(report["features_missing"]) > 3 and "Product" in report["features_missing"]
+    assert said[0].endswith(": " + ", ".join(report["features_missing"]))
+    assert report["notes"] == said and said[0] in summary["notes"]
 
 
 def test_score_one_gives_the_batch_numbers_with_a_model(trained):

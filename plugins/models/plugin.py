@@ -7,7 +7,8 @@
 - ``win_probability`` and ``score_columns``: with a model configured, ``win_probability`` becomes the
   blend of the model and the scorecard, beside ``model_probability``, ``scorecard_probability``,
   ``blend_weight`` and the factors raising and lowering each deal's probability. Without a model both
-  hooks return ``None`` and the scorecard's own probability applies.
+  hooks return ``None`` and the scorecard's own probability applies;
+- ``report_run``: the model's file, hash, card and the features the export lacked, for the run summary.
 
 Nothing heavy is imported until a hook needs it, so loading this plugin costs ``kam --help`` nothing.
 """
@@ -68,6 +69,15 @@ def score_columns(config, criteria):
             "scorecard_probability": pl.lit(None, pl.Float64) if scorecard is None else scorecard,
             "blend_weight": pl.lit(scorer.weight, pl.Float64),
             **scorer.factors()}
+
+
+@hookimpl
+def report_run(config, columns):
+    if not _configured(config):
+        return None
+    from .scoring import scorer_for
+
+    return scorer_for(config).report(columns)
 
 
 @hookimpl

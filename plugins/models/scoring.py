@@ -120,6 +120,21 @@ class ModelScorer:
         self.cache = BatchCache(self._compute, consumers=4)  # the two probabilities, the two factor lists
         self.warned = False
 
+    def report(self, columns: list[str]) -> dict:
+        """For the run summary: which model scored the rows (its card's hash: the file was checked against it
+        before loading) and the features the export lacked."""
+        absent = [f.name for f in self.features if f.name not in set(columns)]
+        card = self.card
+        report = {"model": {"path": str(self.path), "name": card.get("name"), "sha256": card.get("sha256"),
+                            "format": card.get("format"), "created_at": card.get("created_at"),
+                            "classifier": (card.get("classifier") or {}).get("name"),
+                            "trained_on_deals": self.training_rows, "blend_weight": self.weight},
+                  "features_missing": absent}
+        if absent:
+            report["notes"] = [f"the model {self.path.name} uses columns this export lacks (treated as missing): "
+                               + ", ".join(absent)]
+        return report
+
     # -- the expressions -----------------------------------------------------------------------
 
     def _inputs(self) -> pl.Expr:

@@ -172,3 +172,20 @@ def win_probability(config, criteria):
     :param criteria: the registered :class:`kamcore.registry.Criterion` records, in scorecard order.
     :returns: a polars expression evaluated on the scored batch, or ``None`` to pass.
     """
+
+
+@hookspec
+def report_run(config, columns):
+    """Add to the run summary what this plugin used or noticed: a model's file and hash, inputs it missed.
+
+    Called once per ``kam score`` run, in the process that runs kam, after every row is scored and before any
+    file is replaced.
+
+    :param config: the effective :class:`kamcore.config.Config`.
+    :param columns: the names of the columns scoring sees, in order: canonical names, other columns of the
+        export under their own names, the stakeholder summary's, then the criteria's inputs the export lacks
+        (read as empty; the summary's notes name them).
+    :returns: ``None``, or a dict of JSON values (str keys; str, number, bool, None, lists and dicts of them),
+        written to the summary's ``reports`` under the plugin's name; a ``notes`` list of strings in it is added
+        to the summary's ``notes`` too. The summary is a log: no personal data.
+    """

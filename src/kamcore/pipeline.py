@@ -990,6 +990,8 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
             if (note := repeats.warning(repeated)) is not None:
                 repeats.log.warning("%s", note)
                 notes.append(note)
+            reports, plugin_notes = kam.report_run(config, prepared.scoring.input_columns)
+            notes += plugin_notes
             neutralise_frame(reject_rows).write_csv(tmp_rej_csv)
             replace_atomically(tmp_rej_csv, rejects_path)
             if output is None:
@@ -1026,6 +1028,7 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
         "timings_s": {"stream": round(streamed - started, 3), "total": round(time.perf_counter() - started, 3)},
         "plugins": [{"name": n, "version": v} for n, v in sorted(kam.versions.items())],
         "plugins_failed": kam.failed,
+        "reports": reports,
         "config": {"path": str(config.path) if config.path else None, "sha256": config.sha256,
                    "profile": config.profile},
         "notes": notes + [f"no column {name!r} in the input: the criteria reading it score unknown"

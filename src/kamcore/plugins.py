@@ -247,6 +247,29 @@ class Kam:
     def win_probability(self, config, criteria):
         return self.call_first("win_probability", config=config, criteria=criteria)
 
+    def report_run(self, config, columns: list[str]) -> tuple[dict[str, dict], list[str]]:
+        """(reports by plugin, their notes) of the ``report_run`` hook; a report that is not a dict of JSON
+        values, or notes that are not a list of strings, is an error naming the plugin."""
+        import json
+
+        reports: dict[str, dict] = {}
+        notes: list[str] = []
+        given_by = self.call_each("report_run", config=config, columns=list(columns))
+        for plugin, report in sorted(given_by, key=lambda pair: pair[0]):  # by plugin name, as the summary lists them
+            if not isinstance(report, Mapping) or not all(isinstance(key, str) for key in report):
+                raise PluginError(f"plugin {plugin!r} returned {type(report).__name__} from report_run, expected "
+                                  "a dict with str keys")
+            try:
+                report = json.loads(json.dumps(report, allow_nan=False))  # a copy of plain JSON values
+            except (TypeError, ValueError) as exc:
+                raise PluginError(f"plugin {plugin!r} returned a report_run value that is not JSON: {exc}") from None
+            given = report.get("notes", [])
+            if not isinstance(given, list) or not all(isinstance(note, str) for note in given):
+                raise PluginError(f"plugin {plugin!r} returned notes from report_run that are not a list of strings")
+            reports[plugin] = report
+            notes += given
+        return reports, notes
+
     # -- introspection ----------------------------------------------------------------------
 
     def describe(self, include_all: bool = False, hook: str | None = None) -> list[dict]:
