@@ -122,6 +122,44 @@ def test_the_summary_counts_reasons_in_the_same_order_on_every_run(tmp_path):
     assert len(orders) == 1
 
 
+DATA_KEYED = {"rejects_by_reason", "rejects_by_column", "plugins_failed"}  # their keys are reasons, columns, names
+
+
+def summary_keys(value, parent: str = "") -> set[str]:
+    """Every key of a summary, nested ones included (not the keys of the maps whose keys are data; under
+    ``reports``, the plugin names and their reports' keys)."""
+    keys = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            keys.add(key)
+            if key not in DATA_KEYED:
+                keys |= summary_keys(inner, key)
+    elif isinstance(value, list):
+        for item in value:
+            keys |= summary_keys(item, parent)
+    return keys
+
+
+def test_every_key_of_the_run_summary_is_documented(tmp_path):
+    """docs/summary.md names every key a run writes: with stakeholders, with a model, with repeated ids."""
+    root = Path(__file__).parent.parent
+    export = tmp_path / "export.csv"  # the bundled export, its first data row again: a repeated id
+    lines = (root / "examples" / "opportunities_en.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    export.write_text("".join(lines + lines[1:2]), encoding="utf-8")
+    runs = [("score", root / "examples" / "opportunities_zh.csv", "--stakeholders",
+             root / "examples" / "stakeholders_zh.csv", "-o", tmp_path / "people.csv", "-q"),
+            ("score", export, "--model", root / "models" / "bohanec.joblib", "-o", tmp_path / "model.csv", "-q")]
+    keys = set()
+    for args in runs:
+        assert invoke(*args).exit_code == 0
+        summary = read_summary(Path(args[args.index("-o") + 1]))
+        keys |= summary_keys(summary)
+    assert summary["repeated_ids"]["examples"] and summary["reports"]["win_model"]["notes"]
+    documented = set(re.findall(r"`([A-Za-z_0-9]+)`", (root / "docs" / "summary.md").read_text(encoding="utf-8")))
+    assert {"win_model", "stakeholders", "examples", "at", "features_missing"} <= keys
+    assert sorted(keys - documented) == []
+
+
 def test_rejects_lines_for_each_of_several_inputs(tmp_path):
     a_rows = table(sample_rows(5, seed=1), ZH)
     set_cell(a_rows, 3, "标的", "x")
