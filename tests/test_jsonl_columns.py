@@ -103,6 +103,18 @@ def test_tabs_and_carriage_returns_between_tokens_read_in_bulk(tmp_path):
     assert frame.rows() == [("A", "12"), ("B", "1.0")]
 
 
+@pytest.mark.parametrize("chunk", [48, jsonl_columns.CHUNK])
+def test_emoji_escaped_as_surrogate_pairs_read_in_bulk(tmp_path, monkeypatch, chunk):
+    """Python's json writes an emoji as two escapes (ensure_ascii, its default): polars decodes the pair as
+    the line reader does. An escaped backslash before the text "ud83d" is not an escape."""
+    monkeypatch.setattr(jsonl_columns, "CHUNK", chunk)
+    lines = ['{"note": "\\ud83d\\ude00"}', '{"note": "\\uD83D\\uDE00 upper"}', '{"note": "\\\\ud83d text"}',
+             '{"note": "\\u4e2d\\ud83d\\ude01\\ud83d\\ude02"}', '{"note": "\\\\\\ud83d\\ude00"}',
+             json.dumps({"note": "签约 🎉 in 2025"})]
+    frame, _, _ = assert_same_both_ways(write(tmp_path, "\n".join(lines) + "\n"))
+    assert frame["note"].to_list() == ["😀", "😀 upper", "\\ud83d text", "中😁😂", "\\😀", "签约 🎉 in 2025"]
+
+
 def test_keys_left_out_or_in_another_order_read_in_bulk(tmp_path, monkeypatch):
     """Writers that leave out null values, or a key first seen late, chunk after chunk."""
     monkeypatch.setattr(jsonl_columns, "CHUNK", 200)
@@ -148,8 +160,13 @@ def test_a_gzip_file_reads_in_bulk(tmp_path):
     '{"a" "x"}',
     '[{"a": "x"}]',
     '"a"',
-    '{"a": "\\ud800"}',  # a lone surrogate: refused
-    '{"a": "\\ud83d\\ude00"}',  # an emoji as escapes: read a line at a time
+    '{"a": "\\ud800"}',  # half of a surrogate pair alone: refused
+    '{"a": "\\udc00"}',
+    '{"a": "x \\ude00\\ud83d"}',  # a pair the wrong way round
+    '{"a": "\\ud83d\\ud83d"}',
+    '{"a": "\\ud83d\\u0041"}',
+    '{"a": "\\\\ud83d\\ude00"}',  # an escaped backslash and the text "ud83d", then half a pair: refused
+    '{"a": "\\\\\\ude00"}',  # an escaped backslash, then half a pair
     '{"a": "tab\there"}',  # a raw control character
     '{"a": "x\x1fy"}',
     '\u3000',  # blank to Python, not to JSON
@@ -253,10 +270,13 @@ _SAFE_KEYS = st.sampled_from(["opportunity_id", "标的", "stage", "a b", "x*", 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.dictionaries(_SAFE_KEYS, _VALUES, max_size=6), min_size=1, max_size=12),
-       spaced=st.booleans(), chunk=st.sampled_from([48, 300, jsonl_columns.CHUNK]))
-@example(rows=[{}, {}, {"opportunity_id": None, "标的": None, "stage": None}], spaced=False, chunk=48)
-@example(rows=[{"^n$": None}], spaced=False, chunk=48)
-def test_plain_lines_of_any_text_are_read_in_bulk(tmp_path, rows, spaced, chunk):
+       ascii_only=st.booleans(), spaced=st.booleans(), chunk=st.sampled_from([48, 300, jsonl_columns.CHUNK]))
+@example(rows=[{}, {}, {"opportunity_id": None, "标的": None, "stage": None}], ascii_only=False, spaced=False, chunk=48)
+@example(rows=[{"^n$": None}], ascii_only=False, spaced=False, chunk=48)
+@example(rows=[{"stage": "🙂\\ud83d"}], ascii_only=True, spaced=False, chunk=48)
+def test_plain_lines_of_any_text_are_read_in_bulk(tmp_path, rows, ascii_only, spaced, chunk):
     """Keys that keep to the key rule, text of any kind (quotes, commas, colons, braces, escapes, line
-    separators): read in bulk, and as a line at a time."""
-    assert_dumped_rows_read_the_same(tmp_path / "plain.jsonl", rows, False, spaced, chunk, bulk=True)
+    separators, emoji, escaped or not): read in bulk, and as a line at a time. (Escaped, a non-ASCII key is
+    outside the key rule.)"""
+    bulk = True if not ascii_only or all(key.isascii() for row in rows for key in row) else None
+    assert_dumped_rows_read_the_same(tmp_path / "plain.jsonl", rows, ascii_only, spaced, chunk, bulk=bulk)

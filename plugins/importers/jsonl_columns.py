@@ -11,7 +11,8 @@ are cut in other threads while one is added.
 
 Only plain lines are read this way: one flat object per line whose values are strings, numbers, ``true``,
 ``false`` or ``null``; keys without escapes, quotes, commas, braces or colons, not starting with a space;
-no key twice; no surrogate escape (``\\ud83d``); UTF-8 throughout; blank lines holding spaces, tabs or a
+no key twice; no half of a surrogate pair escaped alone (a pair, ``\\ud83d\\ude00``, is an emoji and
+fine); UTF-8 throughout; blank lines holding spaces, tabs or a
 carriage return only. Anything else (a nested value, NaN, a line that is not JSON …) makes :func:`read_lines`
 return None, and the importer reads the file a line at a time: the same rows, notes and errors either
 way (tests compare the two). The key rule is what makes cutting the keys out exact: a key that keeps to
@@ -41,6 +42,7 @@ _KEY = f'[{{,]{_WS}"[^"\\\\]*"{_WS}:{_WS}.'  # a key and its value's first chara
 _ESCAPED_KEY = f'[{{,]{_WS}"[^"\\\\]*\\\\'  # a key with an escape in it (the line is plain)
 _SAFE_KEY = r'^[^\s",{}:\\][^",{}:\\]*$'  # the key rule (module docstring)
 _SURROGATE = r"\\u[dD][89a-fA-F]"
+_SURROGATE_PAIR = r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"  # an astral character, escaped
 _LINE_STARTS = (b"{", b" ", b"\t", b"\r", b"\n")  # how a plain or blank line starts
 _NOT_TEXT = "-0123456789tf"  # first characters of a number or a boolean
 
@@ -145,14 +147,25 @@ def _cut(pl, data: bytes, known: Known | None) -> _Piece:
     if known is not None and known.pattern is not None:
         checks["known"] = text.str.contains(known.pattern)
     checked = lines.select(**checks)
-    if (lines.height != count or not (checked["blank"] | checked["plain"]).all()
-            or checked["surrogate"].any()):
+    if lines.height != count or not (checked["blank"] | checked["plain"]).all() or _lone_surrogate(pl, lines, checked):
         raise NotPlain
     rows = lines.filter(~checked["blank"])
     frame = None
     if "known" in checks and rows.height and checked["known"].filter(~checked["blank"]).all():
         frame = _values(pl, data, rows, known.keys, known)  # no new key, none out of order, no new kind
     return _Piece(data, lines.height, rows, frame)
+
+
+def _lone_surrogate(pl, lines, checked) -> bool:
+    """Whether a line escapes half of a surrogate pair alone (polars would read it as an empty string; the
+    line reader refuses it). An emoji escaped as a pair, as Python's json writes it, is read by polars as
+    the line reader reads it. Escaped backslashes are dropped first, left to right as JSON reads them, so
+    that an escaped backslash followed by the text ``ud83d`` is not taken for an escape."""
+    if not checked["surrogate"].any():
+        return False
+    text = lines.filter(checked["surrogate"]).get_column("text")
+    bare = text.str.replace_all("\\\\", "", literal=True).str.replace_all(_SURROGATE_PAIR, "")
+    return bool(bare.str.contains(_SURROGATE).any())
 
 
 def _add(pl, piece: _Piece, first_line: int, body: Lines, builder) -> int:
