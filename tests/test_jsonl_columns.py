@@ -115,6 +115,35 @@ def test_emoji_escaped_as_surrogate_pairs_read_in_bulk(tmp_path, monkeypatch, ch
     assert frame["note"].to_list() == ["😀", "😀 upper", "\\ud83d text", "中😁😂", "\\😀", "签约 🎉 in 2025"]
 
 
+@pytest.mark.parametrize("chunk", [64, 300, jsonl_columns.CHUNK])
+def test_chinese_keys_escaped_as_pythons_json_writes_them_read_in_bulk(tmp_path, monkeypatch, chunk):
+    """json.dumps' default (ensure_ascii) writes 编号 as \\u7f16\\u53f7: the columns are the keys read, in
+    bulk, chunk after chunk, with keys left out and in another order."""
+    monkeypatch.setattr(jsonl_columns, "CHUNK", chunk)
+    rows = [{"编号": f"K-{i}", "标的": i * 10 if i % 3 else "120万", **({"备注": "é 🎉"} if i % 2 else {}),
+             "stage": "潜在"} for i in range(40)]
+    rows[7] = {"stage": "方案", "编号": "K-7", "Größe": 1.5}  # another order, a key from Latin-1
+    frame, _, _ = assert_same_both_ways(write(tmp_path, "".join(json.dumps(r) + "\n" for r in rows)))
+    assert frame.columns == ["编号", "标的", "stage", "备注", "Größe"]
+    assert frame.row(1) == ("K-1", "10", "潜在", "é 🎉", None) and frame.row(7) == ("K-7", None, "方案", None, "1.5")
+
+
+@pytest.mark.parametrize("text", [
+    '{"标的": 1}\n{"\\u6807\\u7684": 2}\n',  # one key written two ways: one column, read a line at a time
+    '{"\\u6807\\u7684": 1}\n{"标的": 2}\n',
+    '{"标的": 1, "\\u6807\\u7684": 2}\n',  # ... twice in one object: refused, naming the line
+    '{"\\u3000a": 1}\n',  # reads as a key starting with a space (U+3000)
+    '{"\\ud83d\\ude42": 1}\n',  # an emoji key, escaped
+    '{"a\\u002c": 1}\n',  # an ASCII character escaped (a comma)
+    '{"a\\nb": 1}\n',  # any other escape
+    '{"a\\"b": 1}\n',
+])
+@pytest.mark.parametrize("chunk", [16, jsonl_columns.CHUNK])
+def test_escaped_keys_outside_the_key_rule_are_read_a_line_at_a_time(tmp_path, monkeypatch, text, chunk):
+    monkeypatch.setattr(jsonl_columns, "CHUNK", chunk)
+    assert_same_both_ways(write(tmp_path, text), bulk=False)
+
+
 def test_keys_left_out_or_in_another_order_read_in_bulk(tmp_path, monkeypatch):
     """Writers that leave out null values, or a key first seen late, chunk after chunk."""
     monkeypatch.setattr(jsonl_columns, "CHUNK", 200)
@@ -276,7 +305,5 @@ _SAFE_KEYS = st.sampled_from(["opportunity_id", "标的", "stage", "a b", "x*", 
 @example(rows=[{"stage": "🙂\\ud83d"}], ascii_only=True, spaced=False, chunk=48)
 def test_plain_lines_of_any_text_are_read_in_bulk(tmp_path, rows, ascii_only, spaced, chunk):
     """Keys that keep to the key rule, text of any kind (quotes, commas, colons, braces, escapes, line
-    separators, emoji, escaped or not): read in bulk, and as a line at a time. (Escaped, a non-ASCII key is
-    outside the key rule.)"""
-    bulk = True if not ascii_only or all(key.isascii() for row in rows for key in row) else None
-    assert_dumped_rows_read_the_same(tmp_path / "plain.jsonl", rows, ascii_only, spaced, chunk, bulk=bulk)
+    separators, emoji, escaped or not; keys escaped or not): read in bulk, and as a line at a time."""
+    assert_dumped_rows_read_the_same(tmp_path / "plain.jsonl", rows, ascii_only, spaced, chunk, bulk=True)

@@ -10,18 +10,21 @@ against one pattern of those keys (:class:`Known`) instead of having its keys cu
 are cut in other threads while one is added.
 
 Only plain lines are read this way: one flat object per line whose values are strings, numbers, ``true``,
-``false`` or ``null``; keys without escapes, quotes, commas, braces or colons, not starting with a space;
-no key twice; no half of a surrogate pair escaped alone (a pair, ``\\ud83d\\ude00``, is an emoji and
-fine); UTF-8 throughout; blank lines holding spaces, tabs or a
-carriage return only. Anything else (a nested value, NaN, a line that is not JSON …) makes :func:`read_lines`
-return None, and the importer reads the file a line at a time: the same rows, notes and errors either
-way (tests compare the two). The key rule is what makes cutting the keys out exact: a key that keeps to
-it cannot be mistaken for a string's contents.
+``false`` or ``null``; keys without quotes, commas, braces or colons, not starting with a space, and
+without escapes but those of non-ASCII characters (``\\u7f16\\u53f7``, as Python's json writes 编号); no key
+twice; no half of a surrogate pair escaped alone (a pair, ``\\ud83d\\ude00``, is an emoji and fine); UTF-8
+throughout; blank lines holding spaces, tabs or a carriage return only. Anything else (a nested value, NaN,
+a line that is not JSON …) makes :func:`read_lines` return None, and the importer reads the file a line at
+a time: the same rows, notes and errors either way (tests compare the two). The key rule is what makes
+cutting the keys out exact: a key that keeps to it cannot be mistaken for a string's contents. Keys are
+handled as written (escapes and all) and named by what they read as; one key written both ways in one file
+is left to the line reader.
 """
 
 from __future__ import annotations
 
 import io
+import json
 from array import array
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -38,9 +41,12 @@ _VALUE = f'(?:"{_CHARS}"|{_NUMBER}|true|false|null)'
 _PAIR = f'"{_CHARS}"{_WS}:{_WS}{_VALUE}'
 _LINE = rf"^{_WS}\{{{_WS}(?:{_PAIR}{_WS}(?:,{_WS}{_PAIR}{_WS})*)?\}}{_WS}$"
 _BLANK = f"^{_WS}$"
-_KEY = f'[{{,]{_WS}"[^"\\\\]*"{_WS}:{_WS}.'  # a key and its value's first character (line is plain)
-_ESCAPED_KEY = f'[{{,]{_WS}"[^"\\\\]*\\\\'  # a key with an escape in it (the line is plain)
-_SAFE_KEY = r'^[^\s",{}:\\][^",{}:\\]*$'  # the key rule (module docstring)
+_KEY = f'[{{,]{_WS}"(?:[^"\\\\]|\\\\.)*"{_WS}:{_WS}.'  # a key and its value's first character (line is plain)
+# a character from U+0080 to U+FFFF but a surrogate, escaped (json.dumps' default writes non-ASCII keys so)
+_KEY_ESCAPE = (r"\\u(?:00[89a-fA-F][0-9a-fA-F]|0[1-9a-fA-F][0-9a-fA-F]{2}|[1-9a-cA-C][0-9a-fA-F]{3}"
+               r"|[dD][0-7][0-9a-fA-F]{2}|[eEfF][0-9a-fA-F]{3})")
+_KEY_TEXT = rf'^(?:[^"\\]|{_KEY_ESCAPE})*$'  # a key as written: no escape but those
+_SAFE_KEY = r'^[^\s",{}:\\][^",{}:\\]*$'  # the key rule, on the key read (module docstring)
 _SURROGATE = r"\\u[dD][89a-fA-F]"
 _SURROGATE_PAIR = r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"  # an astral character, escaped
 _LINE_STARTS = (b"{", b" ", b"\t", b"\r", b"\n")  # how a plain or blank line starts
@@ -63,23 +69,26 @@ class Lines:
         self.blank = 0
         self.known: Known | None = None  # what the lines so far hold (the bulk reader's)
 
-    def position(self, key: str, builder: FrameBuilder) -> int:
-        """The column of ``key``, a new one (and in ``builder``) when first seen."""
+    def position(self, key: str, builder: FrameBuilder, name: str | None = None) -> int:
+        """The column of ``key``, a new one (and in ``builder``) when first seen, named ``name`` (the key read,
+        when ``key`` is as written with escapes) or ``key``."""
         if key not in self.positions:
             self.positions[key] = len(self.keys)
-            self.keys.append(key)
-            builder.add_column(key)
+            self.keys.append(key if name is None else name)
+            builder.add_column(self.keys[-1])
         return self.positions[key]
 
 
 class Known:
-    """The keys read so far, their columns, the kinds of value seen for each (text; numbers or booleans),
-    and the pattern of a line with nothing new (None for a very wide file). Never changed once made: chunks
-    cut in other threads read the one they were given."""
+    """The keys read so far as written (``\\u6807`` escapes and all), their columns, the keys they read as,
+    the kinds of value seen for each (text; numbers or booleans), and the pattern of a line with nothing new
+    (None for a very wide file). Never changed once made: chunks cut in other threads read the one they
+    were given."""
 
-    def __init__(self, keys: list[str], positions: dict[str, int], kinds: dict[str, tuple[bool, bool]],
+    def __init__(self, positions: dict[str, int], names: dict[str, str], kinds: dict[str, tuple[bool, bool]],
                  order: list[str]):
-        self.keys, self.positions, self.kinds = tuple(keys), dict(positions), dict(kinds)
+        self.keys, self.positions, self.kinds = tuple(positions), dict(positions), dict(kinds)
+        self.names = dict(names)
         self.pattern = _line_pattern(order, self.kinds) if len(order) <= MAX_KNOWN_KEYS else None
 
 
@@ -178,7 +187,8 @@ def _add(pl, piece: _Piece, first_line: int, body: Lines, builder) -> int:
         return piece.count
     frame = piece.frame
     if frame is None:  # the keys cut out of every line
-        keys = _keys(pl, rows)
+        known_names = body.known.names if body.known is not None else {}
+        keys, read_as = _keys(pl, rows, known_names)
         names = keys["key"].unique(maintain_order=True).to_list()  # in the order they first appear
         kinds = dict(body.known.kinds) if body.known is not None else {}
         seen = keys.group_by("key").agg(text=(pl.col("kind") == '"').any(),
@@ -187,12 +197,12 @@ def _add(pl, piece: _Piece, first_line: int, body: Lines, builder) -> int:
             had_text, had_other = kinds.get(key, (False, False))
             kinds[key] = (had_text or has_text, had_other or has_other)
         for key in names:  # per key
-            body.position(key, builder)
+            body.position(key, builder, read_as.get(key))  # known keys have their column already
         # the order of keys within a line: the fullest line's (writers that leave out null values keep it)
         fullest = keys["n"].value_counts(sort=True)["n"][:1]
         order = keys.filter(pl.col("n").is_in(fullest.to_list()))["key"].to_list()
-        order += [key for key in body.keys if key not in order]  # per key
-        body.known = Known(body.keys, body.positions, kinds, order)
+        order += [key for key in body.positions if key not in order]  # per key
+        body.known = Known(body.positions, {**known_names, **read_as}, kinds, order)
         frame = _values(pl, piece.data, rows, names, body.known)
     builder.add_frame(frame)
     return piece.count
@@ -203,10 +213,10 @@ def _values(pl, data: bytes, rows, names: list[str] | tuple, known: Known):
     decoded by polars' reader, numbers and booleans as the line writes them (polars writes 1.50 as 1.5)."""
     if not names:  # lines {} only: rows without values (FrameBuilder's column for counting them)
         return FrameBuilder.empty_rows(rows.height)
-    frame = pl.read_ndjson(io.BytesIO(data), schema={name: pl.String for name in names})
+    frame = pl.read_ndjson(io.BytesIO(data), schema={known.names[name]: pl.String for name in names})
     if frame.height != rows.height:
         raise NotPlain
-    frame.columns = [f"c{known.positions[name]}" for name in frame.columns]  # by position: "^a$" is a pattern to pl.col
+    frame.columns = [f"c{known.positions[name]}" for name in names]  # by position: "^a$" is a pattern to pl.col
     columns = []
     for name in names:
         has_text, has_other = known.kinds[name]
@@ -216,18 +226,25 @@ def _values(pl, data: bytes, rows, names: list[str] | tuple, known: Known):
     return frame.select(columns)
 
 
-def _keys(pl, rows):
-    """Each line's keys (``n``, ``key``) in order, with the first character of the value (``kind``);
-    :class:`NotPlain` when a key breaks the key rule or comes twice in one line."""
-    if rows.select(pl.col("text").str.contains(_ESCAPED_KEY).any()).item():
-        raise NotPlain  # a key with an escape: _KEY would pass it by
+def _keys(pl, rows, known: dict[str, str]):
+    """Each line's keys as written (``n``, ``key``) in order, with the first character of the value
+    (``kind``), and the key each new one reads as (``\\u6807\\u7684`` as 标的); :class:`NotPlain` when a key
+    breaks the key rule, comes twice in one line, or reads as a key written another way before."""
     keys = (rows.select("n", key=pl.col("text").str.extract_all(_KEY)).explode("key").drop_nulls("key")
             .select("n", kind=pl.col("key").str.slice(-1),
                     key=pl.col("key").str.strip_chars_start("{, \t\r").str.head(-1).str.strip_chars_end(": \t\r")
                     .str.slice(1).str.head(-1)))
-    if not keys["key"].str.contains(_SAFE_KEY).all() or keys.select(pl.struct("n", "key").is_duplicated().any()).item():
+    if not keys["key"].str.contains(_KEY_TEXT).all():
+        raise NotPlain  # an escape other than a non-ASCII character's
+    read_as = {key: json.loads(f'"{key}"') if "\\" in key else key  # per key
+               for key in keys["key"].unique(maintain_order=True).to_list() if key not in known}
+    taken = set(known.values())
+    if len(set(read_as.values())) < len(read_as) or taken & set(read_as.values()):
+        raise NotPlain  # one key written two ways (标的, \u6807\u7684): the line reader's column, or its error
+    names = keys["key"].replace_strict({**known, **read_as}, return_dtype=pl.String)
+    if not names.str.contains(_SAFE_KEY).all() or keys.select(pl.struct(pl.col("n"), names).is_duplicated().any()).item():
         raise NotPlain  # a key twice in one object: the line reader names the line
-    return keys
+    return keys, read_as
 
 
 def _literal(key: str) -> str:
