@@ -597,6 +597,17 @@ def test_report_run_writes_each_plugins_report_and_notes_to_the_summary(export_c
     assert f"{len(columns)} columns seen" in summary["notes"]
 
 
+def test_report_run_is_told_the_same_columns_when_only_the_scores_are_written(export_csv, tmp_path):
+    """--scores-only leaves text columns out of the query (notes, owner); the plugin hears of them all the same."""
+    told = []
+    for scores_only in (False, True):
+        Reporter.received = []
+        run(kam_with(("reporter", Reporter())), [export_csv], tmp_path / f"out{scores_only}.csv", scores_only=scores_only)
+        told.append(Reporter.received[0][1])
+    assert told[0] == told[1] and {"notes", "owner", "account"} <= set(told[1])
+    assert "__filled" not in told[1]
+
+
 def test_report_run_names_the_criteria_inputs_the_export_lacks_last(tmp_path):
     export = tmp_path / "few.csv"
     export.write_text("编号,项目的预算,负责人\nA-1,有,张三\n", encoding="utf-8")

@@ -123,7 +123,8 @@ class ModelScorer:
     def report(self, columns: list[str]) -> dict:
         """For the run summary: which model scored the rows (its card's hash: the file was checked against it
         before loading) and the features the export lacked."""
-        absent = [f.name for f in self.features if f.name not in set(columns)]
+        present = set(columns)
+        absent = [f.name for f in self.features if f.name not in present]
         card = self.card
         report = {"model": {"path": str(self.path), "name": card.get("name"), "sha256": card.get("sha256"),
                             "format": card.get("format"), "created_at": card.get("created_at"),

@@ -182,9 +182,10 @@ def report_run(config, columns):
     file is replaced.
 
     :param config: the effective :class:`kamcore.config.Config`.
-    :param columns: the names of the columns scoring sees, in order: canonical names, other columns of the
-        export under their own names, the stakeholder summary's, then the criteria's inputs the export lacks
-        (read as empty; the summary's notes name them).
+    :param columns: the names of the columns scoring sees in a full run (``--scores-only`` or not), in order:
+        the export's (canonical names, others under their own, personal ones left out), the columns the
+        normaliser and the stakeholder summary add, then the criteria's inputs the export lacks (read as empty;
+        the summary's notes name them).
     :returns: ``None``, or a dict of JSON values (str keys; str, number, bool, None, lists and dicts of them),
         written to the summary's ``reports`` under the plugin's name; a ``notes`` list of strings in it is added
         to the summary's ``notes`` too. The summary is a log: no personal data.

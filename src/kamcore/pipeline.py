@@ -65,6 +65,7 @@ class Prepared:
         names = [n for n in self.schema.names() if n not in (SRC, ROW, *QUARANTINE_COLUMNS)]
         quarantine = QUARANTINE_COLUMNS[1] if QUARANTINE_COLUMNS[1] in self.schema else None
         self.scores_only = scores_only
+        self.input_names = [n for n in names if n not in personal]  # before a scores-only run leaves any out
         self.scoring = scoring or ScoringPlan(kam, config, scores_only=scores_only)
         if scores_only:
             lf, names = self._project(lf, names, made_up)
@@ -87,6 +88,13 @@ class Prepared:
             return lf, names
         filled = pl.when(pl.any_horizontal(c(n).is_not_null() for n in dropped)).then(pl.lit(True)).alias(FILLED)
         return lf.with_columns(filled).drop(dropped), [n for n in names if n not in dropped] + [FILLED]
+
+    def report_columns(self) -> list[str]:
+        """The columns ``report_run`` is told of, the same whatever is written: the export's (personal ones
+        left out), the columns the normaliser and the stakeholders add, then the criteria's inputs it lacks."""
+        seen = [n for n in self.scoring.input_columns if n != FILLED and n not in self.scoring.missing_inputs]
+        return (self.input_names + [n for n in seen if n not in set(self.input_names)]
+                + list(self.scoring.missing_inputs))
 
     def scored(self) -> pl.LazyFrame:
         rows = self.frame.filter(self.ok).select(self.plan.output(self.personal))
@@ -990,7 +998,7 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
             if (note := repeats.warning(repeated)) is not None:
                 repeats.log.warning("%s", note)
                 notes.append(note)
-            reports, plugin_notes = kam.report_run(config, prepared.scoring.input_columns)
+            reports, plugin_notes = kam.report_run(config, prepared.report_columns())
             notes += plugin_notes
             neutralise_frame(reject_rows).write_csv(tmp_rej_csv)
             replace_atomically(tmp_rej_csv, rejects_path)

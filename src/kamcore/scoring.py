@@ -44,7 +44,7 @@ class ScoringPlan:
         self.qualification_steps: dict[frozenset[str], tuple[list[dict], list[str]]] = {}
         self.qualify_columns: list[str] = []  # columns the qualify_columns expressions added
         self.missing_inputs: list[str] = []  # criterion inputs the export lacks (scored unknown)
-        self.input_columns: list[str] = []  # the columns scoring sees, missing inputs as nulls (report_run)
+        self.input_columns: list[str] = []  # the columns of the frame scoring was given (for report_run)
 
     @property
     def inputs(self) -> set[str]:
@@ -75,7 +75,7 @@ class ScoringPlan:
         """Add every score column to a frame of normalised canonical columns."""
         schema = frame.collect_schema()
         missing = sorted(self.inputs - set(schema.names()))
-        self.input_columns = schema.names() + missing
+        self.input_columns = schema.names()
         clash = set(schema.names()) & set(self.output_columns())
         if clash:
             raise PluginError(f"input columns {sorted(clash)} clash with score columns of the same name",
