@@ -32,8 +32,9 @@ seconds, which drift on a shared machine):
 10. with ``--xlsx ROWS``: `kam score` on the export's first ROWS rows written as a workbook (inline strings, as
    openpyxl writes them; shared strings, as Excel does) vs `kam score` on the same rows as CSV;
 11. with ``--jsonl ROWS``: the same for the first ROWS rows as JSON Lines (amounts and margins as numbers; written
-   by polars, every key on every line; and by Python's json module, non-ASCII text escaped, null values left
-   out, as many APIs write them).
+   by polars, every key on every line; by Python's json module, non-ASCII text escaped, null values left
+   out, as many APIs write them; and by Python's json with the export's Chinese headers as keys, escaped as
+   its default writes them, with an escaped emoji in every 50th note).
 Needs GNU time at /usr/bin/time and the `kam` of this environment on PATH.
 """
 
@@ -324,10 +325,21 @@ def jsonl_rows(harness: Path, kam_exe: str, export: str, folder: str, args) -> l
     with open(by_python, "w", encoding="utf-8") as handle:
         for row in frame.iter_rows(named=True):  # per-row ok: writing a benchmark's input, not timed
             handle.write(json.dumps({k: v for k, v in row.items() if v is not None}) + "\n")
+    sys.path.insert(0, str(harness))
+    from export_schema import COLUMNS  # the Chinese headers of the generated export
+
+    chinese = os.path.join(folder, "first-chinese-escaped.jsonl")
+    with open(chinese, "w", encoding="utf-8") as handle:
+        for i, row in enumerate(frame.iter_rows(named=True)):  # per-row ok: writing a benchmark's input
+            if i % 50 == 7:
+                row["notes"] = (row["notes"] or "") + " 签约 🎉"
+            handle.write(json.dumps({COLUMNS.get(k) or k: v for k, v in row.items()}) + "\n")
     floor = [kam_exe, "score", csv, "-o", os.path.join(folder, "j-csv.csv"), "-q"]
     out = []
     for label, path in (("every key, as polars writes it", by_polars),
-                        ("text escaped, nulls left out, as Python's json writes it", by_python)):
+                        ("text escaped, nulls left out, as Python's json writes it", by_python),
+                        ("Chinese keys and text escaped, an emoji in every 50th note, as Python's json writes "
+                         "them", chinese)):
         r = alternate(harness, floor, [kam_exe, "score", path, "-o", os.path.join(folder, "j.csv"), "-q"], args.runs)
         out.append(alternated_row(f"`kam score` on JSON Lines / the same rows as CSV ({args.jsonl:,} rows, en, {label})",
                                   r))
