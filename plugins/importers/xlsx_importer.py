@@ -47,7 +47,7 @@ SERIAL_MIN, SERIAL_MAX = 1, 2_958_465  # Excel's serial dates: 1900-01-01 … 99
 _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 
 
-def _limit(name: str, default: int) -> int:
+def env_limit(name: str, default: int) -> int:
     value = os.environ.get(name)
     try:
         return int(value) if value else default
@@ -66,7 +66,7 @@ def _size(n: float) -> str:
 def check_zip(path: Path) -> None:
     """Refuse the workbook, before inflating anything, when its zip directory declares a zip bomb or it
     is not an xlsx workbook."""
-    max_bytes, max_ratio = _limit("KAM_XLSX_MAX_BYTES", MAX_BYTES), _limit("KAM_XLSX_MAX_RATIO", MAX_RATIO)
+    max_bytes, max_ratio = env_limit("KAM_XLSX_MAX_BYTES", MAX_BYTES), env_limit("KAM_XLSX_MAX_RATIO", MAX_RATIO)
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -260,9 +260,9 @@ def _head(worksheet) -> list[list[str | None]]:
     return rows
 
 
-def choose_sheet(path: Path, workbook, wanted: str | None, table: dict) -> tuple:
-    """(worksheet, first rows, header index, note) for ``--sheet`` or the first sheet with a known header."""
-    sheets = _worksheets(workbook)
+def choose_sheet(path: Path, sheets: list, wanted: str | None, table: dict, head_of) -> tuple:
+    """(sheet, first rows, header index, note) for ``--sheet`` or the first sheet with a known header; ``sheets``
+    have a ``title``, ``head_of(sheet)`` gives a sheet's first rows as text (the .xls importer's too)."""
     titles = [ws.title for ws in sheets]
     if not sheets:
         raise InputError(f"{path}: the workbook has no worksheet")
@@ -274,11 +274,11 @@ def choose_sheet(path: Path, workbook, wanted: str | None, table: dict) -> tuple
         if chosen is None:
             raise InputError(f"{path}: no sheet {wanted!r}; the sheets are {', '.join(map(repr, titles))}",
                              hint="pass --sheet with one of these names, or its number (1 = first)")
-        head = _head(chosen)
+        head = head_of(chosen)
         return chosen, head, find_header(head, table), None
     first_with_data = None
     for ws in sheets:
-        head = _head(ws)
+        head = head_of(ws)
         if not any(any(v is not None and v.strip() for v in row) for row in head):
             continue
         index = find_header(head, table)
@@ -300,21 +300,47 @@ def read(path: Path, options: ReadOptions) -> Source:
 def _read(path: Path, options: ReadOptions, rows_by: str = "auto") -> Source:
     """:func:`read`; ``rows_by``: "auto" (in bulk when the sheet's XML is plain, else a cell at a time),
     "bulk" or "cells" (one way only; "bulk" refuses a sheet that is not plain)."""
+    from .xlsx_columns import NotPlain
+
+    max_cells = env_limit("KAM_XLSX_MAX_CELLS", MAX_CELLS)
+    check_zip(path)
+    table = header_table(options.columns)
+    workbook = _open_workbook(path)
+    try:
+        sheet, head, index, sheet_note = choose_sheet(path, _worksheets(workbook), options.sheet, table, _head)
+        where = f"{path} sheet {sheet.title!r}"
+
+        def read_body(header_row: int, names: list[str], kinds: list, builder):
+            body = _read_in_bulk(sheet, header_row, names, kinds, max_cells, builder) if rows_by != "cells" else None
+            if body is None:  # not plain XML (xlsx_columns): a cell at a time
+                if rows_by == "bulk":
+                    raise NotPlain(f"{where}: not plain sheet XML")
+                body = read_rows(_rows(sheet), where, header_row, names, kinds, max_cells, builder)
+            log.debug("%s: rows read %s", where, "in bulk" if body.in_bulk else "a cell at a time (the XML is not plain)")
+            return body
+
+        return sheet_source(path, where, head, index, sheet_note, read_body, options, "xlsx")
+    except Exception as exc:
+        if not isinstance(exc, InputError):
+            raise _xml_error(path, exc) from None  # openpyxl's many errors for a damaged part: "cannot read"
+        raise
+    finally:
+        _close(workbook)
+
+
+def sheet_source(path: Path, where: str, head: list, index: int, sheet_note: str | None, read_body, options: ReadOptions,
+                 encoding: str) -> Source:
+    """The chosen sheet's rows as a :class:`Source`: header, notes, record lines. ``read_body(header_row, names,
+    kinds, builder)`` reads the data rows into the builder and gives an :class:`.xlsx_columns.Body` (the
+    workbook's own reader: in bulk or a cell at a time for .xlsx, :mod:`.xls_importer` for .xls)."""
     from openpyxl.utils import get_column_letter
 
     from kamcore.schema import OPPORTUNITY
 
-    from .xlsx_columns import NotPlain
-
-    max_cells = _limit("KAM_XLSX_MAX_CELLS", MAX_CELLS)
-    check_zip(path)
     table = header_table(options.columns)
-    workbook = _open_workbook(path)
     builder = None
     try:
-        sheet, head, index, sheet_note = choose_sheet(path, workbook, options.sheet, table)
         notes = [warn(sheet_note)] if sheet_note else []
-        where = f"{path} sheet {sheet.title!r}"
         header_row = index + 1
         header = head[index]
         while header and (header[-1] is None or not str(header[-1]).strip()):
@@ -327,13 +353,8 @@ def _read(path: Path, options: ReadOptions, rows_by: str = "auto") -> Source:
                               "(titles, merged cells or report filters) were skipped"))
         kinds = [OPPORTUNITY[table[k]].kind if (k := header_key(n)) in table and table[k] in OPPORTUNITY else None
                  for n in names]
-        builder = FrameBuilder(names, prefix="kam-xlsx-", on_rows=options.on_rows)
-        body = _read_in_bulk(sheet, header_row, names, kinds, max_cells, builder) if rows_by != "cells" else None
-        if body is None:  # not plain XML (xlsx_columns): a cell at a time
-            if rows_by == "bulk":
-                raise NotPlain(f"{where}: not plain sheet XML")
-            body = _read_rows(sheet, where, header_row, names, kinds, max_cells, builder)
-        log.debug("%s: rows read %s", where, "in bulk" if body.in_bulk else "a cell at a time (the XML is not plain)")
+        builder = FrameBuilder(names, prefix=f"kam-{encoding}-", on_rows=options.on_rows)
+        body = read_body(header_row, names, kinds, builder)
         uncached, uncached_count, totals, blanks = body.uncached, body.uncached_count, body.totals, body.blanks
         serial, outside, rows = body.serial, body.outside, body.rows
         if uncached_count:
@@ -355,20 +376,16 @@ def _read(path: Path, options: ReadOptions, rows_by: str = "auto") -> Source:
                               f"dates (e.g. {number_text(first)} = {day.isoformat()}); each is read as that date and "
                               "flagged in value_flags: format the column as dates in Excel"))
         frame = builder.frame()
-    except BaseException as exc:
+    except BaseException:
         if builder is not None:
             builder.cleanup()
-        if isinstance(exc, Exception) and not isinstance(exc, InputError):
-            raise _xml_error(path, exc) from None  # openpyxl's many errors for a damaged part: "cannot read"
         raise
-    finally:
-        _close(workbook)
 
     def record_lines(indexes: list[int]) -> dict[int, int]:
         return {i: rows[i] for i in indexes if 0 <= i < len(rows)}
 
     notes.insert(0, f"{where}: {builder.rows} row(s) read, header on row {header_row}")
-    return Source(path=path, frame=frame, record_lines=record_lines, encoding="xlsx", delimiter=None,
+    return Source(path=path, frame=frame, record_lines=record_lines, encoding=encoding, delimiter=None,
                   header_line=header_row, notes=tuple(notes), cleanup=builder.cleanup)
 
 
@@ -384,8 +401,10 @@ def _read_in_bulk(sheet, header_row: int, names: list[str], kinds: list, max_cel
                      is_totals_label)
 
 
-def _read_rows(sheet, where: str, header_row: int, names: list[str], kinds: list, max_cells: int, builder):
-    """The data rows a cell at a time (:mod:`.xlsx_sheet`), into ``builder``: an :class:`.xlsx_columns.Body`."""
+def read_rows(sheet_rows, where: str, header_row: int, names: list[str], kinds: list, max_cells: int, builder):
+    """The data rows a cell at a time, into ``builder``: an :class:`.xlsx_columns.Body`. ``sheet_rows`` gives
+    each row's cells (``value``, ``number_format``, ``formula``, ``coordinate``, as openpyxl's), from row 1:
+    :mod:`.xlsx_sheet`'s, or the .xls importer's."""
     from kamcore.schema import DATE
 
     from .xlsx_columns import Body
@@ -395,7 +414,7 @@ def _read_rows(sheet, where: str, header_row: int, names: list[str], kinds: list
     rows, serial, outside, totals, uncached = body.rows, body.serial, body.outside, body.totals, body.uncached
     width = len(names)
     cells = blank_run = 0
-    for number, row in enumerate(_rows(sheet), start=1):  # per-row ok: an XML parser's callbacks, a cell at a time
+    for number, row in enumerate(sheet_rows, start=1):  # per-row ok: a parser's cells, a cell at a time
         if number > EXCEL_MAX_ROWS:
             raise InputError(f"{where}: more rows than Excel allows ({EXCEL_MAX_ROWS:,}): a damaged or "
                              "hostile workbook")

@@ -1,0 +1,158 @@
+"""Legacy Excel 97-2003 workbooks (.xls, BIFF8 in an OLE2 file), as many ERP and CRM systems still export
+them, through xlrd: the same rules as the .xlsx importer (it shares its code), so a sheet saved as .xls and
+as .xlsx gives the same rows, text, notes and record lines.
+
+- The sheet (``--sheet NAME`` or its number, else the first whose header kam knows), the header row past
+  titles and merged cells, totals rows, blank rows, columns without a header and serial dates in a date
+  column are handled by :mod:`.xlsx_importer`; values become the text a person reads there (``35%``,
+  ``2024-03-01``, ``TRUE``, ``#N/A``, integers without ``.0``).
+- A formula's value is the one the workbook saved (a .xls file always holds it).
+- An OLE2 file that holds no workbook (a password-protected .xlsx is one) or an encrypted workbook is
+  refused with a hint; so is a damaged one. A sheet has at most 65,536 rows and 256 columns, and xlrd reads
+  it whole (the file is at most a few tens of MB); ``KAM_XLSX_MAX_CELLS`` limits the cells read, as for .xlsx.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from itertools import islice
+from pathlib import Path
+
+from kamcore import hookimpl
+from kamcore.errors import InputError
+from kamcore.importing import HEADER_SEARCH_ROWS, header_table
+from kamcore.registry import Importer, ReadOptions, Source
+
+from .xlsx_importer import MAX_CELLS, cell_text, choose_sheet, env_limit, read_rows, sheet_source
+
+OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+SAVE_AS = "open it in Excel or WPS and save it as .xlsx or CSV UTF-8"
+
+
+class XlsCell:
+    """One cell with the attributes of openpyxl's that the .xlsx importer's rules read."""
+
+    __slots__ = ("value", "number_format", "row", "column")
+    formula = None  # a .xls file keeps a formula's value: never missing
+
+    def __init__(self, value, number_format: str, row: int, column: int):
+        self.value, self.number_format, self.row, self.column = value, number_format, row, column
+
+    @property
+    def coordinate(self) -> str:
+        from openpyxl.utils import get_column_letter
+
+        return f"{get_column_letter(self.column)}{self.row}"
+
+
+class XlsSheet:
+    """A sheet of the workbook, its rows as :class:`XlsCell` lists (values typed as openpyxl types them)."""
+
+    def __init__(self, book, index: int):
+        self.book, self.index = book, index
+        self.title = book.sheet_names()[index]
+
+    def rows(self):
+        import xlrd
+
+        book = self.book
+        sheet = book.sheet_by_index(self.index)
+        formats = {}  # xf index -> number format
+
+        def number_format(xf: int) -> str:
+            if xf not in formats:
+                try:
+                    formats[xf] = book.format_map[book.xf_list[xf].format_key].format_str
+                except (IndexError, KeyError):
+                    formats[xf] = "General"
+            return formats[xf]
+
+        for r in range(sheet.nrows):  # per-row ok: xlrd has parsed every cell in Python; at most 65,536 rows
+            cells = []
+            for c, cell in enumerate(sheet.row(r)):
+                kind, value = cell.ctype, cell.value
+                if kind in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+                    value = None
+                elif kind == xlrd.XL_CELL_DATE:
+                    value = _date(value, book.datemode)
+                elif kind == xlrd.XL_CELL_BOOLEAN:
+                    value = bool(value)
+                elif kind == xlrd.XL_CELL_ERROR:
+                    value = xlrd.error_text_from_code.get(value, "#VALUE!")
+                cells.append(XlsCell(value, number_format(cell.xf_index), r + 1, c + 1))
+            yield cells
+
+    def head(self) -> list[list[str | None]]:
+        return [[cell_text(cell) for cell in row] for row in islice(self.rows(), HEADER_SEARCH_ROWS)]
+
+
+def _date(serial: float, datemode: int):
+    """A date-formatted number as openpyxl gives it: a time of day below 1, else a datetime (the number
+    itself when it is no date, as a negative one)."""
+    import xlrd
+
+    try:
+        if 0 < serial < 1:
+            return xlrd.xldate.xldate_as_datetime(serial, datemode).time()
+        return xlrd.xldate.xldate_as_datetime(serial, datemode)
+    except (xlrd.xldate.XLDateError, OverflowError, ValueError):
+        return serial
+
+
+def open_book(path: Path):
+    """The workbook, sheets loaded when asked for, with its formats (for percentages and dates)."""
+    try:
+        import xlrd
+        from xlrd.compdoc import CompDocError
+    except ImportError:
+        raise InputError(f"{path}: reading a legacy .xls workbook needs xlrd, which is not installed",
+                         hint='pip install xlrd (it comes with kamcore), or save the workbook as .xlsx') from None
+    try:
+        return xlrd.open_workbook(str(path), formatting_info=True, on_demand=True, logfile=io.StringIO())
+    except (xlrd.XLRDError, CompDocError) as exc:
+        text = str(exc)
+        if "encrypted" in text.lower():
+            what = "an encrypted (password-protected) Excel 97-2003 workbook"
+        elif "find workbook" in text.lower() or "OLE2" in text:
+            what = "an OLE2 file without an Excel 97-2003 workbook in it (a password-protected .xlsx is one)"
+        else:
+            what = f"a damaged Excel 97-2003 workbook ({text})"
+        hint = SAVE_AS if what.startswith("a damaged") else SAVE_AS + ", without its password"
+        raise InputError(f"{path}: cannot read: this file is {what}", hint=hint) from None
+    except (OSError, EOFError, ValueError, IndexError, KeyError, AssertionError, struct.error) as exc:
+        raise InputError(f"{path}: cannot read: a damaged Excel 97-2003 workbook ({type(exc).__name__}: {exc})",
+                         hint=SAVE_AS) from None
+
+
+def read(path: Path, options: ReadOptions) -> Source:
+    max_cells = env_limit("KAM_XLSX_MAX_CELLS", MAX_CELLS)
+    book = open_book(path)
+    try:
+        sheets = [XlsSheet(book, i) for i in range(book.nsheets)]
+        sheet, head, index, note = choose_sheet(path, sheets, options.sheet, header_table(options.columns),
+                                                XlsSheet.head)
+        where = f"{path} sheet {sheet.title!r}"
+
+        def read_body(header_row: int, names: list[str], kinds: list, builder):
+            return read_rows(sheet.rows(), where, header_row, names, kinds, max_cells, builder)
+
+        return sheet_source(path, where, head, index, note, read_body, options, "xls")
+    except InputError:
+        raise
+    except Exception as exc:  # xlrd's many errors for a damaged record
+        raise InputError(f"{path}: cannot read: a damaged Excel 97-2003 workbook ({type(exc).__name__}: {exc})",
+                         hint=SAVE_AS) from None
+    finally:
+        book.release_resources()
+
+
+def sniff(head: bytes, suffix: str) -> int:
+    """An OLE2 file: a .xls workbook, or else one kam explains (the ``other_formats`` importer claims it at
+    97; this one reads it, or says what it holds)."""
+    return 98 if head.startswith(OLE2) else 0
+
+
+@hookimpl
+def register_importers(register):
+    register(Importer(name="xls", read=read, sniff=sniff, description="legacy Excel 97-2003 workbooks (.xls)"))
