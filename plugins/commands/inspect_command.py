@@ -164,7 +164,7 @@ def render(report: dict) -> str:
 def register_commands(cli):
     @cli.command("inspect")
     @click.argument("file", type=click.Path(path_type=Path, allow_dash=True))
-    @click.option("--sheet", default=None, help="Worksheet of an .xlsx file, by name or 1-based number.")
+    @click.option("--sheet", default=None, help="Worksheet of an .xlsx or .xls file, by name or 1-based number.")
     @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
                   help="kam.toml whose [columns] mapping to apply (default: $KAM_CONFIG, else ./kam.toml).")
     @click.option("--encoding", default=None, help="Input encoding, when detection is not enough.")

@@ -161,7 +161,7 @@ def _progress_shown(show):
 @click.option("--delimiter", default=None, help="Input delimiter, when sniffing is not enough.")
 @click.option("--importer", default=None, help="Force an importer by name (default: chosen by content).")
 @click.option("--sheet", default=None,
-              help="Worksheet of an .xlsx input, by name or 1-based number (default: the first sheet whose "
+              help="Worksheet of an .xlsx or .xls input, by name or 1-based number (default: the first sheet whose "
                    "header kam recognises).")
 @click.option("--profile", default=None,
               help="CRM the export comes from: salesforce, hubspot, generic, or a profile .toml file "
