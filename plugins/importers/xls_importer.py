@@ -130,14 +130,14 @@ def read(path: Path, options: ReadOptions) -> Source:
     book = open_book(path)
     try:
         sheets = [XlsSheet(book, i) for i in range(book.nsheets)]
-        sheet, head, index, note = choose_sheet(path, sheets, options.sheet, header_table(options.columns),
-                                                XlsSheet.head)
+        table = header_table(options.columns)
+        sheet, head, index, note = choose_sheet(path, sheets, options.sheet, table, XlsSheet.head)
         where = f"{path} sheet {sheet.title!r}"
 
         def read_body(header_row: int, names: list[str], kinds: list, builder):
             return read_rows(sheet.rows(), where, header_row, names, kinds, max_cells, builder)
 
-        return sheet_source(path, where, head, index, note, read_body, options, "xls")
+        return sheet_source(path, where, head, index, note, read_body, options, table, "xls")
     except InputError:
         raise
     except Exception as exc:  # xlrd's many errors for a damaged record

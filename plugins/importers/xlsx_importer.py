@@ -319,7 +319,7 @@ def _read(path: Path, options: ReadOptions, rows_by: str = "auto") -> Source:
             log.debug("%s: rows read %s", where, "in bulk" if body.in_bulk else "a cell at a time (the XML is not plain)")
             return body
 
-        return sheet_source(path, where, head, index, sheet_note, read_body, options, "xlsx")
+        return sheet_source(path, where, head, index, sheet_note, read_body, options, table, "xlsx")
     except Exception as exc:
         if not isinstance(exc, InputError):
             raise _xml_error(path, exc) from None  # openpyxl's many errors for a damaged part: "cannot read"
@@ -329,15 +329,15 @@ def _read(path: Path, options: ReadOptions, rows_by: str = "auto") -> Source:
 
 
 def sheet_source(path: Path, where: str, head: list, index: int, sheet_note: str | None, read_body, options: ReadOptions,
-                 encoding: str) -> Source:
+                 table: dict, encoding: str) -> Source:
     """The chosen sheet's rows as a :class:`Source`: header, notes, record lines. ``read_body(header_row, names,
     kinds, builder)`` reads the data rows into the builder and gives an :class:`.xlsx_columns.Body` (the
-    workbook's own reader: in bulk or a cell at a time for .xlsx, :mod:`.xls_importer` for .xls)."""
+    workbook's own reader: in bulk or a cell at a time for .xlsx, :mod:`.xls_importer` for .xls); ``table``
+    is the header table the sheet was chosen with."""
     from openpyxl.utils import get_column_letter
 
     from kamcore.schema import OPPORTUNITY
 
-    table = header_table(options.columns)
     builder = None
     try:
         notes = [warn(sheet_note)] if sheet_note else []
