@@ -302,10 +302,26 @@ def _():
             f"<body><table>{cells}</table></body></html>").encode()
 
 
-@case("legacy_ole2.xls", "a legacy Excel 97-2003 file (OLE2 signature)", "refused: says what it is, hint to save "
-      "as xlsx", exit=4, error=("97-2003",))
+@case("legacy_ole2.xls", "an OLE2 file with nothing past its signature (a damaged .xls)", "refused: says it is a "
+      "damaged Excel 97-2003 workbook, hint to save as xlsx", exit=4, error=("damaged Excel 97-2003", "xlsx"))
 def _():
     return b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504) + b"Workbook"
+
+
+@case("xls_export.xls", "a legacy Excel 97-2003 workbook (as WPS and ERP systems export), a title row above the "
+      "header and a 合计 row", "read as xls: header on row 2, the totals row left out", rows=(N, N, 0),
+      importer="xls", header_line=2, notes=("header is on row 2", "totals row"))
+def _():
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("销售机会")
+    for r, row in enumerate([["2025年大客户销售机会汇总表"]] + table() + [["合计"]]):
+        for c, value in enumerate(row):
+            sheet.write(r, c, value)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
 
 
 @case("json_array.json", "one JSON array instead of JSON Lines", "refused: hint to convert with jq", exit=4,
