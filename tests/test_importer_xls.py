@@ -106,6 +106,26 @@ def test_a_sheet_saved_as_xls_reads_as_the_same_sheet_saved_as_xlsx(tmp_path):
     assert any("totals row(s) left out: row 31 (合计)" in n for n in notes)
     assert any("1 empty row(s) inside the table" in n for n in notes)
     assert any("look like Excel serial dates (e.g. 45292 = 2024-01-01)" in n for n in notes)
+    assert [n for n in notes if "no header" in n] == [
+        f"{tmp_path / 'deals.xls'} sheet '商机': columns H to I have no header: a value past the header (from row 30) "
+        "opened them; they are read as 'column_8' to 'column_9'"]
+
+
+def test_one_value_in_the_last_cell_of_a_sheet_opens_its_columns_in_one_note(tmp_path):
+    """A 6 KB file with one value in IV65536: the rows are not padded to 256 cells each (16.7 million)."""
+    path = tmp_path / "far.xls"
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("a")
+    for c, value in enumerate(["编号", "客户名称"]):
+        sheet.write(0, c, value)
+    sheet.write(1, 0, "A-1")
+    sheet.write(65535, 255, "x")
+    book.save(str(path))
+    frame, lines, notes, _ = read(xls_importer.read, path)
+    assert frame.shape == (2, 256) and lines == {0: 2, 1: 65536} and frame["column_256"].to_list() == [None, "x"]
+    assert [n for n in notes if "no header" in n] == [
+        f"{path} sheet 'a': columns C to IV have no header: a value past the header (from row 65536) opened them; "
+        "they are read as 'column_3' to 'column_256'"]
 
 
 def test_the_sheet_is_found_past_other_sheets_or_named(tmp_path):

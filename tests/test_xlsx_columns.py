@@ -200,8 +200,9 @@ def test_sheet_xml_that_is_not_plain_is_read_a_cell_at_a_time(tmp_path, monkeypa
 
 @pytest.mark.parametrize("chunk", [256, xlsx_columns.CHUNK])
 def test_values_past_the_header_open_columns_in_bulk_as_a_cell_at_a_time(tmp_path, monkeypatch, chunk):
-    """A filled value past the header's columns opens columns up to its own from its row on (column_9 …, with a
-    warning naming the first row of each); a blank one past them before that is dropped, after it kept."""
+    """A filled value past the header's columns opens columns up to its own from its row on (column_9 …, with one
+    warning per value that opened some, naming its row); a blank one past them before that is dropped, after it
+    kept."""
     monkeypatch.setattr(xlsx_columns, "CHUNK", chunk)
     base, xml = _plain_xml(tmp_path)
     cell = '<c r="{}" t="inlineStr"><is><t>{}</t></is></c></row><row r="{}"'
@@ -215,9 +216,11 @@ def test_values_past_the_header_open_columns_in_bulk_as_a_cell_at_a_time(tmp_pat
     assert frame.select(pl.nth(8, 9, 10, 11)).rows()[:5] == [
         (None, None, None, None), (None, "x", None, None), (None, None, None, None), (None, None, None, "y"),
         (" ", None, None, None)]
-    assert [n.split(": ", 1)[1].split(" but")[0] for n in notes if "no header" in n] == [
-        "column I has values (from row 5)", "column J has values (from row 5)", "column K has values (from row 7)",
-        "column L has values (from row 7)"]
+    assert [n.split(": ", 1)[1] for n in notes if "no header" in n] == [
+        "columns I to J have no header: a value past the header (from row 5) opened them; they are read as "
+        "'column_9' to 'column_10'",
+        "columns K to L have no header: a value past the header (from row 7) opened them; they are read as "
+        "'column_11' to 'column_12'"]
 
 
 def test_a_style_written_after_the_type_is_read_in_bulk(tmp_path):

@@ -367,9 +367,14 @@ def sheet_source(path: Path, where: str, head: list, index: int, sheet_note: str
                               f"{' …' if len(totals) > 5 else ''}"))
         if blanks:
             notes.append(f"{where}: {blanks} empty row(s) inside the table were skipped")
-        for i, first_row in outside.items():
-            notes.append(warn(f"{where}: column {get_column_letter(i + 1)} has values (from row {first_row}) but "
-                              f"no header; they are read as 'column_{i + 1}'"))
+        for first, last, first_row in _runs(outside):  # one note per value that opened columns, not per column
+            if first == last:
+                notes.append(warn(f"{where}: column {get_column_letter(first + 1)} has values (from row {first_row}) "
+                                  f"but no header; they are read as 'column_{first + 1}'"))
+            else:
+                notes.append(warn(f"{where}: columns {get_column_letter(first + 1)} to {get_column_letter(last + 1)} "
+                                  f"have no header: a value past the header (from row {first_row}) opened them; they "
+                                  f"are read as 'column_{first + 1}' to 'column_{last + 1}'"))
         for i, (count, first) in serial.items():
             day = dt.date(1899, 12, 30) + dt.timedelta(days=int(first))
             notes.append(warn(f"{where}: column {names[i]!r} has {count} number(s) that look like Excel serial "
@@ -387,6 +392,17 @@ def sheet_source(path: Path, where: str, head: list, index: int, sheet_note: str
     notes.insert(0, f"{where}: {builder.rows} row(s) read, header on row {header_row}")
     return Source(path=path, frame=frame, record_lines=record_lines, encoding=encoding, delimiter=None,
                   header_line=header_row, notes=tuple(notes), cleanup=builder.cleanup)
+
+
+def _runs(outside: dict[int, int]) -> list[tuple[int, int, int]]:
+    """(first, last column index, first row) of each run of consecutive columns opened from one row."""
+    runs: list[list[int]] = []
+    for index, row in sorted(outside.items()):
+        if runs and runs[-1][1] == index - 1 and runs[-1][2] == row:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index, row])
+    return [tuple(run) for run in runs]
 
 
 def _read_in_bulk(sheet, header_row: int, names: list[str], kinds: list, max_cells: int, builder):
