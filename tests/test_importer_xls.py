@@ -175,6 +175,15 @@ def test_the_cell_limit_applies_to_xls_too(tmp_path, monkeypatch):
         read(xls_importer.read, path)
 
 
+def test_a_file_bigger_than_an_export_is_refused_before_xlrd_reads_it(tmp_path, monkeypatch):
+    path = write_xls(tmp_path / "deals.xls", sheet_rows())
+    monkeypatch.setenv("KAM_XLS_MAX_BYTES", "4096")
+    with pytest.raises(InputError, match=r"refused: [\d,]+ bytes, more than an Excel 97-2003 export holds \(4,096"):
+        read(xls_importer.read, path)
+    monkeypatch.setenv("KAM_XLS_MAX_BYTES", str(path.stat().st_size))
+    assert read(xls_importer.read, path)[0].height == 26
+
+
 def test_an_html_table_named_xls_is_still_explained_not_read(tmp_path):
     done = run_kam("score", CORPUS / "html_table.xls", "-o", tmp_path / "out.csv", cwd=tmp_path)
     assert done.returncode == 4 and "HTML page" in one_error_line(done.stderr.decode())

@@ -9,7 +9,8 @@ as .xlsx gives the same rows, text, notes and record lines.
 - A formula's value is the one the workbook saved (a .xls file always holds it).
 - An OLE2 file that holds no workbook (a password-protected .xlsx is one) or an encrypted workbook is
   refused with a hint; so is a damaged one. A sheet has at most 65,536 rows and 256 columns, and xlrd reads
-  it whole (the file is at most a few tens of MB); ``KAM_XLSX_MAX_CELLS`` limits the cells read, as for .xlsx.
+  the file whole: a file over :data:`MAX_BYTES` is refused (``KAM_XLS_MAX_BYTES``), and ``KAM_XLSX_MAX_CELLS``
+  limits the cells read, as for .xlsx.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from kamcore.registry import Importer, ReadOptions, Source
 from .xlsx_importer import MAX_CELLS, cell_text, choose_sheet, env_limit, read_rows, sheet_source
 
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# xlrd holds the file and every cell in memory (about ten times the file): a full sheet of 65,535 rows of 23
+# columns is 23 MB, so a file past this is not an export (override with KAM_XLS_MAX_BYTES)
+MAX_BYTES = 256 << 20
 SAVE_AS = "open it in Excel or WPS and save it as .xlsx or CSV UTF-8"
 
 
@@ -130,6 +134,10 @@ def open_book(path: Path):
 
 def read(path: Path, options: ReadOptions) -> Source:
     max_cells = env_limit("KAM_XLSX_MAX_CELLS", MAX_CELLS)
+    size, limit = path.stat().st_size, env_limit("KAM_XLS_MAX_BYTES", MAX_BYTES)
+    if size > limit:
+        raise InputError(f"{path}: refused: {size:,} bytes, more than an Excel 97-2003 export holds ({limit:,}, "
+                         "KAM_XLS_MAX_BYTES)", hint="export the data as CSV, or raise KAM_XLS_MAX_BYTES")
     book = open_book(path)
     try:
         sheets = [XlsSheet(book, i) for i in range(book.nsheets)]
