@@ -152,6 +152,19 @@ def test_kam_score_on_the_bundled_export_saved_as_xls_writes_the_csv_routes_outp
     assert summary["rows"] == read_summary(from_csv)["rows"]
 
 
+def test_stakeholders_saved_as_xls_score_as_their_csv(tmp_path):
+    people = pl.read_csv(EXAMPLES / "stakeholders_zh.csv", infer_schema=False, encoding="gb18030")
+    rows = [[(h, None) for h in people.columns]] + [[(v, None) for v in row] for row in people.iter_rows()]
+    workbook = write_xls(tmp_path / "people.xls", rows, title="关键人物")
+    outputs = []
+    for given in (EXAMPLES / "stakeholders_zh.csv", workbook):
+        out = tmp_path / f"with_{given.suffix[1:]}.csv"
+        done = invoke("score", EXAMPLES / "opportunities_zh.csv", "--stakeholders", given, "-o", out, "-q")
+        assert done.exit_code == 0, done.output
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] and "stakeholder_count" in outputs[1].decode("utf-8-sig").splitlines()[0]
+
+
 def test_a_damaged_or_truncated_workbook_is_refused_with_one_line(tmp_path):
     whole = write_xls(tmp_path / "whole.xls", sheet_rows()).read_bytes()
     cuts = [len(whole) // 2, len(whole) - 700, 600, 513]
