@@ -320,8 +320,9 @@ def test_an_escaped_underscore_in_a_shared_string_is_undone_once(tmp_path, rich)
     with zipfile.ZipFile(path) as packed:
         sheet = packed.read("xl/worksheets/sheet1.xml").decode("utf-8")
     cells = "".join(f'<c r="{col}5" t="s"><v>{count + i}</v></c>' for i, col in enumerate("BG" + ("H" if rich else "")))
-    sheet = re.sub(r'(<row r="5"[^>]*>)(.*?)(</row>)', lambda m: m.group(1) + '<c r="A5" t="inlineStr"><is><t>P-esc</t></is></c>' + cells
-                   + m.group(3), sheet, count=1, flags=re.S)
+    first = '<c r="A5" t="inlineStr"><is><t>P-esc</t></is></c>'
+    sheet = re.sub(r'(<row r="5"[^>]*>)(.*?)(</row>)', lambda m: m.group(1) + first + cells + m.group(3), sheet,
+                   count=1, flags=re.S)
     path = replace_sheet(path, tmp_path / "escaped_cells.xlsx", sheet)
     frame = assert_same_both_ways(path)
     row = frame.row(1, named=True)  # sheet row 5
