@@ -128,6 +128,14 @@ def test_one_value_in_the_last_cell_of_a_sheet_opens_its_columns_in_one_note(tmp
         "they are read as 'column_3' to 'column_256'"]
 
 
+def test_text_that_looks_like_an_ooxml_escape_stays_as_written(tmp_path):
+    """BIFF stores text plainly: ``_x000D_`` in a .xls cell is those characters (Excel 97-2003 shows them), not
+    the carriage return the same characters escape in an .xlsx file's XML."""
+    rows = [[(h, None) for h in HEADER[:3]], [("A-1", None), ("literal _x000D_ and _x005F_", None), ("tab\there", None)]]
+    frame = read(xls_importer.read, write_xls(tmp_path / "text.xls", rows))[0]
+    assert frame.row(0) == ("A-1", "literal _x000D_ and _x005F_", "tab\there")
+
+
 def test_the_sheet_is_found_past_other_sheets_or_named(tmp_path):
     path = write_xls(tmp_path / "two.xls", sheet_rows(), title="export", before=["说明"])
     frame, _, notes, _ = read(xls_importer.read, path)

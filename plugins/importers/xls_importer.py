@@ -35,19 +35,23 @@ SAVE_AS = "open it in Excel or WPS and save it as .xlsx or CSV UTF-8"
 
 
 class XlsCell:
-    """One cell with the attributes of openpyxl's that the .xlsx importer's rules read."""
+    """One cell with the attributes of openpyxl's that the .xlsx importer's rules read (a .xls file keeps a
+    formula's value, so no cell lacks one and none needs its coordinate)."""
 
-    __slots__ = ("value", "number_format", "row", "column")
-    formula = None  # a .xls file keeps a formula's value: never missing
+    __slots__ = ("value", "number_format")
+    formula = None
 
-    def __init__(self, value, number_format: str, row: int, column: int):
-        self.value, self.number_format, self.row, self.column = value, number_format, row, column
+    def __init__(self, value, number_format: str = "General"):
+        self.value, self.number_format = value, number_format
 
-    @property
-    def coordinate(self) -> str:
-        from openpyxl.utils import get_column_letter
 
-        return f"{get_column_letter(self.column)}{self.row}"
+EMPTY = XlsCell(None)
+
+
+def text_of(cell: XlsCell) -> str | None:
+    """:func:`.xlsx_importer.cell_text`, but text as it is: BIFF stores text plainly, so ``_x000D_`` in a .xls
+    cell is those seven characters (in an .xlsx file it is OOXML's escape of a carriage return)."""
+    return cell.value if isinstance(cell.value, str) else cell_text(cell)
 
 
 class XlsSheet:
@@ -62,9 +66,12 @@ class XlsSheet:
 
         book = self.book
         sheet = book.sheet_by_index(self.index)
-        formats = {}  # xf index -> number format
+        formats: dict[int, str] = {}  # xf index -> number format (percentages are written as such)
+        text, number, date, boolean, error = (xlrd.XL_CELL_TEXT, xlrd.XL_CELL_NUMBER, xlrd.XL_CELL_DATE,
+                                              xlrd.XL_CELL_BOOLEAN, xlrd.XL_CELL_ERROR)
 
-        def number_format(xf: int) -> str:
+        def number_format(r: int, c: int) -> str:
+            xf = sheet.cell_xf_index(r, c)
             if xf not in formats:
                 try:
                     formats[xf] = book.format_map[book.xf_list[xf].format_key].format_str
@@ -74,21 +81,23 @@ class XlsSheet:
 
         for r in range(sheet.nrows):  # per-row ok: xlrd has parsed every cell in Python; at most 65,536 rows
             cells = []
-            for c, cell in enumerate(sheet.row(r)):
-                kind, value = cell.ctype, cell.value
-                if kind in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
-                    value = None
-                elif kind == xlrd.XL_CELL_DATE:
-                    value = _date(value, book.datemode)
-                elif kind == xlrd.XL_CELL_BOOLEAN:
-                    value = bool(value)
-                elif kind == xlrd.XL_CELL_ERROR:
-                    value = xlrd.error_text_from_code.get(value, "#VALUE!")
-                cells.append(XlsCell(value, number_format(cell.xf_index), r + 1, c + 1))
+            for c, (kind, value) in enumerate(zip(sheet.row_types(r), sheet.row_values(r))):
+                if kind == text:
+                    cells.append(XlsCell(value))
+                elif kind == number:
+                    cells.append(XlsCell(value, number_format(r, c)))
+                elif kind == date:
+                    cells.append(XlsCell(_date(value, book.datemode)))
+                elif kind == boolean:
+                    cells.append(XlsCell(bool(value)))
+                elif kind == error:
+                    cells.append(XlsCell(xlrd.error_text_from_code.get(value, "#VALUE!")))
+                else:  # empty or blank
+                    cells.append(EMPTY)
             yield cells
 
     def head(self) -> list[list[str | None]]:
-        return [[cell_text(cell) for cell in row] for row in islice(self.rows(), HEADER_SEARCH_ROWS)]
+        return [[text_of(cell) for cell in row] for row in islice(self.rows(), HEADER_SEARCH_ROWS)]
 
 
 def _date(serial: float, datemode: int):
@@ -146,7 +155,7 @@ def read(path: Path, options: ReadOptions) -> Source:
         where = f"{path} sheet {sheet.title!r}"
 
         def read_body(header_row: int, names: list[str], kinds: list, builder):
-            return read_rows(sheet.rows(), where, header_row, names, kinds, max_cells, builder)
+            return read_rows(sheet.rows(), where, header_row, names, kinds, max_cells, builder, text_of)
 
         return sheet_source(path, where, head, index, note, read_body, options, table, "xls")
     except InputError:

@@ -417,10 +417,11 @@ def _read_in_bulk(sheet, header_row: int, names: list[str], kinds: list, max_cel
                      is_totals_label)
 
 
-def read_rows(sheet_rows, where: str, header_row: int, names: list[str], kinds: list, max_cells: int, builder):
+def read_rows(sheet_rows, where: str, header_row: int, names: list[str], kinds: list, max_cells: int, builder,
+              text_of=cell_text):
     """The data rows a cell at a time, into ``builder``: an :class:`.xlsx_columns.Body`. ``sheet_rows`` gives
     each row's cells (``value``, ``number_format``, ``formula``, ``coordinate``, as openpyxl's), from row 1:
-    :mod:`.xlsx_sheet`'s, or the .xls importer's."""
+    :mod:`.xlsx_sheet`'s, or the .xls importer's, whose ``text_of`` leaves text as it is (no OOXML escapes)."""
     from kamcore.schema import DATE
 
     from .xlsx_columns import Body
@@ -440,7 +441,7 @@ def read_rows(sheet_rows, where: str, header_row: int, names: list[str], kinds: 
                              hint="export the data as CSV, or raise KAM_XLSX_MAX_CELLS")
         if number <= header_row:
             continue
-        values = [cell_text(cell) for cell in row]
+        values = [text_of(cell) for cell in row]
         if not any(v is not None and v.strip() for v in values):
             blank_run += 1
             continue
