@@ -5,7 +5,7 @@ as .xlsx gives the same rows, text, notes and record lines.
 - The sheet (``--sheet NAME`` or its number, else the first whose header kam knows), the header row past
   titles and merged cells, totals rows, blank rows, columns without a header and serial dates in a date
   column are handled by :mod:`.xlsx_importer`; values become the text a person reads there (``35%``,
-  ``2024-03-01``, ``TRUE``, ``#N/A``, integers without ``.0``).
+  ``2024-03-01``, ``TRUE``, ``#N/A``, integers without ``.0``); text is kept as written (:func:`text_of`).
 - A formula's value is the one the workbook saved (a .xls file always holds it).
 - An OLE2 file that holds no workbook (a password-protected .xlsx is one) or an encrypted workbook is
   refused with a hint; so is a damaged one. A sheet has at most 65,536 rows and 256 columns, and xlrd reads
