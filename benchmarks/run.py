@@ -30,7 +30,8 @@ seconds, which drift on a shared machine):
    memory of `kam score` on the 1M- and 4M-row exports of `memory_flat.py` written as Parquet (medians of
    ``--memory-runs`` runs);
 10. with ``--xlsx ROWS``: `kam score` on the export's first ROWS rows written as a workbook (inline strings, as
-   openpyxl writes them; shared strings, as Excel does) vs `kam score` on the same rows as CSV;
+   openpyxl writes them; shared strings, as Excel does; up to 65,535 rows also as an Excel 97-2003 .xls, written
+   by xlwt from the test extras) vs `kam score` on the same rows as CSV;
 11. with ``--jsonl ROWS``: the same for the first ROWS rows as JSON Lines (amounts and margins as numbers; written
    by polars, every key on every line; by Python's json module, non-ASCII text escaped, null values left
    out, as many APIs write them; and by Python's json with the export's Chinese headers as keys, escaped as
@@ -138,7 +139,7 @@ def main() -> None:
                     help="also time a Parquet input and measure its peak memory on 1M and 4M rows")
     ap.add_argument("--xlsx", type=int, default=0, metavar="ROWS",
                     help="also time the first ROWS rows as a workbook (inline strings; shared strings, as Excel "
-                         "writes them) against the same rows as CSV")
+                         "writes them; a .xls up to 65,535 rows) against the same rows as CSV")
     ap.add_argument("--jsonl", type=int, default=0, metavar="ROWS",
                     help="also time the first ROWS rows as JSON Lines (as polars and as Python's json write them) "
                          "against the same rows as CSV")
@@ -292,15 +293,18 @@ def xlsx_rows(harness: Path, kam_exe: str, export: str, folder: str, args) -> li
     import polars as pl
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from workbooks import with_shared_strings, write_workbook
+    from workbooks import with_shared_strings, write_workbook, write_xls
 
     csv = os.path.join(folder, "first.csv")
     pl.read_csv(export, infer_schema=False, n_rows=args.xlsx).write_csv(csv)
     inline = write_workbook(csv, Path(folder) / "first.xlsx")
     shared = with_shared_strings(inline, Path(folder) / "first-shared.xlsx")
+    books = [("inline strings", inline), ("shared strings", shared)]
+    if args.xlsx <= 65_535:  # what an Excel 97-2003 sheet holds
+        books.append(("Excel 97-2003 .xls", write_xls(csv, Path(folder) / "first.xls")))
     floor = [kam_exe, "score", csv, "-o", os.path.join(folder, "x-csv.csv"), "-q"]
     out = []
-    for label, book in (("inline strings", inline), ("shared strings", shared)):
+    for label, book in books:
         r = alternate(harness, floor, [kam_exe, "score", str(book), "-o", os.path.join(folder, "x.csv"), "-q"],
                       args.runs)
         out.append(alternated_row(f"`kam score` on a workbook / the same rows as CSV ({args.xlsx:,} rows, en, {label})",

@@ -1,5 +1,6 @@
-"""Workbooks for the XLSX benchmark and tests: an export written as openpyxl writes it (inline strings), and
-the same workbook with its strings in a shared-string table, as Excel writes them."""
+"""Workbooks for the XLSX benchmark and tests: an export written as openpyxl writes it (inline strings), the
+same workbook with its strings in a shared-string table, as Excel writes them, and as a legacy Excel 97-2003
+file (xlwt, from the test extras; at most 65,535 rows)."""
 
 from __future__ import annotations
 
@@ -55,4 +56,24 @@ def write_workbook(csv: str, target: Path) -> Path:
     for row in frame.iter_rows():  # per-row ok: writing a benchmark's input, not timed
         sheet.append(row)
     book.save(target)
+    return target
+
+
+def write_xls(csv: str, target: Path) -> Path:
+    """A CSV export as an Excel 97-2003 workbook (every value as text), written by xlwt."""
+    import polars as pl
+    import xlwt
+
+    frame = pl.read_csv(csv, infer_schema=False)
+    if frame.height > 65_535:
+        raise SystemExit(f"an Excel 97-2003 sheet holds at most 65,535 rows under its header, not {frame.height:,}")
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("export")
+    for c, name in enumerate(frame.columns):
+        sheet.write(0, c, name)
+    for r, row in enumerate(frame.iter_rows(), start=1):  # per-row ok: writing a benchmark's input, not timed
+        for c, value in enumerate(row):
+            if value is not None:
+                sheet.write(r, c, value)
+    book.save(str(target))
     return target
