@@ -137,8 +137,12 @@ def open_book(path: Path):
         hint = SAVE_AS if what.startswith("a damaged") else SAVE_AS + ", without its password"
         raise InputError(f"{path}: cannot read: this file is {what}", hint=hint) from None
     except (OSError, EOFError, ValueError, IndexError, KeyError, AssertionError, struct.error) as exc:
-        raise InputError(f"{path}: cannot read: a damaged Excel 97-2003 workbook ({type(exc).__name__}: {exc})",
-                         hint=SAVE_AS) from None
+        raise _damaged(path, exc) from None
+
+
+def _damaged(path: Path, exc: Exception) -> InputError:
+    return InputError(f"{path}: cannot read: a damaged Excel 97-2003 workbook ({type(exc).__name__}: {exc})",
+                      hint=SAVE_AS)
 
 
 def read(path: Path, options: ReadOptions) -> Source:
@@ -161,8 +165,7 @@ def read(path: Path, options: ReadOptions) -> Source:
     except InputError:
         raise
     except Exception as exc:  # xlrd's many errors for a damaged record
-        raise InputError(f"{path}: cannot read: a damaged Excel 97-2003 workbook ({type(exc).__name__}: {exc})",
-                         hint=SAVE_AS) from None
+        raise _damaged(path, exc) from None
     finally:
         book.release_resources()
 
