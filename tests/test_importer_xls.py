@@ -128,6 +128,17 @@ def test_one_value_in_the_last_cell_of_a_sheet_opens_its_columns_in_one_note(tmp
         "they are read as 'column_3' to 'column_256'"]
 
 
+def test_date_formatted_numbers_read_as_in_an_xlsx_file(tmp_path):
+    """Times of day, durations ([h]:mm), day 0 and Excel's 1900 leap day: the same conversion as .xlsx."""
+    values = [(0.25, "h:mm"), (1.5, "[h]:mm"), (0, DATE), (59, DATE), (60, DATE), (61, DATE), (45292.5, STAMP)]
+    rows = [[("编号", None), ("采购时间", None)]] + [[(f"A-{i}", None), value] for i, value in enumerate(values)]
+    old = read(xls_importer.read, write_xls(tmp_path / "dates.xls", rows))[0]
+    new = read(xlsx_importer.read, write_xlsx(tmp_path / "dates.xlsx", rows))[0]
+    assert_frame_equal(old, new)
+    assert old["采购时间"].to_list() == ["06:00:00", "1 day, 12:00:00", "00:00:00", "1900-02-28", "1900-02-28",
+                                     "1900-03-01", "2024-01-01 12:00:00"]
+
+
 def test_text_that_looks_like_an_ooxml_escape_stays_as_written(tmp_path):
     """BIFF stores text plainly: ``_x000D_`` in a .xls cell is those characters (Excel 97-2003 shows them), not
     the carriage return the same characters escape in an .xlsx file's XML."""

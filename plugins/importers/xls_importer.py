@@ -63,9 +63,11 @@ class XlsSheet:
 
     def rows(self):
         import xlrd
+        from openpyxl.utils.datetime import MAC_EPOCH, WINDOWS_EPOCH
 
         book = self.book
         sheet = book.sheet_by_index(self.index)
+        epoch = MAC_EPOCH if book.datemode else WINDOWS_EPOCH
         formats: dict[int, str] = {}  # xf index -> number format (percentages are written as such)
         text, number, date, boolean, error = (xlrd.XL_CELL_TEXT, xlrd.XL_CELL_NUMBER, xlrd.XL_CELL_DATE,
                                               xlrd.XL_CELL_BOOLEAN, xlrd.XL_CELL_ERROR)
@@ -87,7 +89,7 @@ class XlsSheet:
                 elif kind == number:
                     cells.append(XlsCell(value, number_format(r, c)))
                 elif kind == date:
-                    cells.append(XlsCell(_date(value, book.datemode)))
+                    cells.append(XlsCell(_date(value, number_format(r, c), epoch)))
                 elif kind == boolean:
                     cells.append(XlsCell(bool(value)))
                 elif kind == error:
@@ -100,17 +102,16 @@ class XlsSheet:
         return [[text_of(cell) for cell in row] for row in islice(self.rows(), HEADER_SEARCH_ROWS)]
 
 
-def _date(serial: float, datemode: int):
-    """A date-formatted number as openpyxl gives it: a time of day below 1, else a datetime (the number
-    itself when it is no date, as a negative one)."""
-    import xlrd
+def _date(serial: float, number_format: str, epoch):
+    """A date-formatted number as the .xlsx reader gives it (openpyxl's ``from_excel``: a time of day below 1,
+    a duration for ``[h]:mm``, Excel's 1900 leap day), ``#VALUE!`` when it is no date."""
+    from openpyxl.styles.numbers import is_timedelta_format
+    from openpyxl.utils.datetime import from_excel
 
     try:
-        if 0 < serial < 1:
-            return xlrd.xldate.xldate_as_datetime(serial, datemode).time()
-        return xlrd.xldate.xldate_as_datetime(serial, datemode)
-    except (xlrd.xldate.XLDateError, OverflowError, ValueError):
-        return serial
+        return from_excel(serial, epoch, timedelta=is_timedelta_format(number_format))
+    except (OverflowError, ValueError):
+        return "#VALUE!"
 
 
 def open_book(path: Path):
