@@ -125,7 +125,7 @@ def test_the_summary_counts_reasons_in_the_same_order_on_every_run(tmp_path):
 DATA_KEYED = {"rejects_by_reason", "rejects_by_column", "plugins_failed"}  # their keys are reasons, columns, names
 
 
-def summary_keys(value, parent: str = "") -> set[str]:
+def summary_keys(value) -> set[str]:
     """Every key of a summary, nested ones included (not the keys of the maps whose keys are data; under
     ``reports``, the plugin names and their reports' keys)."""
     keys = set()
@@ -133,10 +133,10 @@ def summary_keys(value, parent: str = "") -> set[str]:
         for key, inner in value.items():
             keys.add(key)
             if key not in DATA_KEYED:
-                keys |= summary_keys(inner, key)
+                keys |= summary_keys(inner)
     elif isinstance(value, list):
         for item in value:
-            keys |= summary_keys(item, parent)
+            keys |= summary_keys(item)
     return keys
 
 

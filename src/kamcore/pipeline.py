@@ -92,9 +92,8 @@ class Prepared:
     def report_columns(self) -> list[str]:
         """The columns ``report_run`` is told of, the same whatever is written: the export's (personal ones
         left out), the columns the normaliser and the stakeholders add, then the criteria's inputs it lacks."""
-        seen = [n for n in self.scoring.input_columns if n != FILLED and n not in self.scoring.missing_inputs]
-        return (self.input_names + [n for n in seen if n not in set(self.input_names)]
-                + list(self.scoring.missing_inputs))
+        given = set(self.input_names) | set(self.scoring.missing_inputs) | {FILLED}
+        return self.input_names + [n for n in self.scoring.input_columns if n not in given] + self.scoring.missing_inputs
 
     def scored(self) -> pl.LazyFrame:
         rows = self.frame.filter(self.ok).select(self.plan.output(self.personal))
