@@ -188,6 +188,15 @@ def render() -> str:
         "A missing value is never a reject: the criterion it feeds is *unknown*, earns no points, and the "
         "reasons say `未知 / unknown`. Only the id is required.",
         "",
+        "A missing column is treated the same way: every criterion reading it is *unknown* on every row. "
+        "`kam score` then prints one warning naming the columns as an export names them, with the seed's "
+        "header (`kam: WARNING: 9 column(s) the scorecard reads are not in the input: approval_status "
+        "(客户的项目立项业务状况), …`; a derived column such as `deal_size_base` by the one it comes from, "
+        "`deal_size (标的)`), and warns louder when the export has none of them (most likely not an "
+        "opportunities export, or headers kam does not know: `kam inspect FILE` shows the mapping, "
+        "`[columns]` in `kam.toml` or a profile fixes it). The run still succeeds (exit 0); the summary's "
+        "`notes` name each missing column.",
+        "",
         "## Amounts",
         "",
         f"A number with optional thousands commas and decimals, an optional unit "

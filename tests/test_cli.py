@@ -48,6 +48,34 @@ def test_success_exits_0(tmp_path, export):
     assert result.stderr.startswith("kam: 8 rows: 8 scored, 0 rejected")
 
 
+def test_columns_the_scorecard_reads_and_the_export_lacks_are_named_on_the_console(tmp_path):
+    """An unmapped export scores its items unknown: said in one warning, by the names an export uses."""
+    few = tmp_path / "few.csv"
+    few.write_text("编号,项目的预算,标的,负责人\nA-1,有,120万,张三\n", encoding="utf-8")
+    result = run_kam("score", few, "-o", "out.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    warning, done = result.stderr.decode().splitlines()
+    assert warning.startswith("kam: WARNING: 9 column(s) the scorecard reads are not in the input: "
+                              "approval_status (客户的项目立项业务状况), business_condition (客户的业务状况), ")
+    assert "budget_status" not in warning and "deal_size" not in warning  # the export has them (项目的预算, 标的)
+    assert "future_revenue (我们的未来销售收入)" in warning and "future_revenue_amount" not in warning
+    assert "kam inspect FILE" in warning and done.startswith("kam: 1 rows: 1 scored")
+
+    unrelated = tmp_path / "unrelated.csv"
+    unrelated.write_text("a,b\n1,2\n", encoding="utf-8")
+    result = run_kam("score", unrelated, "-o", "out2.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    stderr = result.stderr.decode()
+    assert stderr.startswith("kam: WARNING: none of the columns the scorecard reads is in the input: ")
+    assert "deal_size (标的)" in stderr and "deal_size_base" not in stderr
+
+
+def test_an_export_with_every_column_gets_no_missing_columns_warning(tmp_path):
+    result = run_kam("score", ROOT / "examples" / "opportunities_en.csv", "-o", "out.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode().startswith("kam: 25 rows") and b"WARNING" not in result.stderr
+
+
 def test_default_output_is_beside_the_input(tmp_path, export):
     assert invoke("score", export).exit_code == 0
     assert read_csv(tmp_path / "export.scored.csv").height == 8

@@ -37,7 +37,7 @@ from . import repeats
 from .repeats import IdSpill, id_columns
 from .registry import ReadOptions, Source
 from .injection import neutralise_frame
-from .schema import OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLDER_COLUMNS, TEXT
+from .schema import DERIVED_FROM, OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLDER_COLUMNS, TEXT
 from .scoring import ScoringPlan
 
 c = pl.col
@@ -992,6 +992,8 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
                 except OSError as exc:
                     raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
             # once the output is complete (a note about the data, not a reason to stop), before it replaces anything
+            if (lacking := missing_inputs_warning(prepared.scoring)) is not None:
+                repeats.log.warning("%s", lacking)  # on the console; the summary's notes name each column
             repeated = repeats.report(ids.repeated(), prepared.labels,
                                       lambda src, rows: sources[src].record_lines(rows))
             if (note := repeats.warning(repeated)) is not None:
@@ -1047,6 +1049,22 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
         tmp_sum.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         replace_atomically(tmp_sum, summary_path)
     return summary
+
+
+def missing_inputs_warning(scoring) -> str | None:
+    """One console line when the export lacks columns the scorecard reads: their items score unknown, which an
+    unmapped CRM export would otherwise turn silently into low scores. Columns are named as an export names
+    them (a derived column by the one it comes from), with the seed's header."""
+    lacking = scoring.missing_inputs
+    if not lacking:
+        return None
+    names = list(dict.fromkeys(DERIVED_FROM.get(name, name) for name in lacking))
+    shown = ", ".join(f"{n} ({OPPORTUNITY[n].label_zh})" if n in OPPORTUNITY else n for n in names)
+    hint = "kam inspect FILE shows how the headers were mapped; map others in [columns] of kam.toml"
+    if set(lacking) >= scoring.inputs:
+        return (f"none of the columns the scorecard reads is in the input: {shown}; every item scores unknown: "
+                f"is this an opportunities export? ({hint})")
+    return f"{len(names)} column(s) the scorecard reads are not in the input: {shown}; their items score unknown ({hint})"
 
 
 def copy_to_stdout(path: Path, stdout) -> None:

@@ -206,5 +206,9 @@ DERIVED_COLUMNS = {
                    "serial date, a day/month order inferred); empty when nothing was flagged",
 }
 
+# the input column each derived column comes from (what to name when an export lacks the derived one)
+DERIVED_FROM = {"deal_size_base": "deal_size", "purchase_date_precision": "purchase_date",
+                "future_revenue_amount": "future_revenue", "competitor_count": "competitors"}
+
 MISSING_TOKENS = ("", "-", "--", "—", "－", "n/a", "na", "#n/a", "null", "none given", "unknown", "未知", "不详", "?", "？")
 NONE_TOKENS = ("无", "没有", "none", "no", "0")  # "no competitors": a count of 0, not one competitor named "无"
