@@ -70,6 +70,18 @@ def test_columns_the_scorecard_reads_and_the_export_lacks_are_named_on_the_conso
     assert "deal_size (标的)" in stderr and "deal_size_base" not in stderr
 
 
+def test_a_repeated_header_kam_does_not_read_scores_with_both_columns_kept(tmp_path):
+    export = tmp_path / "crm.csv"
+    export.write_text("编号,创建人,项目的预算,创建人\nA-1,王五,有,赵六\n", encoding="utf-8")
+    result = run_kam("score", export, "-o", "out.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "columns 2 and 4 are both named '创建人'; kam reads neither, and column 4 is kept as '创建人_4'" in \
+        result.stderr.decode()
+    scored = read_csv(tmp_path / "out.csv")
+    assert scored.select("opportunity_id", "创建人", "创建人_4", "budget_status").row(0) == ("A-1", "王五", "赵六", "allocated")
+    assert any("kept as '创建人_4'" in n for n in json.loads((tmp_path / "out.csv.summary.json").read_text())["notes"])
+
+
 def test_an_export_with_every_column_gets_no_missing_columns_warning(tmp_path):
     result = run_kam("score", ROOT / "examples" / "opportunities_en.csv", "-o", "out.csv", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

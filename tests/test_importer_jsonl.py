@@ -91,6 +91,12 @@ def test_keys_that_clean_to_the_same_name_are_refused(tmp_path):
         read(write(tmp_path, '{"amount": 1, "amount ": 2}\n'), ReadOptions())
 
 
+def test_keys_that_clean_to_the_same_name_kam_does_not_read_are_both_kept(tmp_path):
+    frame, source = load(write(tmp_path, '{"id": "A-1", "Created By": "x", "Created  By": "y"}\n'))
+    assert frame.columns == ["id", "Created By", "Created By_3"] and frame.row(0) == ("A-1", "x", "y")
+    assert any("kept as 'Created By_3'" in n for n in source.notes)
+
+
 def test_keys_polars_would_read_as_patterns_are_read_by_position(tmp_path):
     frame, _ = load(write(tmp_path, '{"编号": "A-1", "*": "x", "^n$": "y", "": "z"}\n{"编号": "A-2", "later": "w"}\n'))
     assert frame.columns == ["编号", "column_2", "column_3", "column_4", "later"]

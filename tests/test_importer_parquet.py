@@ -119,6 +119,17 @@ def test_a_parquet_file_scores_as_its_csv_export(tmp_path, kam_env):
     assert rejects["parquet"]["line"].to_list() == [line - 1 for line in rejects["csv"]["line"].cast(int)]
 
 
+def test_names_that_clean_to_the_same_name_are_kept_or_refused_as_in_a_csv(tmp_path):
+    path = tmp_path / "names.parquet"
+    pl.DataFrame({"id": ["A-1"], "Created By": ["x"], "Created By ": ["y"]}).write_parquet(path)
+    frame, source = load(path)
+    assert frame.columns == ["id", "Created By", "Created By_3"] and frame.row(0) == ("A-1", "x", "y")
+    assert any("kept as 'Created By_3'" in n for n in source.notes)
+    pl.DataFrame({"id": ["A-1"], "Deal Size": ["1"], "Deal Size ": ["2"]}).write_parquet(path)
+    with pytest.raises(InputError, match="columns 2 and 3 are both named"):
+        load(path)
+
+
 def test_a_cut_short_file_is_refused_in_one_line(tmp_path, kam_env):
     whole = tmp_path / "whole.parquet"
     typed_example().write_parquet(whole)

@@ -122,6 +122,12 @@ def test_values_beyond_the_header_are_kept_and_duplicates_refused(tmp_path):
         read(book(tmp_path / "d.xlsx", ("s", [["编号", "编号"], ["a", "b"]])), ReadOptions())
 
 
+def test_a_repeated_header_kam_does_not_read_is_kept_as_in_a_csv(tmp_path):
+    frame, source = load(book(tmp_path / "r.xlsx", ("s", [["编号", "创建人", "标的", "创建人"], ["A-1", "x", 1, "y"]])))
+    assert frame.columns == ["编号", "创建人", "标的", "创建人_4"] and frame.row(0) == ("A-1", "x", "1", "y")
+    assert any("columns 2 and 4 are both named '创建人'" in n and "kept as '创建人_4'" in n for n in source.notes)
+
+
 def test_the_declared_dimension_is_not_trusted(tmp_path):
     path = book(tmp_path / "dim.xlsx", ("s", [HEADERS] + [[f"A-{i}", "x", i, None, None, None] for i in range(5)]))
     data = io.BytesIO()

@@ -785,7 +785,8 @@ def read(path: Path, options: ReadOptions) -> Source:
         if header_line > 1:
             notes.append(warn(f"{path}: the header is on line {header_line}; the {header_line - 1} line(s) "
                               "before it (a title or report filters) were skipped"))
-        names = column_names(header, str(path))
+        names, repeated = column_names(header, str(path), options.columns)
+        notes += repeated
         end, tail_notes = find_data_end(utf8, delimiter, header_line, len(header))
         notes += tail_notes
         if end is not None:

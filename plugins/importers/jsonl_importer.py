@@ -128,7 +128,7 @@ def _read(path: Path, options: ReadOptions, rows_by: str = "auto") -> Source:
         log.debug("%s: lines read %s", path, "in bulk" if body.in_bulk else "one at a time (not every line is plain)")
         if not body.keys:
             raise InputError(f"{path}: no records (every line is blank)")
-        names = column_names(body.keys, str(path))
+        names, repeated = column_names(body.keys, str(path), options.columns)
         import polars as pl
 
         frame = builder.frame().select(pl.nth(i).alias(name) for i, name in enumerate(names))  # by position
@@ -138,7 +138,7 @@ def _read(path: Path, options: ReadOptions, rows_by: str = "auto") -> Source:
         raise
     with open(path, "rb") as handle:
         packed = compression(handle.read(16))
-    notes = [f"{path}: {builder.rows} record(s) read"] + ([describe_packing(path, packed)] if packed else [])
+    notes = [f"{path}: {builder.rows} record(s) read"] + ([describe_packing(path, packed)] if packed else []) + repeated
     if body.blank:
         notes.append(warn(f"{path}: {body.blank} blank line(s) were skipped"))
     lines = body.lines

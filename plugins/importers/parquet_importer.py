@@ -50,7 +50,7 @@ def as_text(column, dtype):
 
 
 def read(path: Path, options: ReadOptions) -> Source:
-    rows, exprs = open_file(path)
+    rows, exprs, repeated = open_file(path, options.columns)
 
     def record_lines(indexes: list[int]) -> dict[int, int]:
         return {i: i + 1 for i in indexes if 0 <= i < rows}
@@ -67,7 +67,7 @@ def read(path: Path, options: ReadOptions) -> Source:
 
     return Source(path=path, frame=batches(path, exprs, rows), record_lines=record_lines, encoding="parquet",
                   delimiter=None, header_line=0, split=split,
-                  notes=(f"{path}: Parquet, {rows} row(s); a rejected row's line is its row number",))
+                  notes=(f"{path}: Parquet, {rows} row(s); a rejected row's line is its row number", *repeated))
 
 
 @frozen
@@ -85,15 +85,15 @@ class Piece:
         if not Path(self.path).is_file():
             raise InputError(f"{self.path}: cannot read: no such file",
                              hint="every worker must see the input at the same path (a shared folder)")
-        _, exprs = open_file(Path(self.path))
+        _, exprs, _ = open_file(Path(self.path))
         return pl.scan_parquet(self.path).select(exprs).slice(self.start, self.records).collect()
 
     def inline(self) -> "Piece":
         return self  # the user's own file, read where it lies
 
 
-def open_file(path: Path) -> tuple[int, list]:
-    """(rows, the expressions giving each column as text) of a Parquet file, or a clear InputError."""
+def open_file(path: Path, user_columns=None) -> tuple[int, list, list[str]]:
+    """(rows, the expressions giving each column as text, notes) of a Parquet file, or a clear InputError."""
     import polars as pl
 
     try:
@@ -108,7 +108,7 @@ def open_file(path: Path) -> tuple[int, list]:
     except (OSError, pl.exceptions.PolarsError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: not a readable Parquet file: {reason}", hint=HINT) from None
-    names = column_names(list(schema), str(path))
+    names, notes = column_names(list(schema), str(path), user_columns)
     exprs = []
     for index, (name, dtype) in enumerate(schema.items()):
         text = as_text(pl.nth(index), dtype)
@@ -118,7 +118,7 @@ def open_file(path: Path) -> tuple[int, list]:
         exprs.append(text.alias(names[index]))
     if not exprs:
         raise InputError(f"{path}: the Parquet file has no columns")
-    return rows, exprs
+    return rows, exprs, notes
 
 
 def batches(path: Path, exprs: list, rows: int, size: int = BATCH_ROWS):

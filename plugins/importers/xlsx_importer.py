@@ -347,7 +347,8 @@ def sheet_source(path: Path, where: str, head: list, index: int, sheet_note: str
             header = header[:-1]
         if not header:
             raise InputError(f"{where}: no header row in the first {HEADER_SEARCH_ROWS} rows")
-        names = column_names(header, where)
+        names, repeated = column_names(header, where, options.columns)
+        notes += repeated
         if header_row > 1:
             notes.append(warn(f"{where}: the header is on row {header_row}; the {header_row - 1} row(s) above it "
                               "(titles, merged cells or report filters) were skipped"))

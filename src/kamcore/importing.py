@@ -74,23 +74,42 @@ def find_header(rows: list[list], table: Mapping[str, str]) -> int:
     return next(i for i, n in enumerate(filled) if n >= need)
 
 
-def column_names(headers: list, source: str) -> list[str]:
-    """Names for the columns under ``headers``: cleaned (``clean_header``), ``column_<n>`` for an empty
-    header or one polars would read as a pattern rather than a name (``*``, ``^…$``), and an
-    :class:`InputError` for two columns with the same name (one would be read, the other silently
-    renamed or lost)."""
+def column_names(headers: list, source: str, user_columns: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """Names for the columns under ``headers``, and notes: cleaned (``clean_header``), ``column_<n>`` for an
+    empty header or one polars would read as a pattern rather than a name (``*``, ``^…$``).
+
+    A header repeated (as CRM exports repeat 备注 or Created By across objects) is kept under ``<name>_<n>``
+    (its column number), with a warning, when kam reads neither column; when kam reads it (a canonical
+    column's alias, or a header the user's ``[columns]`` maps), which one to read would be a guess: an
+    :class:`InputError` (``[columns]`` mapping the header to ``""`` keeps both, unread).
+    """
+    from .schema import OPPORTUNITY_COLUMNS, STAKEHOLDER_COLUMNS
+
+    read = None  # built at the first repeat: most files have none
     names: list[str] = []
+    notes: list[str] = []
     seen: dict[str, int] = {}
     for index, header in enumerate(headers, start=1):
         name = clean_header("" if header is None else str(header))
         if not name or name == "*" or (name.startswith("^") and name.endswith("$")):
             name = f"column_{index}"
         if name in seen:
-            raise InputError(f"{source}: columns {seen[name]} and {index} are both named {name!r}",
-                             hint="rename one of them in the export (kam would read only one of the two)")
+            if read is None:
+                user = {header_key(h): target for h, target in (user_columns or {}).items()}
+                read = ({**alias_table(OPPORTUNITY_COLUMNS), **alias_table(STAKEHOLDER_COLUMNS)}.keys()
+                        | {k for k, target in user.items() if target}) - {k for k, target in user.items() if not target}
+            kept = f"{name}_{index}"
+            taken = kept in seen or kept in {clean_header(str(h)) for h in headers if h is not None}
+            if header_key(name) in read or taken:
+                raise InputError(f"{source}: columns {seen[name]} and {index} are both named {name!r}",
+                                 hint="rename one of them in the export (kam would read only one of the two), or keep "
+                                      f"both as text kam does not read: '{name}' = \"\" in [columns] of kam.toml")
+            notes.append(warn(f"{source}: columns {seen[name]} and {index} are both named {name!r}; kam reads "
+                              f"neither, and column {index} is kept as {kept!r}"))
+            name = kept
         seen[name] = index
         names.append(name)
-    return names
+    return names, notes
 
 
 def is_totals_label(value) -> bool:
