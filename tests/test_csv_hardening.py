@@ -355,6 +355,55 @@ def test_duplicate_and_odd_headers(tmp_path):
     assert frame.columns == ["编号", "deal size", "column_3"]
 
 
+def test_a_repeated_header_kam_does_not_read_is_kept_under_its_column_number(tmp_path):
+    """CRM exports repeat a header across objects (Created By of the account and of the deal): both kept,
+    the later one under its column number, with a warning."""
+    path = write(tmp_path, text([["编号", "Created By", "标的", "Created　By ", "Created By"], ["a", "x", "1", "y", "z"]]))
+    frame, source = read_all(path)
+    assert frame.columns == ["编号", "Created By", "标的", "Created By_4", "Created By_5"]
+    assert frame.row(0) == ("a", "x", "1", "y", "z")
+    assert [n for n in source.notes if "both named" in n] == [
+        f"{path}: columns 2 and 4 are both named 'Created By'; kam reads neither, and column 4 is kept as 'Created By_4'",
+        f"{path}: columns 2 and 5 are both named 'Created By'; kam reads neither, and column 5 is kept as 'Created By_5'"]
+
+
+def test_a_repeated_header_that_would_clash_with_another_is_refused(tmp_path):
+    """The later 备用 would be kept as 备用_3, which a header further on already is."""
+    path = write(tmp_path, text([["编号", "备用", "备用", "备用_3"], ["a", "x", "y", "z"]]))
+    with pytest.raises(InputError, match="columns 2 and 3 are both named '备用'"):
+        read(path, ReadOptions())
+
+
+def test_a_repeated_header_kam_reads_is_refused_unless_mapped_to_be_kept(tmp_path):
+    """Two 备注 (notes) or two 标的 (deal size): which to read would be a guess; [columns] "" keeps both, unread."""
+    path = write(tmp_path, text([["编号", "备注", "标的", "备注"], ["a", "x", "1", "y"]]))
+    with pytest.raises(InputError, match="columns 2 and 4 are both named '备注'") as refused:
+        read(path, ReadOptions())
+    assert """'备注' = "" in [columns] of kam.toml""" in refused.value.hint
+    frame, source = read_all(path, columns={"备注": ""})
+    assert frame.columns == ["编号", "备注", "标的", "备注_4"]
+    with pytest.raises(InputError, match="columns 2 and 4 are both named 'Remark'"):  # a header [columns] maps
+        read(write(tmp_path, text([["编号", "Remark", "x", "Remark"], ["a", "1", "2", "3"]]), "m.csv"),
+             ReadOptions(columns={"remark": "deal_size"}))
+
+
+def test_excels_sep_line_names_the_delimiter(tmp_path):
+    """Without the line, ',' and ';' split this sample alike and ',' is sniffed; Excel's "sep=;" decides."""
+    body = "编号;备注,币种\r\nA-1;x,CNY\r\nA-2;y,USD\r\n"
+    frame, _ = read_all(write(tmp_path, body, "sniffed.csv"))
+    assert frame.columns == ["编号;备注", "币种"]
+    path = write(tmp_path, "\ufeffsep=;\r\n" + body, "named.csv")
+    frame, source = read_all(path)
+    assert frame.columns == ["编号", "备注,币种"] and frame["编号"].to_list() == ["A-1", "A-2"]
+    assert source.header_line == 2 and source.delimiter == ";"
+    assert source.notes == (f"{path}: line 1 is Excel's 'sep=;' line; the delimiter it names was used",)
+    frame, source = read_all(path, delimiter=",")  # --delimiter wins
+    assert frame.columns == ["编号;备注", "币种"] and "--delimiter ',' was used instead" in source.notes[0]
+    # a title after the sep line is still a preamble, counted without the sep line
+    frame, source = read_all(write(tmp_path, "sep=;\n销售机会导出\n编号;标的\nA-1;1\n", "title.csv"))
+    assert frame.columns == ["编号", "标的"] and any("the 1 line(s) before it after the sep= line" in n for n in source.notes)
+
+
 def test_headers_polars_would_read_as_patterns_are_numbered(tmp_path, kam_env):
     """``*`` and ``^…$`` select columns in polars rather than name one: read as column_<n>, values kept."""
     path = write(tmp_path, text([["编号", "*", "^note$", "a*"], ["A-1", "x", "y", "z"]]), "patterns.csv")

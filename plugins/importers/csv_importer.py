@@ -115,6 +115,16 @@ def _lf_lines(text: str) -> list[str]:
     return [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
 
 
+_EXCEL_SEP = re.compile(r"sep=([^\"\r\n])\r?\n", re.IGNORECASE)
+
+
+def excel_sep(text: str) -> str | None:
+    """The delimiter a first line ``sep=;`` names: Excel writes and honours it, for files whose delimiter
+    the reader's locale would not guess. Only a single ASCII character polars can split on."""
+    found = _EXCEL_SEP.match(text)
+    return found.group(1) if found and found.group(1).isascii() else None
+
+
 def sniff_delimiter(text: str, complete: bool | None = None) -> str:
     """The candidate that splits the most records of the sample into the same number (>1) of fields.
 
@@ -773,8 +783,11 @@ def read(path: Path, options: ReadOptions) -> Source:
         text = codecs.getincrementaldecoder("utf-8-sig")(errors="replace").decode(head[:SAMPLE], final=complete)
         if not text.strip():
             raise InputError(f"{path}: the file has no header row")
-        delimiter = options.delimiter or sniff_delimiter(text, complete)
+        named = excel_sep(text)
+        delimiter = options.delimiter or named or sniff_delimiter(text, complete)
         records = sample_records(text, delimiter, complete)
+        if named:  # Excel's "sep=;" line is not a record
+            records = records[1:]
         if not records:
             raise InputError(f"{path}: the file has no header row")
         index = find_header([row for _, row in records], header_table(options.columns))
@@ -782,9 +795,14 @@ def read(path: Path, options: ReadOptions) -> Source:
         if not any(h.strip() for h in header):
             raise InputError(f"{path}: the file has no header row")
         notes: list[str] = [describe_packing(path, packed)] if packed else []
-        if header_line > 1:
-            notes.append(warn(f"{path}: the header is on line {header_line}; the {header_line - 1} line(s) "
-                              "before it (a title or report filters) were skipped"))
+        if named:
+            notes.append(f"{path}: line 1 is Excel's 'sep={named}' line" +
+                         ("; the delimiter it names was used" if not options.delimiter else
+                          f"; --delimiter {options.delimiter!r} was used instead"))
+        if header_line > 1 + bool(named):
+            notes.append(warn(f"{path}: the header is on line {header_line}; the {header_line - 1 - bool(named)} "
+                              f"line(s) before it{' after the sep= line' if named else ''} (a title or report "
+                              "filters) were skipped"))
         names, repeated = column_names(header, str(path), options.columns)
         notes += repeated
         end, tail_notes = find_data_end(utf8, delimiter, header_line, len(header))

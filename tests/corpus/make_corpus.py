@@ -82,6 +82,13 @@ def _():
     return codecs.BOM_UTF8 + csv_text(table(), ";").encode()
 
 
+@case("excel_sep_line.csv", "Excel's `sep=;` first line (Excel writes and honours it) before a semicolon export",
+      "read; delimiter ; as the line names it (a note, not a warning)", rows=(N, N, 0), importer="csv", header_line=2,
+      notes=("line 1 is Excel's 'sep=;' line",), columns=("deal_size",))
+def _():
+    return ("sep=;\r\n" + csv_text(table(), ";")).encode()
+
+
 @case("pipe_delimited.txt", "pipe-separated text from a database dump", "read; delimiter |", rows=(N, N, 0))
 def _():
     return csv_text(table(), "|", "\n").encode()
@@ -233,6 +240,13 @@ def _():
       error=("columns 2 and 11", "客户名称"))
 def _():
     return csv_text(table(headers=HEADERS[:10] + ["客户名称"])).encode()
+
+
+@case("repeated_header.csv", "two columns named 创建人 (the account's and the deal's creator), a header kam "
+      "does not read", "read; the second kept as 创建人_13, with a warning", rows=(N, N, 0),
+      notes=("both named '创建人'; kam reads neither, and column 13 is kept as '创建人_13'",), columns=("创建人_13",))
+def _():
+    return csv_text([row + extra for row, extra in zip(table(), [["创建人", "创建人"]] + [["张三", "李四"]] * N)]).encode()
 
 
 @case("trailing_delimiter.csv", "every line ends with a comma (an empty last header)",
