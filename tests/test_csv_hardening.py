@@ -121,7 +121,8 @@ def csv_bytes(draw) -> tuple[bytes, str, int]:
     fields = draw(st.integers(1, 4))
     quoted = st.lists(st.sampled_from(["a", " ", "中", delimiter, '""', "\n", "\r\n", "\r", "\x00"]), max_size=5)
     plain = st.text(alphabet="ab 中,;\t|".replace(delimiter, ""), max_size=4)
-    odd = st.sampled_from(['a"b', '"a"b', ' "a"', "a\x00b", '"', '""', "\r"])
+    odd = st.sampled_from(['a"b', '"a"b', ' "a"', "a\x00b", '"', '""', "\r", '="0012"', '="a', '="a""b"', '="a\nb"',
+                           f'="a{delimiter}b"', '=""', '"="a"', 'x="a"', '="a"b'])
     value = st.one_of(plain, plain, quoted.map(lambda parts: '"' + "".join(parts) + '"'), odd)
     record = st.one_of(st.lists(value, min_size=fields, max_size=fields), st.lists(value, max_size=fields + 2))
     records = draw(st.lists(st.tuples(record, st.sampled_from(["\n", "\r\n", "\r"])), max_size=10))
@@ -141,7 +142,7 @@ def test_property_the_structure_check_gives_what_its_earlier_version_gave(tmp_pa
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(content=st.text(alphabet=',;\t|"\r\n a中\x00', max_size=120).map(str.encode),
+@given(content=st.text(alphabet=',;\t|"\r\n a中\x00=', max_size=120).map(str.encode),
        delimiter=st.sampled_from([",", ";", "\t"]), data_line=st.integers(1, 2), fields=st.integers(1, 4))
 def test_property_the_structure_check_gives_what_its_earlier_version_gave_on_any_bytes(
         tmp_path, content, delimiter, data_line, fields):
@@ -402,6 +403,37 @@ def test_excels_sep_line_names_the_delimiter(tmp_path):
     # a title after the sep line is still a preamble, counted without the sep line
     frame, source = read_all(write(tmp_path, "sep=;\n销售机会导出\n编号;标的\nA-1;1\n", "title.csv"))
     assert frame.columns == ["编号", "标的"] and any("the 1 line(s) before it after the sep= line" in n for n in source.notes)
+
+
+def test_excels_text_values_are_read_as_the_text_inside(tmp_path):
+    """Excel writes ="000123" to keep a value as text (leading zeros, long digits), bare or quoted; it reads
+    back the text inside, and so does kam. A value whose inside holds a delimiter, a line break or a quote
+    would be split or misread by polars: refused, naming its line and column."""
+    body = ('编号,标的,备注\r\n="000123",="1200万",x\r\n"=""000124""",30万,="a b"\r\n'
+            'A-3,="",="=x"\r\n')
+    path = write(tmp_path, body)
+    stats = check_structure(path, ",", 2, 3)
+    assert stats["excel_text"] == 5 and not stats["suspect"]  # the bare ones; the quoted one is plain CSV
+    frame, source = read_all(path)
+    assert frame.rows() == [("000123", "1200万", "x"), ("000124", "30万", "a b"), ("A-3", "", "=x")]
+    assert any('were read as the text inside, ="00123" as 00123' in n for n in source.notes)
+    for bad, column in [('="a,b"', 2), ('="a\nb"', 2), ('="a""b"', 2), ('="a"b', 2), ('x="a"', 2)]:
+        broken = write(tmp_path, f"编号,标的,备注\r\nA-1,{bad},x\r\n", "broken.csv")
+        assert check_structure(broken, ",", 2, 3)["suspect"], bad
+        with pytest.raises(InputError, match=f"line 2: column {column} \\('标的'\\)"):
+            read(broken, ReadOptions())
+
+
+def test_an_excel_text_value_only_past_the_sample_starts_the_run_over_unwrapped(tmp_path, kam_env):
+    """The check beside the scan finds what the first 64 KiB did not show: the run reads the file again."""
+    rows = [[f"A-{i}", "120万", "x" * 60] for i in range(3000)] + [['="000999"', "30万", "late"]]
+    path = write(tmp_path, text([["编号", "标的", "备注"]] + rows).replace('"=""000999"""', '="000999"'))
+    assert path.stat().st_size > csv_importer.SAMPLE and b'\n="000999",' in path.read_bytes()
+    result = invoke("score", path, "-o", tmp_path / "out.csv")
+    assert result.exit_code == 0, result.output
+    scored = helpers.read_csv(tmp_path / "out.csv")
+    assert scored["opportunity_id"].to_list()[-1] == "000999" and scored.height == 3001
+    assert any("read as the text inside" in n for n in read_summary(tmp_path / "out.csv")["notes"])
 
 
 def test_headers_polars_would_read_as_patterns_are_numbered(tmp_path, kam_env):
@@ -684,9 +716,37 @@ def reference_check_structure(path: Path, delimiter: str, data_line: int, fields
         stats["last_filled"] += int(last_byte != D)
     stats["open_quote"] = bool(parity)
     stats["malformed"] += int(pending_cr)  # a CR alone at the very end
+    # Excel's ="00123", which this version counted as a misplaced quote: counted a byte at a time instead
+    with open(path, "rb") as handle:
+        for _ in range(data_line - 1):
+            handle.readline()
+        opened, broken = reference_excel_text(handle.read(), D)
+    stats["excel_text"] = opened
+    stats["malformed"] += broken - opened
     stats["suspect"] = bool(stats["ragged"] or stats["malformed"] or stats["nul"] or stats["open_quote"]
                             or stats["longest"] > limit)
     return stats
+
+
+def reference_excel_text(data: bytes, delimiter: int) -> tuple[int, int]:
+    """(Excel text values opened, those malformed) in the data, a byte at a time: a quote opened right after
+    an ``=`` that starts a value opens one; it is malformed when a delimiter, a CR or a LF comes before its
+    closing quote, or a quote right after that."""
+    inside = excel = bad = False
+    opened = broken = 0
+    for i, byte in enumerate(data):
+        if byte == 34:
+            if not inside:
+                excel = i >= 1 and data[i - 1] == 61 and (i == 1 or data[i - 2] in (delimiter, 10))
+                opened += excel
+                bad = False
+            elif excel:
+                broken += bad or (i + 1 < len(data) and data[i + 1] == 34)
+                excel = False
+            inside = not inside
+        elif inside and excel and byte in (delimiter, 10, 13):
+            bad = True
+    return opened, broken
 
 
 def test_an_empty_last_value_is_seen_whatever_the_chunks(tmp_path):

@@ -357,7 +357,9 @@ def check_structure(path: Path, delimiter: str, data_line: int, fields: int, chu
     before_last = LF  # the byte before that
     pending_close = False  # a closing quote ended the previous chunk: the next byte must end the value
     pending_cr = False  # a CR outside quotes ended the previous chunk: the next byte must be LF
-    stats = {"ragged": 0, "malformed": 0, "nul": 0, "longest": 0, "last_filled": 0, "open_quote": False}
+    stats = {"ragged": 0, "malformed": 0, "nul": 0, "longest": 0, "last_filled": 0, "open_quote": False,
+             "excel_text": 0}
+    excel = _ExcelText(D)
     offset = 0
     # one buffer for the bytes and two for byte masks, reused chunk after chunk: fresh arrays of this size
     # cost a page fault per 4 KiB, a fifth of the check's time
@@ -388,20 +390,24 @@ def check_structure(path: Path, delimiter: str, data_line: int, fields: int, chu
             is_end = (mark == LF) & ~inside
             ends = marks[is_end]  # the records' ends
             returns = marks[(mark == CR) & ~inside]  # each must be followed by a LF
-            before = np.where(opens > 0, a[np.maximum(opens - 1, 0)], last_byte)
-            stats["malformed"] += int(np.count_nonzero(~edge[before]))
-            inner_closes = closes[closes < a.size - 1]
-            stats["malformed"] += int(np.count_nonzero(~edge[a[inner_closes + 1]]))
-            pending_close = bool(closes.size and closes[-1] == a.size - 1)
-            inner_returns = returns[returns < a.size - 1]
-            stats["malformed"] += int(np.count_nonzero(a[inner_returns + 1] != LF))
-            pending_cr = bool(returns.size and returns[-1] == a.size - 1)
             # the delimiters outside quotes from the chunk's start to the first mark and from each mark to the
             # next (a mark is not a delimiter); uint16 sums are twice as fast as int32 ones, and a stretch shorter
             # than 64 KiB cannot overflow them
             starts = np.concatenate(([0], marks))
             count_type = np.uint16 if np.diff(starts, append=a.size).max() < 1 << 16 else np.int32
             between = np.add.reduceat(np.equal(a, D, out=scratch[:size]).view(np.uint8), starts, dtype=count_type)
+            before = np.where(opens > 0, a[np.maximum(opens - 1, 0)], last_byte)
+            misplaced = ~edge[before]
+            if misplaced.any() or excel.span or excel.close:
+                misplaced &= ~excel.check(a, marks, is_quote, is_quote & inside, opens, before, between,
+                                          last_byte, before_last, stats)
+            stats["malformed"] += int(np.count_nonzero(misplaced))
+            inner_closes = closes[closes < a.size - 1]
+            stats["malformed"] += int(np.count_nonzero(~edge[a[inner_closes + 1]]))
+            pending_close = bool(closes.size and closes[-1] == a.size - 1)
+            inner_returns = returns[returns < a.size - 1]
+            stats["malformed"] += int(np.count_nonzero(a[inner_returns + 1] != LF))
+            pending_cr = bool(returns.size and returns[-1] == a.size - 1)
             between[np.concatenate(([parity == 1], inside))] = 0
             parity = (parity + int(np.count_nonzero(is_quote))) & 1
             # ... summed over the pieces the records' ends cut the chunk into: the first piece ends the record
@@ -439,7 +445,57 @@ def check_structure(path: Path, delimiter: str, data_line: int, fields: int, chu
     return stats
 
 
+class _ExcelText:
+    """Excel's text values, ``="00123"`` (Excel writes a value so to keep it as text: leading zeros, long
+    digits, and reads back the text inside), for :func:`check_structure`, across its chunks.
+
+    Polars reads one as written (``="00123"``; the importer unwraps it after the scan). The record splits
+    there as the check counts it only when nothing inside needs quoting: so an ``=`` that starts a value and
+    a quote right after it open one, and it is malformed when a delimiter or a line break comes before its
+    closing quote, or a quote right after it. Counted where they close, once each, whatever the chunks.
+    """
+
+    def __init__(self, delimiter: int):
+        self.D = delimiter
+        self.span = 0  # inside one at the chunk's edge: 1 so far clean, 2 malformed
+        self.close = False  # one closed on the chunk's last byte: the next byte must not be a quote
+
+    def check(self, a, marks, is_quote, is_open, opens, before, between, last_byte, before_last, stats):
+        """The opens (of ``opens``) that start an Excel text value; counts them and the malformed ones."""
+        import numpy as np
+
+        D, QUOTE, LF, EQ = self.D, 34, 10, 61
+        if self.close:
+            self.close = False
+            stats["malformed"] += int(a[0] == QUOTE)
+        two_back = np.where(opens > 1, a[np.maximum(opens - 2, 0)], np.where(opens == 1, last_byte, before_last))
+        excel = (before == EQ) & ((two_back == D) | (two_back == LF))
+        stats["excel_text"] += int(np.count_nonzero(excel))
+        quotes = np.flatnonzero(is_quote)  # mark indexes of every quote
+        delimiters = np.cumsum(between)  # delimiters[j]: from the chunk's start to mark j
+        # each span as (its open's mark index, or -1 for one the last chunk left open)
+        starts = np.flatnonzero(is_open)[excel]
+        if self.span:
+            starts = np.concatenate(([-1], starts))
+        if starts.size == 0:
+            return excel
+        place = np.searchsorted(quotes, starts, side="right")  # the quote after each start: its close
+        closed = place < quotes.size
+        end = np.where(closed, np.append(quotes, marks.size)[place], marks.size)  # the close's mark index, or past
+        inside = delimiters[end] - np.where(starts >= 0, delimiters[np.maximum(starts, 0)], 0)
+        bad = (end - starts > 1) | (inside > 0)  # another mark (LF, CR) or a delimiter before the close
+        if self.span == 2:
+            bad[0] = True
+        at = np.append(marks, a.size - 1)[end] + 1  # the byte after the closing quote (past the chunk: unclosed)
+        bad |= closed & (at < a.size) & (a[np.minimum(at, a.size - 1)] == QUOTE)
+        stats["malformed"] += int(np.count_nonzero(bad & closed))
+        self.span = 0 if closed[-1] else 1 + int(bad[-1])
+        self.close = bool(closed[-1] and at[-1] == a.size and not bad[-1])
+        return excel
+
 _RFC_FIELD = r'(?:"(?:[^"]|"")*"|[^"{d}\r\n]*)'
+_EXCEL_FIELD = r'(?:="[^"{d}\r\n]*"|"(?:[^"]|"")*"|[^"{d}\r\n]*)'  # a record's fields, Excel's ="00123" too
+EXCEL_TEXT = r'^="([^"]*)"$'  # a value Excel reads as the text inside
 
 
 def _bytes(n: int) -> str:
@@ -522,7 +578,7 @@ def _careful_pass(path, delimiter, header_line, names, display, preview, ragged,
     n = len(names)
     limit = max_field_bytes()
     d = re.escape(delimiter)
-    record_re = re.compile(rf"^{_RFC_FIELD.format(d=d)}(?:{d}{_RFC_FIELD.format(d=d)})*\r?\n?$")
+    record_re = re.compile(rf"^{_EXCEL_FIELD.format(d=d)}(?:{d}{_EXCEL_FIELD.format(d=d)})*\r?\n?$")
     current: list[str] = []
     number = header_line - 1
 
@@ -649,6 +705,7 @@ class Layout:
     drop: tuple[str, ...] = ()
     restore: bool = False  # kam's own output: take off the ' that neutralised formula-like cells
     ragged: bool = False  # quarantined records: read them padded or cut, the core rejects them
+    excel_text: bool = False  # values written as Excel's ="00123": read as the text inside
 
     def finish(self, frame):
         import polars as pl
@@ -659,6 +716,9 @@ class Layout:
             frame = frame.drop(list(self.drop))
         if self.restore:
             frame = frame.with_columns(restore(pl.col(n)).alias(n) for n in self.names if n not in self.drop)
+        if self.excel_text:
+            frame = frame.with_columns(pl.col(n).str.replace(EXCEL_TEXT, "${1}") for n in self.names
+                                       if n not in self.drop)
         return frame
 
 
@@ -836,7 +896,16 @@ def read(path: Path, options: ReadOptions) -> Source:
                 notes.append(f"{path}: every line ends with a delimiter; the empty last column was left out")
             else:
                 notes.append(warn(f"{path}: the last column has no header; its values are read as {names[-1]!r}"))
-        layout = Layout(tuple(names), delimiter, tuple(drop), is_kam_output(path), ragged=bool(quarantined))
+        own = is_kam_output(path)
+        # Excel's ="00123" in the sample, or anywhere when the check has run: unwrapped (a check beside the scan
+        # that finds one the sample lacks has the run start over, ReadAgain)
+        excel_text = not own and (any(re.match(EXCEL_TEXT, v) for _, row in records[index + 1:] for v in row)
+                                   or bool(stats.get("excel_text")))
+        checked.unwraps = excel_text or own
+        if excel_text:
+            notes.append(f"{path}: values written as Excel's =\"…\" (text Excel keeps as written: leading zeros, "
+                         "long numbers) were read as the text inside, =\"00123\" as 00123")
+        layout = Layout(tuple(names), delimiter, tuple(drop), own, ragged=bool(quarantined), excel_text=excel_text)
         frame = layout.finish(pl.scan_csv(utf8, infer_schema=False, separator=delimiter, encoding="utf8",
                                           raise_if_empty=False, skip_lines=header_line - 1, new_columns=names,
                                           truncate_ragged_lines=layout.ragged))
@@ -894,6 +963,7 @@ class StructureCheck:
         self.thread = None
         self.child = None
         self.deferred = False  # started beside the scan: records it finds to quarantine were read as rows
+        self.unwraps = False  # the scan reads Excel's ="00123" as 00123 (else one the check finds means a new read)
 
     def run(self, stats: dict | None = None) -> None:
         path, delimiter, header_line, data_line, names, display = self.args
@@ -950,6 +1020,8 @@ class StructureCheck:
             raise self.problem
         if self.quarantined and self.deferred:  # the scan read them as rows: read with them known
             raise ReadAgain(f"{self.args[5]}: {len(self.quarantined)} record(s) to quarantine")
+        if self.stats.get("excel_text") and self.deferred and not self.unwraps:  # past the sample: read again
+            raise ReadAgain(f"{self.args[5]}: values written as Excel's =\"…\" after the sample")
 
 
 def sniff(head: bytes, suffix: str) -> int:

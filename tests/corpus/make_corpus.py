@@ -89,6 +89,16 @@ def _():
     return ("sep=;\r\n" + csv_text(table(), ";")).encode()
 
 
+@case("excel_text.csv", "ids and amounts written as Excel's `=\"000101\"` (text Excel keeps as written: leading zeros), "
+      "bare and quoted (`\"=\"\"000104\"\"\"`)", "read; the text inside, `000101` (a note)", rows=(N, N, 0), importer="csv",
+      notes=("were read as the text inside",))
+def _():
+    rows = [[f"EXCEL{i:06d}" if j == 0 else v for j, v in enumerate(row)] for i, row in enumerate(ROWS, start=101)]
+    rows[1][4] = "EXCELAMOUNT"
+    text = csv_text(table(rows)).replace("EXCELAMOUNT", '="1.5亿"').replace("EXCEL000104", '"=""000104"""')
+    return re.sub(r"EXCEL(\d{6})", r'="\1"', text).encode()
+
+
 @case("pipe_delimited.txt", "pipe-separated text from a database dump", "read; delimiter |", rows=(N, N, 0))
 def _():
     return csv_text(table(), "|", "\n").encode()
