@@ -145,7 +145,15 @@ def render() -> str:
         "- A header kamcore does not know is kept (cleaned of invisible characters) and passed through "
         "to the output untouched; scorecard rules in kam.toml can read it by that name.",
         "- A unit in an amount header applies to its plain numbers: under `标的(单位: 亿)` (the seed's "
-        "信息初始表) the value `1.5` means 1.5亿 = 150,000,000; a header containing 万 means 万.",
+        "信息初始表) the value `1.5` means 1.5亿 = 150,000,000. Any amount header may end in a note of its "
+        "unit and currency, in brackets or after a slash: `标的(万元)`, `合同金额（元）`, `预计金额/百万元`, "
+        "`金额【单位：万美元】`, `Deal size (USD)`, `Amount (USD k)`, `Amount [$m]` (units 亿, 千万, 百万, "
+        "十万, 万, 千, k/thousand, m/mn/million, bn/billion; the currency words of the amounts below). The "
+        "unit applies to plain numbers, the currency to amounts that name none and have no `currency` "
+        "column value; a unit or currency written in the cell wins. A percentage header may end in `(%)`: "
+        "`我们的利润(%)`. Another note (`采购时间(预计)`) leaves the header unknown. `kam inspect` shows the "
+        "unit and currency read. A header the user maps in `[columns]` that contains 亿 or 万 (`合同额万元`) "
+        "means 亿 or 万.",
         "",
         "## Opportunity columns",
         "",

@@ -123,6 +123,7 @@ def test_personal_columns_are_left_out_on_the_workers_too(tmp_path, cluster):
     "corpus/api_export.jsonl", "corpus/xlsx_values.xlsx",  # no Source.split: rows read here, handed over
     "corpus/hubspot_deals.csv", "corpus/flagged_values.csv",  # a detected CRM profile; flagged values
     "corpus/excel_text.csv",  # Excel's ="000101", unwrapped on the workers too
+    "corpus/unit_in_header.csv",  # 标的（万元）: the header's unit and currency, on the workers too
     "corpus/ragged_short.csv", "corpus/ragged_long.csv",  # quarantined records
 ])
 def test_same_output_as_the_local_engine(tmp_path, cluster, name):

@@ -40,6 +40,16 @@ def test_inspect_json_shows_what_kam_detected(export):
     assert report["sample_rows"][0]["编号"] == "A-1"
 
 
+def test_inspect_shows_the_unit_and_currency_an_amount_header_declares():
+    path = Path(__file__).parent / "corpus" / "unit_in_header.csv"
+    report = json.loads(invoke("inspect", path, "--json").stdout)
+    columns = {c["header"]: c for c in report["columns"]}
+    assert columns["标的(万元)"] == {"header": "标的(万元)", "column": "deal_size", "personal": False, "unit": 10000.0,
+                                  "currency": "CNY"}  # (the header as cleaned: full-width brackets folded)
+    assert columns["我们的利润(%)"]["column"] == "margin" and "unit" not in columns["我们的利润(%)"]
+    assert "-> deal_size  (amounts in CNY × 10,000)" in invoke("inspect", path).stdout
+
+
 def test_personal_fields_are_masked_in_sample_rows(export):
     result = invoke("inspect", export, "--json")
     report = json.loads(result.stdout)

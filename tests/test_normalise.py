@@ -201,6 +201,45 @@ def test_header_unit_applies_to_bare_numbers(header, unit):
     assert sizes[2] == pytest.approx(1.2e6)  # a unit written in the cell wins over the header's
 
 
+@pytest.mark.parametrize("header, unit, currency", [
+    ("标的(万元)", 1e4, "CNY"), ("标的（万元）", 1e4, "CNY"), ("金额【单位：万元】", 1e4, "CNY"), ("合同金额(元)", 1.0, "CNY"),
+    ("预计金额/百万元", 1e6, "CNY"), ("标的(千万)", 1e7, "CNY"), ("标的(人民币万元)", 1e4, "CNY"), ("项目金额(万美元)", 1e4, "USD"),
+    ("Deal size (USD)", 1.0, "USD"), ("Amount (USD k)", 1e3, "USD"), ("Amount [$m]", 1e6, "USD"),
+    ("Deal value (EUR thousands)", 1e3, "EUR"), ("amount (in USD)", 1.0, "USD")])
+def test_an_amount_header_with_a_note_of_its_unit_or_currency_is_read_by_it(header, unit, currency):
+    """CRM exports name the unit and currency of an amount column in its header: 标的(万元), Amount (USD k)."""
+    result = kamcore.score_frame(pl.DataFrame({"编号": ["A", "B", "C"], header: ["1.5", "1,200", "120万美元"]}))
+    assert result.rejects.height == 0
+    scored = result.scored
+    assert scored["deal_size"].to_list() == pytest.approx([1.5 * unit, 1200 * unit, 1.2e6])
+    assert scored["currency"].to_list() == [currency, currency, "USD"]  # a currency written in the cell wins
+
+
+def test_a_currency_column_wins_over_the_currency_a_header_names():
+    result = kamcore.score_frame(pl.DataFrame({"编号": ["A", "B"], "Amount (USD)": ["100", "200"], "币种": ["EUR", None]}))
+    assert result.scored["currency"].to_list() == ["EUR", "USD"]
+
+
+@pytest.mark.parametrize("headers, mapped", [
+    (["采购时间(预计)"], [None]),  # a note that is not a unit says nothing of what the column holds
+    (["备注(万元)"], [None]), (["标的(面议)"], [None]), (["标的(USD/EUR)"], [None]),  # text, not an amount; no unit
+    (["我们的利润(%)", "Deal size (USD k)"], ["margin", "deal_size"]), (["利润率/%"], ["margin"]),
+    (["我们的利润(万元)"], [None]),  # a percentage column in 万元 is not a percentage
+    (["标的(万元)", "标的"], None),  # two headers naming deal_size: refused, as ever
+])
+def test_a_note_maps_only_an_amount_by_its_unit_or_a_percentage_by_percent(headers, mapped):
+    from kamcore.errors import InputError
+    from kamcore.headers import map_headers
+    from kamcore.schema import OPPORTUNITY_COLUMNS
+
+    if mapped is None:
+        with pytest.raises(InputError, match="both map to 'deal_size'"):
+            map_headers(headers, OPPORTUNITY_COLUMNS, {})
+        return
+    result = map_headers(headers, OPPORTUNITY_COLUMNS, {})
+    assert [result[h] if result[h] in OPPORTUNITY else None for h in headers] == mapped
+
+
 def test_future_revenue_is_a_level_or_an_amount():
     out = one("future_revenue", ["高", "中", "低", "300万", "big"])
     assert out["future_revenue"].to_list() == ["high", "medium", "low", None, None]

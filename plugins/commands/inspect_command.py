@@ -95,13 +95,26 @@ def inspect_file(path: Path, *, config_path: Path | None = None, sheet: str | No
             "profile_detected": bool(detected),
             "notes": list(source.notes) + detected,
             "columns": [{"header": h, "column": mapping[h] if mapping[h] in canonical else None,
-                         "personal": h in masked} for h in headers],
+                         "personal": h in masked, **_declared(h, mapping[h])} for h in headers],
             "unmapped": [h for h in headers if mapping[h] not in canonical],
             "missing_inputs": [name for name in inputs if name not in mapping.values()],
             "sample_rows": sample_rows,
         }
     finally:
         source.cleanup()
+
+
+def _declared(header: str, name: str) -> dict:
+    """``unit`` and ``currency`` an amount column's header declares (标的(万元): 10000, CNY), as the run reads them."""
+    from kamcore.headers import header_unit
+    from kamcore.schema import AMOUNT, OPPORTUNITY
+
+    column = OPPORTUNITY.get(name)
+    declared = header_unit(header) if column is not None and column.kind == AMOUNT else None
+    if declared is None:
+        return {}
+    unit, currency = declared
+    return {"unit": unit, **({"currency": currency} if currency else {})}
 
 
 def _inspect_standard_input(**options) -> dict:
@@ -146,6 +159,9 @@ def render(report: dict) -> str:
     for column in report["columns"]:
         target = column["column"] or "(not mapped: kept as it is)"
         flag = "  [personal: masked]" if column["personal"] else ""
+        if "unit" in column:
+            flag += f"  (amounts in {column.get('currency', 'the currency given')}" + (
+                f" × {column['unit']:,.0f})" if column["unit"] != 1 else ")")
         pad = " " * (width - _width(column["header"]))
         lines.append(f"  {column['header']}{pad}  -> {target}{flag}")
     if report["unmapped"]:

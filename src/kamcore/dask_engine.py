@@ -63,6 +63,7 @@ class Run:
     mappings: list[dict[str, str]]
     schema: dict[str, Any]  # every input's numbered columns, in the order the local engine has them
     units: dict[str, float]
+    currencies: dict[str, str]
     made_up: frozenset[str]
     people: Any  # kamcore.pipeline.People | None
     personal: frozenset[str] = frozenset()  # personal columns left out of the scored rows
@@ -121,7 +122,7 @@ def _prepared_for(run: Run):
                                        "(docs/dask.md), or disable the plugin with KAM_DISABLE_PLUGINS")
             empty = pl.LazyFrame(schema=run.schema)
             first = Prepared([empty], run.labels, run.config, kam, run.units, run.made_up, run.people, run.personal,
-                             scores_only=run.scores_only)
+                             scores_only=run.scores_only, header_currencies=run.currencies)
             while len(_runs) >= 2:  # a worker outlives runs: keep the latest only
                 _runs.pop(next(iter(_runs)))
             _runs[run.token] = (kam, first.plan, first.scoring)
@@ -173,7 +174,7 @@ def _score_piece(piece, src: int, first: int, run: Run) -> tuple[pl.DataFrame | 
     have = set(frame.collect_schema().names())
     frame = frame.select(pl.col(n) if n in have else pl.lit(None, dtype).alias(n) for n, dtype in run.schema.items())
     prepared = Prepared([frame], run.labels, run.config, kam, run.units, run.made_up, run.people, run.personal,
-                        plan=plan, scoring=scoring, scores_only=run.scores_only)
+                        plan=plan, scoring=scoring, scores_only=run.scores_only, header_currencies=run.currencies)
     rows = prepared.scored()
     if run.columns is not None and list(rows.collect_schema().items()) != list(run.columns.items()):
         raise _other_columns()
@@ -238,6 +239,7 @@ class DaskEngine:
         run = Run(token=uuid.uuid4().hex, client=this_process(), config=prepared.config, switches=switches(),
                   plugins={"kamcore": __version__, **kam.versions}, labels=prepared.labels,
                   mappings=prepared.mappings, schema=dict(prepared.schema), units=prepared.header_units,
+                  currencies=prepared.header_currencies,
                   made_up=prepared.made_up, people=prepared.people, personal=prepared.personal,
                   quarantined=tuple(s.quarantined for s in sources), scores_only=prepared.scores_only,
                   writer=writer.name if writer.joinable else None, trusted=trusted, columns=dict(schema))

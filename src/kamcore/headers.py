@@ -38,12 +38,59 @@ def alias_table(columns: tuple[Column, ...]) -> dict[str, str]:
     return table
 
 
+_NOTED = re.compile(r"^(.+?)\s*(?:\((.+)\)|\[(.+)\]|【(.+)】|/\s*([^/]+))$")
+PERCENT_NOTES = ("%", "百分比", "percent", "pct")
+
+
+def header_note(header: str) -> tuple[str, str] | None:
+    """(the header, its note) for a header ending in a note: 标的(万元), 金额【单位：万元】, 利润率/%, Amount [USD]."""
+    found = _NOTED.match(clean_header(header))
+    if not found:
+        return None
+    return found.group(1), next(g for g in found.groups()[1:] if g is not None).strip()
+
+
+def header_unit(header: str) -> tuple[float, str | None] | None:
+    """(multiplier, currency) an amount column's header declares: in a note (标的(万元), 标的(单位: 亿),
+    Deal size (USD k)) or, for a header the user maps, anywhere in it (合同额万元); None when it declares none."""
+    from .normalise import unit_note
+
+    noted = header_note(header)
+    if noted is not None and (found := unit_note(noted[1])) is not None:
+        return found
+    text = clean_header(header)
+    return next(((unit, None) for word, unit in (("亿", 1e8), ("千万", 1e7), ("百万", 1e6), ("万", 1e4)) if word in text),
+                None)
+
+
+def _noted_column(header: str, table: dict[str, str], kinds: dict[str, str]) -> str | None:
+    """The amount or percentage column a header names before a note of its unit or currency (标的(万元) is
+    deal_size in 万元), else None: another note (采购时间(预计)) does not say what the column holds."""
+    from .normalise import unit_note
+    from .schema import AMOUNT, PERCENT
+
+    noted = header_note(header)
+    if noted is None:
+        return None
+    base, note = noted
+    target = table.get(header_key(base))
+    if target is None:
+        return None
+    if kinds.get(target) == AMOUNT and unit_note(note) is not None:
+        return target
+    if kinds.get(target) == PERCENT and note.lower() in PERCENT_NOTES:
+        return target
+    return None
+
+
 def map_headers(headers: list[str], columns: tuple[Column, ...], user_mapping: dict[str, str],
                 source: str = "input") -> dict[str, str]:
     """Return {header as in the file: output name} for every header.
 
-    Mapped headers get their canonical name; others keep their cleaned name. Two headers that land on
-    the same name are an :class:`InputError` naming both.
+    Mapped headers get their canonical name; others keep their cleaned name. A header that names an amount
+    column before a note of its unit or currency (标的(万元), Deal size (USD)), or a percentage column before
+    ``(%)``, is that column (:func:`header_unit` reads the note). Two headers that land on the same name are
+    an :class:`InputError` naming both.
     """
     from .schema import OPPORTUNITY, STAKEHOLDER
 
@@ -60,12 +107,13 @@ def map_headers(headers: list[str], columns: tuple[Column, ...], user_mapping: d
         if target in canonical:
             user[header_key(header)] = target
     aliases = alias_table(columns)
+    kinds = {c.name: c.kind for c in columns}
     result: dict[str, str] = {}
     owner: dict[str, str] = {}
     for header in headers:
         key = header_key(header)
-        name = (clean_header(header) if key in keep else user.get(key) or aliases.get(key) or clean_header(header)
-                or "column")
+        name = (clean_header(header) if key in keep else user.get(key) or aliases.get(key)
+                or _noted_column(header, {**aliases, **user}, kinds) or clean_header(header) or "column")
         if name in owner:
             raise InputError(f"{source}: columns {owner[name]!r} and {header!r} both map to {name!r}",
                              hint="rename one, or map it elsewhere in the [columns] table of kam.toml")

@@ -138,6 +138,34 @@ CURRENCY_TABLE = {spelling: code for code, words in CURRENCY_WORDS.items()
 FORMATTED_AMOUNT = (r"(?i-u)^(us\$|hk\$|\$|¥|€|£|rmb|cny|usd|eur|hkd|gbp|jpy)?([0-9]{1,3}(?:,[0-9]{3}){1,4}|[0-9]{1,13})"
                     r"(?:\.([0-9]{1,2}))?(亿|万|千|k|mn|m|bn)?(元|人民币|美元|美金|欧元|港币|港元|日元|英镑|rmb|cny|usd|eur|hkd|gbp|jpy)?$")
 _CURRENCY_LOWER = {spelling.lower(): code for spelling, code in CURRENCY_TABLE.items()}
+# the units a header's note may name (标的(百万元), Amount (USD thousands)), with their multipliers
+_NOTE_UNITS = {"亿": 1e8, "千万": 1e7, "百万": 1e6, "十万": 1e5, "万": 1e4, "千": 1e3, "k": 1e3, "thousand": 1e3,
+               "thousands": 1e3, "'000": 1e3, "000s": 1e3, "m": 1e6, "mn": 1e6, "mm": 1e6, "million": 1e6,
+               "millions": 1e6, "bn": 1e9, "billion": 1e9, "billions": 1e9}
+
+
+def _alternatives(words) -> str:
+    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+
+
+_NOTE_RE = re.compile(rf"^(?:单位|unit|units|in):?(.*)$|^(.*)$")
+_UNIT_NOTE = re.compile(rf"^({_alternatives(_CURRENCY_LOWER)})?({_alternatives(_NOTE_UNITS)})?"
+                        rf"({_alternatives(_CURRENCY_LOWER)})?$")
+
+
+def unit_note(note: str) -> tuple[float, str | None] | None:
+    """(multiplier, currency) that a header's note names: 万元 -> (1e4, CNY), 单位：亿 -> (1e8, None), USD ->
+    (1, USD), $m -> (1e6, USD), 百万美元 -> (1e6, USD); None when the note is not a unit or a currency."""
+    text = _SPACES.sub("", fold(note)).lower()
+    found = _NOTE_RE.match(text)
+    text = found.group(1) if found.group(1) is not None else found.group(2)
+    match = _UNIT_NOTE.match(text)
+    if not text or not match:
+        return None
+    before, after = (_CURRENCY_LOWER.get(match.group(i) or "") for i in (1, 3))
+    if before and after and before != after:  # 人民币万元 names one currency twice; USD万欧元 two
+        return None
+    return _NOTE_UNITS.get(match.group(2) or "", 1.0), before or after
 GROUPED_NUMBER = r"^[0-9]{1,3}(?:,[0-9]{3}){1,4}(?:\.[0-9]{1,2})?$"  # FORMATTED_AMOUNT without sign, unit or word
 PLAIN_AMOUNT = r"^[0-9]{1,13}(?:\.[0-9]{1,2})?$"  # nor grouping: 1166100.00, as most exports write amounts
 # either of the two, with the spaces strip_chars trims around it (\s): how exports and spreadsheets write amounts
@@ -416,7 +444,8 @@ class Plan:
     """
 
     def __init__(self, columns: list[str], schema: dict[str, Column], config, header_units: dict[str, float],
-                 not_read: frozenset[str] = frozenset(), quarantine: str | None = None):
+                 not_read: frozenset[str] = frozenset(), quarantine: str | None = None,
+                 header_currencies: dict[str, str] | None = None):
         self.names = list(columns)
         self.quarantine = quarantine  # the column giving why a record an importer half read is rejected
         self.schema = schema
@@ -436,6 +465,7 @@ class Plan:
         self.rates = {str(k): float(v) for k, v in cur.get("rates", {}).items()}
         self.rates[cur.get("base", "CNY")] = 1.0
         self.units = header_units
+        self.header_currencies = header_currencies or {}  # an amount's currency when its header names one (USD)
         self.tables = {n: vocabulary(schema[n], values.get(n, {})) for n in columns
                        if n in schema and schema[n].vocab}
         present = set(columns)
@@ -507,7 +537,7 @@ class Plan:
     def _amount_currency(self, name: str) -> tuple[pl.Expr, pl.Expr]:
         """(currency of the amount, whether the amount names one the currency column contradicts)."""
         amount, found = c(NORM + name), c("__found__" + name)
-        default = pl.lit(self.default_currency)
+        default = pl.lit(self.header_currencies.get(name, self.default_currency))
         if "currency" not in self.names:
             return pl.when(amount.is_not_null()).then(pl.coalesce(found, default)), pl.lit(False)
         given, written = c(NORM + "currency"), c("currency")

@@ -29,7 +29,7 @@ from attrs import has as attrs_has
 from . import __version__
 from .config import Config
 from .errors import ConfigError, DataError, InputError, KamError, OutputError, PluginError, ReadAgain
-from .headers import map_headers, personal_headers
+from .headers import header_unit, map_headers, personal_headers
 from .normalise import BLANK, PROBLEM, RECORD, ROW, SRC, Plan
 from .packing import pack, packing, unpacked
 from .profiles import apply_profile
@@ -37,7 +37,7 @@ from . import repeats
 from .repeats import IdSpill, id_columns
 from .registry import ReadOptions, Source
 from .injection import neutralise_frame
-from .schema import DERIVED_FROM, OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLDER_COLUMNS, TEXT
+from .schema import AMOUNT, DERIVED_FROM, OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLDER_COLUMNS, TEXT
 from .scoring import ScoringPlan
 
 c = pl.col
@@ -54,12 +54,14 @@ class Prepared:
     def __init__(self, frames: list[pl.LazyFrame], labels: list[str], config: Config, kam,
                  header_units: dict[str, float], made_up: frozenset[str] = frozenset(), people: People | None = None,
                  personal: frozenset[str] = frozenset(), *, mappings: list[dict[str, str]] | None = None,
-                 plan: Plan | None = None, scoring: ScoringPlan | None = None, scores_only: bool = False):
+                 plan: Plan | None = None, scoring: ScoringPlan | None = None, scores_only: bool = False,
+                 header_currencies: dict[str, str] | None = None):
         self.config = config
         self.personal = personal  # personal columns left out of the scored rows
         self.labels = labels
         self.people = people
         self.header_units, self.made_up, self.mappings = header_units, made_up, mappings or []
+        self.header_currencies = header_currencies or {}  # amount column -> the currency its header names
         lf = pl.concat(frames, how="diagonal") if len(frames) > 1 else frames[0]
         self.schema = lf.collect_schema()  # every input's numbered columns: what a piece of any input is widened to
         names = [n for n in self.schema.names() if n not in (SRC, ROW, *QUARANTINE_COLUMNS)]
@@ -70,7 +72,8 @@ class Prepared:
         if scores_only:
             lf, names = self._project(lf, names, made_up)
         # a blank line (every field empty) is not a row: skipped and counted, never rejected
-        self.plan = plan or Plan(names, OPPORTUNITY, config, header_units, not_read=made_up, quarantine=quarantine)
+        self.plan = plan or Plan(names, OPPORTUNITY, config, header_units, not_read=made_up, quarantine=quarantine,
+                                 header_currencies=self.header_currencies)
         self.frame = self.plan.on_frame(lf)
         self.ok = self.plan.ok
         self.bad = ~self.plan.ok & ~c(BLANK)
@@ -187,15 +190,6 @@ class Split:
         return pl.concat([self.empty_rejects, *self.rejects]).sort(SRC, ROW)
 
 
-def header_unit(header: str) -> float | None:
-    """A unit declared in a header, as in the seed's 标的(单位: 亿)."""
-    if "亿" in header:
-        return 1e8
-    if "万" in header:
-        return 1e4
-    return None
-
-
 def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam,
                    people: People | None = None, include_pii: bool = False,
                    quarantined: list[dict] | None = None, scores_only: bool = False) -> tuple[Prepared, list[str]]:
@@ -204,7 +198,7 @@ def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam,
     Columns holding a person's data (联系人电话, birthday …: :func:`kamcore.headers.personal_headers`)
     are read, but left out of the scored rows unless ``include_pii``. ``scores_only``: the id and the
     score columns only."""
-    frames, labels, notes, units, made_up, personal, mappings = [], [], [], {}, set(), set(), []
+    frames, labels, notes, units, currencies, made_up, personal, mappings = [], [], [], {}, {}, set(), set(), []
     user_mapping = config.section("columns")
     for index, (frame, label) in enumerate(sources):
         headers = frame.collect_schema().names()
@@ -215,9 +209,13 @@ def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam,
             notes.append(f"{label}: personal column(s) {', '.join(found)} left out of the output "
                          "(--include-pii keeps them)")
         for header, name in mapping.items():
-            unit = header_unit(header)
-            if unit and OPPORTUNITY.get(name) and OPPORTUNITY[name].kind == "amount":
-                units[name] = unit
+            declared = header_unit(header) if OPPORTUNITY.get(name) and OPPORTUNITY[name].kind == AMOUNT else None
+            if declared is not None:
+                unit, currency = declared
+                if unit != 1.0:
+                    units[name] = unit
+                if currency is not None:
+                    currencies[name] = currency
         if "opportunity_id" not in mapping.values():
             notes.append(f"{label}: no opportunity_id column; ids were made from the file name and row number")
             made_up.add("opportunity_id")
@@ -226,7 +224,7 @@ def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam,
         labels.append(label)
         mappings.append(mapping)
     return Prepared(frames, labels, config, kam, units, frozenset(made_up), people, frozenset(personal),
-                    mappings=mappings, scores_only=scores_only), notes
+                    mappings=mappings, scores_only=scores_only, header_currencies=currencies), notes
 
 
 def number_records(frame: pl.LazyFrame, index: int, label: str, mapping: dict[str, str],

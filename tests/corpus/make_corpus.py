@@ -99,6 +99,16 @@ def _():
     return re.sub(r"EXCEL(\d{6})", r'="\1"', text).encode()
 
 
+@case("unit_in_header.csv", "the amount's unit and currency in its header, `标的（万元）`, and `我们的利润(%)`, as Chinese "
+      "CRMs export them", "read; bare amounts in 万元 (CNY), a unit written in the cell wins", rows=(N, N, 0),
+      columns=("deal_size", "margin"))
+def _():
+    rows = [[amount if j == 4 else v for j, v in enumerate(row)]
+            for row, amount in zip(ROWS, ["1200", "15000", "25万美元", "30", "85"])]
+    headers = [{"标的": "标的（万元）"}.get(h, h) for h in HEADERS] + ["我们的利润(%)"]
+    return csv_text([headers] + [row + [m] for row, m in zip(rows, ["32", "18.5", "25", "30", "12"])]).encode()
+
+
 @case("pipe_delimited.txt", "pipe-separated text from a database dump", "read; delimiter |", rows=(N, N, 0))
 def _():
     return csv_text(table(), "|", "\n").encode()
