@@ -205,7 +205,7 @@ def test_header_unit_applies_to_bare_numbers(header, unit):
     ("标的(万元)", 1e4, "CNY"), ("标的（万元）", 1e4, "CNY"), ("金额【单位：万元】", 1e4, "CNY"), ("合同金额(元)", 1.0, "CNY"),
     ("预计金额/百万元", 1e6, "CNY"), ("标的(千万)", 1e7, "CNY"), ("标的(人民币万元)", 1e4, "CNY"), ("项目金额(万美元)", 1e4, "USD"),
     ("Deal size (USD)", 1.0, "USD"), ("Amount (USD k)", 1e3, "USD"), ("Amount [$m]", 1e6, "USD"),
-    ("Deal value (EUR thousands)", 1e3, "EUR"), ("amount (in USD)", 1.0, "USD")])
+    ("Deal value (EUR thousands)", 1e3, "EUR"), ("amount (in USD)", 1.0, "USD"), ("Amount (units: USD)", 1.0, "USD")])
 def test_an_amount_header_with_a_note_of_its_unit_or_currency_is_read_by_it(header, unit, currency):
     """CRM exports name the unit and currency of an amount column in its header: 标的(万元), Amount (USD k)."""
     result = kamcore.score_frame(pl.DataFrame({"编号": ["A", "B", "C"], header: ["1.5", "1,200", "120万美元"]}))

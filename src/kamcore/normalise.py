@@ -148,7 +148,7 @@ def _alternatives(words) -> str:
     return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
 
 
-_NOTE_RE = re.compile(r"^(?:单位|unit|units|in):?(.*)$|^(.*)$")
+_NOTE_RE = re.compile(r"^(?:单位|units|unit|in):?(.*)$|^(.*)$")
 _UNIT_NOTE = re.compile(rf"^({_alternatives(_CURRENCY_LOWER)})?({_alternatives(_NOTE_UNITS)})?"
                         rf"({_alternatives(_CURRENCY_LOWER)})?$")
 
