@@ -170,6 +170,38 @@ def test_usage_error_exits_2(tmp_path, export):
     assert invoke("score", export, "--max-rejects", "-1").exit_code == 2
 
 
+@pytest.mark.parametrize("given", ["tab", "TAB", "\\t", "\t"])
+def test_a_delimiter_can_be_named(tmp_path, given):
+    """A shell cannot easily pass a tab: `--delimiter tab` (or `\\t`) can; scored as the sniffed file is."""
+    export = tmp_path / "deals.txt"
+    export.write_text("编号\t项目的预算\t标的\nA-1\t有\t1,200万\n", encoding="utf-8")
+    result = invoke("score", export, "--delimiter", given, "-o", tmp_path / "out.csv", "-q")
+    assert result.exit_code == 0, result.output
+    scored = read_csv(tmp_path / "out.csv")
+    assert scored.select("opportunity_id", "budget_status", "deal_size").row(0) == ("A-1", "allocated", "12000000.0")
+    inspected = invoke("inspect", export, "--delimiter", given)
+    assert inspected.exit_code == 0 and "delimiter   tab" in inspected.stdout
+
+
+@pytest.mark.parametrize("command", [("score",), ("inspect",), ("train", "--target", "x", "--won", "y"),
+                                     ("evaluate", "--target", "x", "--won", "y")])
+@pytest.mark.parametrize("given", [",,", '"', "\n", "，", ""])
+def test_a_delimiter_that_cannot_be_one_is_a_usage_error(tmp_path, export, command, given):
+    result = invoke(command[0], export, *command[1:], "--delimiter", given)
+    assert result.exit_code == 2, result.output
+    assert "is not a delimiter: give one ASCII character" in result.stderr
+    assert ("full-width" in result.stderr) == (given == "，")
+
+
+def test_read_options_take_a_named_delimiter_and_refuse_others():
+    from kamcore.registry import ReadOptions
+
+    assert ReadOptions(delimiter="semicolon").delimiter == ";" and ReadOptions(delimiter="|").delimiter == "|"
+    assert ReadOptions().delimiter is None
+    with pytest.raises(ValueError, match="'ab' is not a delimiter"):
+        ReadOptions(delimiter="ab")
+
+
 def test_errors_are_one_line_without_traceback_unless_debug(tmp_path):
     result = invoke("score", tmp_path / "nope.csv")
     assert "Traceback" not in result.output

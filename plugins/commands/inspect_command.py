@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from kamcore import hookimpl
+from kamcore.cli import DELIMITER, DELIMITER_HELP
 
 SAMPLE_CHARS = 60
 MASK = "***"
@@ -184,7 +185,7 @@ def register_commands(cli):
     @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
                   help="kam.toml whose [columns] mapping to apply (default: $KAM_CONFIG, else ./kam.toml).")
     @click.option("--encoding", default=None, help="Input encoding, when detection is not enough.")
-    @click.option("--delimiter", default=None, help="Input delimiter, when sniffing is not enough.")
+    @click.option("--delimiter", type=DELIMITER, default=None, help=DELIMITER_HELP)
     @click.option("--importer", default=None, help="Force an importer by name.")
     @click.option("--profile", default=None,
                   help="CRM profile: salesforce, hubspot, generic or a .toml file (default: detected).")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from kamcore.cli import DELIMITER, DELIMITER_HELP
+
 DEFAULT_CLASSIFIER = "gradient_boosting"
 
 
@@ -32,7 +34,7 @@ history_options = _options(
     click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
                  help="kam.toml mapping the export, as for kam score (default: $KAM_CONFIG, else ./kam.toml)."),
     click.option("--encoding", default=None, help="Input encoding, when detection is not enough."),
-    click.option("--delimiter", default=None, help="Input delimiter, when sniffing is not enough."),
+    click.option("--delimiter", type=DELIMITER, default=None, help=DELIMITER_HELP),
 )
 
 training_options = _options(

@@ -16,6 +16,25 @@ from pathlib import Path
 import click
 
 
+class Delimiter(click.ParamType):
+    """``--delimiter``: one character, or tab, comma, semicolon, pipe, space (kamcore.registry.named_delimiter);
+    anything else is a usage error. Plugin commands use it too."""
+
+    name = "delimiter"
+
+    def convert(self, value, param, ctx):
+        from .registry import named_delimiter
+
+        try:
+            return named_delimiter(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DELIMITER = Delimiter()
+DELIMITER_HELP = "Input delimiter, when sniffing is not enough: one character, or tab, comma, semicolon, pipe."
+
+
 class KamGroup(click.Group):
     """Adds plugin commands, and turns kamcore errors into one clear line and an exit code."""
 
@@ -158,7 +177,7 @@ def _progress_shown(show):
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="kam.toml to use (default: $KAM_CONFIG, else ./kam.toml if present).")
 @click.option("--encoding", default=None, help="Input encoding, when detection is not enough (e.g. big5).")
-@click.option("--delimiter", default=None, help="Input delimiter, when sniffing is not enough.")
+@click.option("--delimiter", type=DELIMITER, default=None, help=DELIMITER_HELP)
 @click.option("--importer", default=None, help="Force an importer by name (default: chosen by content).")
 @click.option("--sheet", default=None,
               help="Worksheet of an .xlsx or .xls input, by name or 1-based number (default: the first sheet whose "

@@ -64,6 +64,23 @@ class Source:
     verify: Callable[[], None] = lambda: None
 
 
+DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
+
+
+def named_delimiter(text: str | None) -> str | None:
+    """A delimiter as a user writes it: one ASCII character, or ``tab`` (also ``\\t`` as a shell passes it),
+    ``comma``, ``semicolon``, ``pipe``, ``space``. A ValueError says what else was given: polars splits on a
+    single byte, and a quote or a line break cannot separate values."""
+    if text is None:
+        return None
+    named = DELIMITER_NAMES.get(text.lower(), text) if len(text) > 1 else text
+    if len(named) != 1 or not named.isascii() or named in "\"\r\n\0":
+        hint = " (a full-width character: write it as its ASCII form)" if len(named) == 1 and not named.isascii() else ""
+        raise ValueError(f"{text!r} is not a delimiter: give one ASCII character other than a quote or a line break, "
+                         f"or tab, comma, semicolon, pipe, space{hint}")
+    return named
+
+
 @frozen
 class ReadOptions:
     """What the user said about reading inputs (more options arrive with new importers).
@@ -75,7 +92,7 @@ class ReadOptions:
     """
 
     encoding: str | None = None
-    delimiter: str | None = None
+    delimiter: str | None = field(default=None, converter=named_delimiter)  # "tab", ";" … (named_delimiter)
     sheet: str | None = None
     columns: dict[str, str] | None = field(default=None, eq=False)
     # an importer may run a whole-file check beside the scan instead of before it, reporting through
