@@ -291,6 +291,42 @@ def test_kam_classify_writes_the_table_without_personal_fields(tmp_path):
     assert "12 people classified" in result.output
 
 
+def test_a_file_that_describes_no_person_is_warned_about(tmp_path):
+    """An opportunities export given as the people file: classified all the same, with one warning."""
+    proc = run_kam("classify", EXAMPLES / "opportunities_zh.csv", "-o", "people.csv", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    warning, done = proc.stderr.decode().splitlines()
+    assert warning.startswith("kam: WARNING: ") and "none of the columns that describe a person is in it" in warning
+    assert "opportunities_zh.csv" in warning and done.startswith("kam: 25 people classified")
+    proc = run_kam("score", EXAMPLES / "opportunities_zh.csv", "--stakeholders", EXAMPLES / "opportunities_en.csv",
+                   "-o", "scored.csv", cwd=tmp_path)
+    assert proc.returncode == 0 and "opportunities_en.csv: none of the columns that describe a person" in \
+        proc.stderr.decode()
+    proc = run_kam("classify", EXAMPLES / "stakeholders_zh.csv", "-o", "people2.csv", cwd=tmp_path)
+    assert b"WARNING" not in proc.stderr
+
+
+def test_kam_classify_takes_an_encoding_and_a_delimiter(tmp_path):
+    people = tmp_path / "people.txt"
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO((EXAMPLES / "stakeholders_zh.csv").read_bytes().decode("gb18030"))))
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=";").writerows(rows)
+    people.write_bytes(buffer.getvalue().encode("gb18030"))
+    result = invoke("classify", people, "-o", tmp_path / "a.csv", "--encoding", "gb18030", "--delimiter", "semicolon")
+    assert result.exit_code == 0, result.output
+    assert read_csv(tmp_path / "a.csv").equals(read_csv(_classified(tmp_path)))
+    assert invoke("classify", people, "-o", tmp_path / "b.csv", "--delimiter", "ab").exit_code == 2
+
+
+def _classified(tmp_path):
+    out = tmp_path / "reference.csv"
+    assert invoke("classify", EXAMPLES / "stakeholders_zh.csv", "-o", out).exit_code == 0
+    return out
+
+
 def test_kam_classify_keeps_personal_fields_only_when_asked(tmp_path):
     out = tmp_path / "people.jsonl"
     proc = run_kam("classify", EXAMPLES / "stakeholders_en.csv", "-o", out, "--personal", cwd=tmp_path)

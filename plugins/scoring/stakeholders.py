@@ -385,6 +385,8 @@ def register_config_defaults(register):
 def register_commands(cli):
     from pathlib import Path
 
+    from kamcore.cli import DELIMITER, DELIMITER_HELP
+
     @cli.command()
     @click.argument("people", nargs=-1, required=True, type=click.Path(path_type=Path, allow_dash=True))
     @click.option("-o", "--output", type=click.Path(path_type=Path, allow_dash=True), required=True,
@@ -398,13 +400,17 @@ def register_commands(cli):
     @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
                   help="kam.toml to use (default: $KAM_CONFIG, else ./kam.toml if present).")
     @click.option("--sheet", default=None, help="Worksheet of a workbook, by name or 1-based number.")
-    def classify(people, output, coverage, personal, config_path, sheet):
+    @click.option("--encoding", default=None, help="Input encoding, when detection is not enough (e.g. big5).")
+    @click.option("--delimiter", type=DELIMITER, default=None, help=DELIMITER_HELP)
+    def classify(people, output, coverage, personal, config_path, sheet, encoding, delimiter):
         """Classify the people on the deals: role, style, stance, influence and reach.
 
         Reads 关键人物信息表 / 角色表 exports (Chinese or English headers) and writes one row per person;
         every inferred value says so in <column>_source (given or inferred). Personal fields are left
         out unless --include-pii is given. PEOPLE - reads standard input.
         """
+        from attrs import evolve
+
         from kamcore.config import load_config
         from kamcore.pipeline import (read_stakeholders, refuse_writing_over_inputs, stakeholder_options,
                                       summarise_people, write_frame)
@@ -416,8 +422,8 @@ def register_commands(cli):
         refuse_writing_over_inputs([output, *([coverage] if coverage is not None else [])], list(people))
         kam = get_kam()
         config = load_config(config_path, kam.config_defaults())
-        table = read_stakeholders(list(people), kam, config, stakeholder_options(config, sheet),
-                                  require_id=coverage is not None)
+        options = evolve(stakeholder_options(config, sheet), encoding=encoding, delimiter=delimiter)
+        table = read_stakeholders(list(people), kam, config, options, require_id=coverage is not None)
         result = summarise_people(table, config, kam)
         classified = result.classified
         if not personal:  # 受谁影响 / 能影响谁 name people: influences_ids / influenced_by_ids say the same by id

@@ -304,6 +304,10 @@ class People:
         return report
 
 
+# the stakeholder columns that say something about a person (a table with none of them is most likely not one)
+DESCRIBING = frozenset(c.name for c in STAKEHOLDER_COLUMNS if not c.personal) - {"opportunity_id"}
+
+
 def stakeholder_frame(text: pl.DataFrame, config: Config, source: str = "<stakeholders>",
                       require_id: bool = True) -> pl.DataFrame:
     """A raw stakeholder table under canonical column names: text trimmed, missing tokens null, blank rows
@@ -311,6 +315,10 @@ def stakeholder_frame(text: pl.DataFrame, config: Config, source: str = "<stakeh
     from .normalise import key
 
     mapping = map_headers(text.columns, STAKEHOLDER_COLUMNS, config.section("columns"), source=source)
+    if not set(mapping.values()) & DESCRIBING:
+        repeats.log.warning("%s: none of the columns that describe a person is in it (角色 role, 职务 title, 所在处室 "
+                            "department, 性格 style, 立场 stance, 项目影响力 influence …): every role, style and stance is "
+                            "unknown; is this a people file (关键人物信息表 / 角色表)?", source)
     frame = text.rename(mapping)
     frame = frame.with_columns(key(c(n).cast(pl.String)).alias(n) for n in frame.columns)
     if frame.width:
