@@ -60,6 +60,24 @@ def test_score_frame_accepts_typed_columns():
     assert_frame_equal(kamcore.score_frame(typed).scored, kamcore.score_frame(text).scored)
 
 
+def test_score_frame_reads_nested_and_timestamp_columns_as_the_parquet_importer_does():
+    """A list of competitors, a timestamp, a struct: the text a CSV export would hold (was a polars error)."""
+    import datetime as dt
+
+    from kamcore.errors import InputError
+
+    typed = pl.DataFrame({"opportunity_id": ["T1", "T2"], "competitors": [["H3C", "Lenovo"], None],
+                          "purchase_date": [dt.datetime(2009, 5, 1, 10, 30, 5, 123), None],
+                          "notes": [{"source": "crm", "score": 1}, None]})
+    text = pl.DataFrame({"opportunity_id": ["T1", "T2"], "competitors": ["H3C; Lenovo", None],
+                         "purchase_date": ["2009-05-01 10:30:05", None], "notes": ['{"source":"crm","score":1}', None]})
+    scored = kamcore.score_frame(typed).scored
+    assert_frame_equal(scored, kamcore.score_frame(text).scored)
+    assert scored["competitor_count"].to_list() == [2, None]
+    with pytest.raises(InputError, match="column 'took' holds Duration"):
+        kamcore.score_frame(pl.DataFrame({"opportunity_id": ["T1"], "took": [dt.timedelta(days=2)]}))
+
+
 def test_score_frame_rejects_other_objects():
     with pytest.raises(TypeError):
         kamcore.score_frame([{"编号": "1"}])

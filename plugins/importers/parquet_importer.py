@@ -23,30 +23,12 @@ from attrs import frozen
 
 from kamcore import hookimpl
 from kamcore.errors import InputError
-from kamcore.importing import column_names, frame_stream
+from kamcore.importing import as_text, column_names, frame_stream
 from kamcore.registry import Importer, ReadOptions, Source
 
 MAGIC = b"PAR1"
 BATCH_ROWS = 10_000
 HINT = "write it again from the system it came from, or export CSV instead"
-
-
-def as_text(column, dtype):
-    """The polars expression giving ``column``'s values as text, or ``None`` when they cannot be text."""
-    import polars as pl
-
-    if dtype == pl.String:
-        return column
-    if dtype == pl.Datetime:
-        return column.dt.strftime("%Y-%m-%d %H:%M:%S")
-    if dtype == pl.List(pl.String):  # names, as a CSV export lists them (competitors: H3C; Lenovo)
-        return column.list.join("; ")
-    if dtype.is_nested():  # {"v": …} encoded, then the braces and the key cut off
-        encoded = pl.struct(column.alias("v")).struct.json_encode()
-        return pl.when(column.is_not_null()).then(encoded.str.strip_prefix('{"v":').str.strip_suffix("}"))
-    if dtype.is_numeric() or dtype in (pl.Boolean, pl.Date, pl.Time, pl.Categorical, pl.Enum, pl.Null):
-        return column.cast(pl.String)
-    return None  # binary, durations …: refused before the run, naming the column
 
 
 def read(path: Path, options: ReadOptions) -> Source:

@@ -8,7 +8,8 @@ import polars as pl
 from attrs import frozen
 
 from .config import Config, load_config
-from .errors import DataError, KamError
+from .errors import DataError, InputError, KamError
+from .importing import as_text
 from .normalise import ROW
 from .pipeline import explode_rejects, prepare_frames, stakeholder_frame, summarise_people
 from .plugins import Kam, get_kam
@@ -44,7 +45,14 @@ def _as_text(frame) -> tuple[pl.DataFrame, bool]:
             raise KamError("scoring a pandas frame needs pyarrow: pip install 'kamcore[pandas]'") from exc
     if not isinstance(frame, pl.DataFrame):
         raise TypeError(f"expected a polars or pandas DataFrame, got {type(frame).__name__}")
-    return frame.with_columns(pl.all().cast(pl.String)), is_pandas
+    texts = []
+    for index, (name, dtype) in enumerate(frame.schema.items()):  # as the Parquet importer reads typed columns
+        text = as_text(pl.nth(index), dtype)
+        if text is None:
+            raise InputError(f"column {name!r} holds {dtype} values, which cannot be read as text",
+                             hint="leave the column out of the frame, or give it as text")
+        texts.append(text.alias(name))
+    return frame.select(texts), is_pandas
 
 
 def _people(stakeholders, config: Config, kam: Kam):

@@ -112,6 +112,27 @@ def column_names(headers: list, source: str, user_columns: Mapping[str, str] | N
     return names, notes
 
 
+def as_text(column, dtype):
+    """The polars expression giving ``column``'s values as the text a CSV export would hold, or ``None`` when
+    they have none (binary, durations): numbers as polars writes them, timestamps to the second, a list of
+    strings joined by ``; `` (competitors: ``H3C; Lenovo``), other nested values as compact JSON. For typed
+    inputs (Parquet, a data frame given to :func:`kamcore.score_frame`)."""
+    import polars as pl
+
+    if dtype == pl.String:
+        return column
+    if dtype == pl.Datetime:
+        return column.dt.strftime("%Y-%m-%d %H:%M:%S")
+    if dtype == pl.List(pl.String):  # names, as a CSV export lists them (competitors: H3C; Lenovo)
+        return column.list.join("; ")
+    if dtype.is_nested():  # {"v": …} encoded, then the braces and the key cut off
+        encoded = pl.struct(column.alias("v")).struct.json_encode()
+        return pl.when(column.is_not_null()).then(encoded.str.strip_prefix('{"v":').str.strip_suffix("}"))
+    if dtype.is_numeric() or dtype in (pl.Boolean, pl.Date, pl.Time, pl.Categorical, pl.Enum, pl.Null):
+        return column.cast(pl.String)
+    return None  # binary, durations …: refused before the run, naming the column
+
+
 def is_totals_label(value) -> bool:
     """``合计``, ``总计:``, ``Grand Total`` … (case, spaces and a trailing colon ignored)."""
     if value is None:
