@@ -330,6 +330,26 @@ print(polars_in_front, handler() == pythons)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the handler with glibc's sigaction")
+def test_ctrl_c_after_the_run_while_python_shuts_down_prints_no_traceback(tmp_path):
+    """The run has ended (summary line printed, files replaced); a Ctrl-C during Python's exit handlers, here
+    one that takes a second, would print a KeyboardInterrupt traceback: kam ignores it by then."""
+    out = tmp_path / "out.csv"
+    code = ("import atexit, sys, time; atexit.register(time.sleep, 1.5); from kamcore.cli import main; "
+            f"sys.argv = ['kam', 'score', {str(Path(__file__).resolve().parent.parent / 'examples' / 'opportunities_en.csv')!r}, '-o', {str(out)!r}]; "
+            "main()")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAM_")}
+    env["KAM_LOAD_PLUGINS"] = helpers.builtin_plugins()
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env, stderr=subprocess.PIPE)
+    summary = proc.stderr.readline().decode()
+    assert summary.startswith("kam: 25 rows"), summary
+    time.sleep(0.3)  # in the exit handler by now
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read().decode()
+    assert proc.wait(timeout=30) == 0, rest
+    assert "Traceback" not in rest and "KeyboardInterrupt" not in rest, rest
+    assert read_summary(out)["rows"]["scored"] == 23
+
+
 def test_ctrl_c_reaches_kam_alone_not_polars_too(tmp_path):
     """Imported, polars chains its own SIGINT handler in front of Python's and on Ctrl-C aborts a running
     query from inside its threads, racing kam's clean-up: its CSV sink then printed a panic after kam's line

@@ -353,4 +353,9 @@ def main():
     # own setting wins.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     cli.owns_process = True
-    cli(prog_name="kam")
+    try:
+        cli(prog_name="kam")
+    finally:  # the command is over, its files written or not: a Ctrl-C while Python shuts down (its exit
+        # handlers, a library's threads) has nothing left to stop and would only print a traceback
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -88,5 +88,5 @@ EXIT_CODES = {
     EngineError.exit_code: "engine error: --engine dask cannot run (dask not installed, scheduler unreachable, "
                            "workers lost); no output written",
     130: "interrupted (Ctrl-C or SIGTERM): the previous output, if any, is left untouched and no temporary "
-         "file stays",
+         "file stays (a Ctrl-C once the command has ended, while Python exits, is ignored)",
 }
