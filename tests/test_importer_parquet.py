@@ -188,18 +188,25 @@ def test_the_dask_engine_reads_parquet_as_the_local_engine_does(tmp_path, kam_en
 
     path = tmp_path / "deals.parquet"
     typed_example().write_parquet(path)
+    # two columns named notes, which [columns] keeps as they are: the workers name them as this machine does
+    repeated = tmp_path / "repeated.parquet"
+    typed_example().with_columns(pl.col("notes").alias("notes ")).write_parquet(repeated)
     kam = Kam()
-    config = load_config(None, kam.config_defaults())
+    plain = load_config(None, kam.config_defaults())
+    kept = load_config(None, kam.config_defaults(), overrides={"columns": {"notes": ""}})
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             distributed.Client(cluster, set_as_default=False) as client:
-        for name in ("local", "dask"):
-            (tmp_path / name).mkdir()
-            engine = DaskEngine(client=client, piece_bytes=512) if name == "dask" else None
-            run_score([path], tmp_path / name / "out.csv", kam=kam, config=config, engine=engine)
-    for suffix in ("", ".rejects.csv"):
-        local, dask = (tmp_path / name / f"out.csv{suffix}" for name in ("local", "dask"))
-        assert dask.read_bytes() == local.read_bytes()
-    assert read_summary(tmp_path / "dask" / "out.csv")["engine"]["partitions"] > 1
+        for case, config in ((path, plain), (repeated, kept)):
+            for name in ("local", "dask"):
+                (tmp_path / case.stem / name).mkdir(parents=True)
+                engine = DaskEngine(client=client, piece_bytes=512) if name == "dask" else None
+                run_score([case], tmp_path / case.stem / name / "out.csv", kam=kam, config=config, engine=engine)
+    for case in ("deals", "repeated"):
+        for suffix in ("", ".rejects.csv"):
+            local, dask = (tmp_path / case / name / f"out.csv{suffix}" for name in ("local", "dask"))
+            assert dask.read_bytes() == local.read_bytes()
+        assert read_summary(tmp_path / case / "dask" / "out.csv")["engine"]["partitions"] > 1
+    assert "notes_" in (tmp_path / "repeated" / "dask" / "out.csv").read_text(encoding="utf-8-sig").splitlines()[0]
 
 
 def test_dask_pieces_are_rows_of_the_shared_file_that_each_worker_reads(tmp_path):

@@ -493,6 +493,7 @@ class _ExcelText:
         self.close = bool(closed[-1] and at[-1] == a.size and not bad[-1])
         return excel
 
+
 _RFC_FIELD = r'(?:"(?:[^"]|"")*"|[^"{d}\r\n]*)'
 _EXCEL_FIELD = r'(?:="[^"{d}\r\n]*"|"(?:[^"]|"")*"|[^"{d}\r\n]*)'  # a record's fields, Excel's ="00123" too
 EXCEL_TEXT = r'^="([^"]*)"$'  # a value Excel reads as the text inside

@@ -45,7 +45,9 @@ def read(path: Path, options: ReadOptions) -> Source:
         per_row = max(1, sample.estimated_size() // max(sample.height, 1))
         step = max(1, size // per_row)
         where = str(path.resolve())
-        return [Piece(where, start, min(step, rows - start)) for start in range(0, rows, step)] or [Piece(where, 0, 0)]
+        names = tuple(e.meta.output_name() for e in exprs)
+        return ([Piece(where, start, min(step, rows - start), names=names) for start in range(0, rows, step)]
+                or [Piece(where, 0, 0, names=names)])
 
     return Source(path=path, frame=batches(path, exprs, rows), record_lines=record_lines, encoding="parquet",
                   delimiter=None, header_line=0, split=split,
@@ -60,6 +62,7 @@ class Piece:
     start: int
     records: int
     shared: bool = True
+    names: tuple[str, ...] = ()  # the columns' names as this machine read them (its [columns] may keep repeats)
 
     def read(self):
         import polars as pl
@@ -67,15 +70,16 @@ class Piece:
         if not Path(self.path).is_file():
             raise InputError(f"{self.path}: cannot read: no such file",
                              hint="every worker must see the input at the same path (a shared folder)")
-        _, exprs, _ = open_file(Path(self.path))
+        _, exprs, _ = open_file(Path(self.path), names=list(self.names) or None)
         return pl.scan_parquet(self.path).select(exprs).slice(self.start, self.records).collect()
 
     def inline(self) -> "Piece":
         return self  # the user's own file, read where it lies
 
 
-def open_file(path: Path, user_columns=None) -> tuple[int, list, list[str]]:
-    """(rows, the expressions giving each column as text, notes) of a Parquet file, or a clear InputError."""
+def open_file(path: Path, user_columns=None, names: list[str] | None = None) -> tuple[int, list, list[str]]:
+    """(rows, the expressions giving each column as text, notes) of a Parquet file, or a clear InputError.
+    ``names``: the columns' names, when a first reading gave them (a Dask piece)."""
     import polars as pl
 
     try:
@@ -90,7 +94,9 @@ def open_file(path: Path, user_columns=None) -> tuple[int, list, list[str]]:
     except (OSError, pl.exceptions.PolarsError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: not a readable Parquet file: {reason}", hint=HINT) from None
-    names, notes = column_names(list(schema), str(path), user_columns)
+    notes: list[str] = []
+    if names is None:
+        names, notes = column_names(list(schema), str(path), user_columns)
     exprs = []
     for index, (name, dtype) in enumerate(schema.items()):
         text = as_text(pl.nth(index), dtype)

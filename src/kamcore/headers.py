@@ -108,12 +108,13 @@ def map_headers(headers: list[str], columns: tuple[Column, ...], user_mapping: d
             user[header_key(header)] = target
     aliases = alias_table(columns)
     kinds = {c.name: c.kind for c in columns}
+    known = {**aliases, **user}  # what a header before a note may name
     result: dict[str, str] = {}
     owner: dict[str, str] = {}
     for header in headers:
         key = header_key(header)
         name = (clean_header(header) if key in keep else user.get(key) or aliases.get(key)
-                or _noted_column(header, {**aliases, **user}, kinds) or clean_header(header) or "column")
+                or _noted_column(header, known, kinds) or clean_header(header) or "column")
         if name in owner:
             raise InputError(f"{source}: columns {owner[name]!r} and {header!r} both map to {name!r}",
                              hint="rename one, or map it elsewhere in the [columns] table of kam.toml")

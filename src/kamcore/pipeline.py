@@ -941,7 +941,9 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
     # (a remote engine cuts the file on record boundaries, which needs the check done first)
     reading = None if on_progress is None else (  # a workbook or JSON Lines file is read whole first
         lambda rows: on_progress(time.perf_counter() - started, rows, "reading"))
-    opened = open_sources(inputs, kam, evolve(options, defer_checks=engine is None and defer, on_rows=reading),
+    columns = options.columns if options.columns is not None else config.section("columns")  # as kam score passes
+    opened = open_sources(inputs, kam, evolve(options, defer_checks=engine is None and defer, on_rows=reading,
+                                              columns=columns),
                           importer, spooled)
     sources = [s for s, _ in opened]
     try:
