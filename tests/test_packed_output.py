@@ -1,15 +1,18 @@
-"""Packed outputs: `-o scored.csv.gz` (.bz2, .xz) holds exactly what `-o scored.csv` writes.
+"""Packed outputs: `-o scored.csv.gz` (.bz2, .xz, .zip) holds exactly what `-o scored.csv` writes.
 
-Checked by inflating the real files with Python's gzip, bz2 and lzma modules (which read the
-consecutive members a packed output is made of, as `gzip -d`, `bzip2 -d` and `xz -d` do).
+Checked by inflating the real files with Python's gzip, bz2, lzma and zipfile modules (the first three
+read the consecutive members a packed output is made of, as `gzip -d`, `bzip2 -d` and `xz -d` do; a zip
+holds the output as its one member).
 """
 
 from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -22,8 +25,18 @@ from kamcore.packing import pack  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("kam_env")
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "opportunities_zh.csv"
-INFLATE = {".gz": gzip.decompress, ".bz2": bz2.decompress, ".xz": lzma.decompress}
-NAMES = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz"}
+
+
+def unzip(data: bytes) -> bytes:
+    """The one member of a zip, checked to be the only one."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        (member,) = archive.infolist()
+        assert member.compress_type == zipfile.ZIP_DEFLATED
+        return archive.read(member)
+
+
+INFLATE = {".gz": gzip.decompress, ".bz2": bz2.decompress, ".xz": lzma.decompress, ".zip": unzip}
+NAMES = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zip": "zip"}
 
 
 @pytest.mark.parametrize("suffix", list(INFLATE))
@@ -42,11 +55,21 @@ def test_a_packed_output_holds_what_the_plain_one_does(tmp_path, suffix, plain):
     assert not [p.name for p in tmp_path.iterdir() if ".kam-tmp-" in p.name]
 
 
-def test_the_same_run_packs_to_the_same_bytes(tmp_path):
-    """No time stamp in the gzip header: a rerun gives an identical file (checksums and caches hold)."""
-    for name in ("a.csv.gz", "b.csv.gz"):
-        assert run_kam("score", EXAMPLE, "-o", name, "-q", cwd=tmp_path).returncode == 0
-    assert (tmp_path / "a.csv.gz").read_bytes() == (tmp_path / "b.csv.gz").read_bytes()
+@pytest.mark.parametrize("suffix", [".gz", ".zip"])
+def test_the_same_run_packs_to_the_same_bytes(tmp_path, suffix):
+    """No time stamp in the gzip header, a fixed one in the zip's: a rerun gives an identical file (checksums
+    and caches hold)."""
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        assert run_kam("score", EXAMPLE, "-o", "scored.csv" + suffix, "-q", cwd=tmp_path / folder).returncode == 0
+    assert (tmp_path / "a" / ("scored.csv" + suffix)).read_bytes() == (tmp_path / "b" / ("scored.csv" + suffix)).read_bytes()
+
+
+def test_a_zip_output_holds_one_member_named_as_the_plain_output(tmp_path):
+    assert run_kam("score", EXAMPLE, "-o", "q3.scored.xlsx.zip", "-q", cwd=tmp_path).returncode == 0
+    with zipfile.ZipFile(tmp_path / "q3.scored.xlsx.zip") as archive:
+        assert archive.namelist() == ["q3.scored.xlsx"]
+        assert archive.read("q3.scored.xlsx")[:2] == b"PK"  # the workbook itself, a zip of its own
 
 
 @pytest.mark.parametrize("suffix", list(INFLATE))

@@ -1,9 +1,12 @@
-"""Packed outputs: ``-o scored.csv.gz`` (or ``.bz2``, ``.xz``) writes what ``scored.csv`` would hold, compressed.
+"""Packed outputs: ``-o scored.csv.gz`` (or ``.bz2``, ``.xz``, ``.zip``) writes what ``scored.csv`` would hold,
+compressed.
 
 The writer chosen for the inner name (``scored.csv``: CSV) writes a plain temporary file as usual; it is
 then compressed block by block on every core into consecutive gzip members (bzip2, xz streams). Each
 block is a valid file of the format, and every tool that reads the format reads them in order (gzip -d,
 zcat, Python's gzip, pandas, kam itself), so the result is one file whose content is the plain output.
+A ``.zip`` (what Windows opens with a double click) holds the plain output as its one member
+(``scored.csv``), deflated in one stream on one core.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-PACKED_SUFFIXES = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz"}
+PACKED_SUFFIXES = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zip": "zip"}
 BLOCK_BYTES = 16 << 20  # compressed on their own: big enough that the ratio does not suffer
 
 
 def packing(path: Path | None) -> str | None:
-    """``gzip``, ``bzip2`` or ``xz`` for an output named ``….gz``, ``….bz2`` or ``….xz``, else None."""
+    """``gzip``, ``bzip2``, ``xz`` or ``zip`` for an output named ``….gz``, ``….bz2``, ``….xz`` or ``….zip``,
+    else None."""
     return PACKED_SUFFIXES.get(path.suffix.lower()) if path is not None else None
 
 
@@ -43,6 +47,8 @@ def pack(source: Path, target: Path, name: str, block: int = BLOCK_BYTES,
     the interpreter lock), writing the blocks in order; ``on_block(bytes done, bytes in all)`` after each."""
     from concurrent.futures import ThreadPoolExecutor
 
+    if name == "zip":
+        return _zip(source, target, block, on_block)
     compress = _compressor(name)
     workers = os.cpu_count() or 1
     total, done = source.stat().st_size, 0
@@ -63,3 +69,20 @@ def pack(source: Path, target: Path, name: str, block: int = BLOCK_BYTES,
                 break
         if not wrote:  # an empty file still gets its format's header
             dst.write(compress(b""))
+
+
+def _zip(source: Path, target: Path, block: int, on_block: Callable[[int, int], None] | None) -> None:
+    """A zip of one member, the plain output under the name the zip's own name gives (``scored.csv`` for
+    ``scored.csv.zip``), with a fixed date so that a run gives the same bytes every time."""
+    import zipfile
+
+    total, done = source.stat().st_size, 0
+    member = zipfile.ZipInfo(unpacked(target).name, date_time=(1980, 1, 1, 0, 0, 0))
+    member.compress_type, member.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
+    with open(source, "rb") as src, zipfile.ZipFile(target, "w", allowZip64=True) as archive, \
+            archive.open(member, "w", force_zip64=total >= zipfile.ZIP64_LIMIT) as dst:
+        while data := src.read(block):
+            dst.write(data)
+            done += len(data)
+            if on_block is not None:
+                on_block(done, total)

@@ -463,7 +463,7 @@ def choose_importer(path: Path, importers, name: str | None = None):
 
 def choose_writer(writers, fmt: str | None, output: Path | None):
     """The writer named by ``--format``, else the one whose extensions match the output (without a
-    ``.gz``, ``.bz2`` or ``.xz`` that packs it), else CSV."""
+    ``.gz``, ``.bz2``, ``.xz`` or ``.zip`` that packs it), else CSV."""
     output = unpacked(output) if output is not None else None
     if fmt:
         if fmt in writers:
