@@ -133,7 +133,7 @@ def test_same_output_as_the_local_engine(tmp_path, cluster, name):
         assert dask["engine"]["partitions"] > 1
 
 
-@pytest.mark.parametrize("output", ["scored.jsonl", "scored.parquet", "scored.xlsx", "scored.csv.gz"])
+@pytest.mark.parametrize("output", ["scored.jsonl", "scored.parquet", "scored.xlsx", "scored.csv.gz", "scored.csv.zip"])
 def test_every_output_format_is_the_same_on_both_engines(tmp_path, cluster, output):
     """JSON Lines pieces are written on the workers and joined (as CSV's are); Parquet and XLSX rows
     come back to this process, which writes them; a packed output is compressed here once it is whole."""

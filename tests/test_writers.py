@@ -74,6 +74,17 @@ def test_csv_output_is_prefixed_and_reads_back_to_the_original(tmp_path, export,
         source.cleanup()
 
 
+def test_an_output_named_for_a_format_kam_does_not_write_is_refused_before_reading(tmp_path, export, kam_env):
+    """-o scored.xls wrote CSV under an Excel name (Excel then warns and may show one column)."""
+    result = invoke("score", export, "-o", tmp_path / "scored.xls")
+    assert result.exit_code == 3 and "no writer for .xls files (Excel 97-2003)" in result.stderr
+    assert not list(tmp_path.glob("scored.xls*"))
+    result = invoke("score", export, "-o", tmp_path / "scored.tsv")
+    assert result.exit_code == 3 and "a plugin can add it" in result.stderr  # docs/plugins.md has one
+    assert invoke("score", export, "-o", tmp_path / "scored.txt").exit_code == 0  # text: CSV, as before
+    assert read_summary(tmp_path / "scored.txt")["format"] == "csv"
+
+
 def test_control_characters_are_escaped_in_xlsx_and_come_back(tmp_path):
     values = ["bell\x07", "nul\x00here", "vt\x0bff\x0c", "literal _x0041_ stays", "tab\tand\nnewline", "\ufffe"]
     out = tmp_path / "ctl.xlsx"

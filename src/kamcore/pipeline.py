@@ -461,6 +461,14 @@ def choose_importer(path: Path, importers, name: str | None = None):
     return importers[ranked[0][1]]
 
 
+# output names that promise a format no built-in writer writes (a plugin's writer may claim them)
+FORMATS_NOT_WRITTEN = {".xls": "Excel 97-2003", ".xlsm": "Excel with macros", ".xlsb": "Excel binary",
+                       ".ods": "OpenDocument", ".numbers": "Apple Numbers", ".feather": "Arrow IPC",
+                       ".arrow": "Arrow IPC", ".orc": "ORC", ".avro": "Avro", ".html": "HTML", ".htm": "HTML",
+                       ".xml": "XML", ".pdf": "PDF", ".docx": "Word",
+                       ".tsv": "tab-separated text: a plugin can add it, docs/plugins.md shows how", ".tab": "tab-separated text"}
+
+
 def choose_writer(writers, fmt: str | None, output: Path | None):
     """The writer named by ``--format``, else the one whose extensions match the output (without a
     ``.gz``, ``.bz2``, ``.xz`` or ``.zip`` that packs it), else CSV."""
@@ -476,6 +484,11 @@ def choose_writer(writers, fmt: str | None, output: Path | None):
         for writer in writers:
             if output.suffix.lower() in writer.extensions:
                 return writer
+        if output.suffix.lower() in FORMATS_NOT_WRITTEN:  # CSV under such a name would open as a broken file
+            known = sorted(e for w in writers for e in w.extensions)
+            raise ConfigError(f"no writer for {output.suffix} files ({FORMATS_NOT_WRITTEN[output.suffix.lower()]}); "
+                              f"kam writes {', '.join(known)}",
+                              hint="name the output with one of these, e.g. -o scored.xlsx, or give --format")
     if "csv" in writers:
         return writers["csv"]
     raise ConfigError("no writer for CSV is installed", hint="check KAM_LOAD_PLUGINS / KAM_DISABLE_PLUGINS")
