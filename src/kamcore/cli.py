@@ -169,9 +169,9 @@ def _progress_shown(show):
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path, allow_dash=True))
 @click.option("-o", "--output", type=str, default=None,
-              help="Output file (scored.csv.gz, .bz2, .xz, .zip: compressed), or - for stdout (rejects and summary then go "
-                   "to ./kam-score.rejects.csv and ./kam-score.summary.json). Default: <first input>.scored.csv "
-                   "beside it.")
+              help="Output file (scored.csv.gz, .bz2, .xz, .zip: compressed), or - for stdout (rejects and "
+                   "summary then go to ./kam-score.rejects.csv and ./kam-score.summary.json). Default: <first "
+                   "input>.scored.csv beside it.")
 @click.option("--format", "fmt", default=None,
               help="Output format: csv, xlsx, jsonl, parquet (default: from -o's suffix).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,

@@ -74,7 +74,8 @@ def find_header(rows: list[list], table: Mapping[str, str]) -> int:
     return next(i for i, n in enumerate(filled) if n >= need)
 
 
-def column_names(headers: list, source: str, user_columns: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
+def column_names(headers: list, source: str,
+                 user_columns: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
     """Names for the columns under ``headers``, and notes: cleaned (``clean_header``), ``column_<n>`` for an
     empty header or one polars would read as a pattern rather than a name (``*``, ``^…$``).
 

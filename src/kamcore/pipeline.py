@@ -465,8 +465,8 @@ def choose_importer(path: Path, importers, name: str | None = None):
 FORMATS_NOT_WRITTEN = {".xls": "Excel 97-2003", ".xlsm": "Excel with macros", ".xlsb": "Excel binary",
                        ".ods": "OpenDocument", ".numbers": "Apple Numbers", ".feather": "Arrow IPC",
                        ".arrow": "Arrow IPC", ".orc": "ORC", ".avro": "Avro", ".html": "HTML", ".htm": "HTML",
-                       ".xml": "XML", ".pdf": "PDF", ".docx": "Word",
-                       ".tsv": "tab-separated text: a plugin can add it, docs/plugins.md shows how", ".tab": "tab-separated text"}
+                       ".xml": "XML", ".pdf": "PDF", ".docx": "Word", ".tab": "tab-separated text",
+                       ".tsv": "tab-separated text: a plugin can add it, docs/plugins.md shows how"}
 
 
 def choose_writer(writers, fmt: str | None, output: Path | None):
