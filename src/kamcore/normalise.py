@@ -166,6 +166,8 @@ def unit_note(note: str) -> tuple[float, str | None] | None:
     if before and after and before != after:  # 人民币万元 names one currency twice; USD万欧元 two
         return None
     return _NOTE_UNITS.get(match.group(2) or "", 1.0), before or after
+
+
 GROUPED_NUMBER = r"^[0-9]{1,3}(?:,[0-9]{3}){1,4}(?:\.[0-9]{1,2})?$"  # FORMATTED_AMOUNT without sign, unit or word
 PLAIN_AMOUNT = r"^[0-9]{1,13}(?:\.[0-9]{1,2})?$"  # nor grouping: 1166100.00, as most exports write amounts
 # either of the two, with the spaces strip_chars trims around it (\s): how exports and spreadsheets write amounts
