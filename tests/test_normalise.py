@@ -240,6 +240,15 @@ def test_a_note_maps_only_an_amount_by_its_unit_or_a_percentage_by_percent(heade
     assert [result[h] if result[h] in OPPORTUNITY else None for h in headers] == mapped
 
 
+def test_stage_and_status_names_chinese_crms_use_read_as_the_seeds():
+    """初步接洽 / 需求确认 / 方案报价 / 谈判审核 (a Chinese CRM's default funnel) are the seed's four sales stages;
+    资金到位 and 预算已批 say what 到位 and 有 say."""
+    assert codes("stage", ["初步接洽", "需求确认", "方案报价", "谈判审核", "商务谈判", "合同谈判", "线索", "报价"]) == [
+        "potential", "intent", "solution", "negotiation", "negotiation", "negotiation", "potential", "solution"]
+    assert codes("funding_status", ["资金到位", "资金部分到位", "资金未到位"]) == ["in_place", "partial", "not_in_place"]
+    assert codes("budget_status", ["预算已批", "预算已落实"]) == ["allocated", "allocated"]
+
+
 def test_future_revenue_is_a_level_or_an_amount():
     out = one("future_revenue", ["高", "中", "低", "300万", "big"])
     assert out["future_revenue"].to_list() == ["high", "medium", "low", None, None]

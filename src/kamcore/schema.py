@@ -44,10 +44,11 @@ OPPORTUNITY_COLUMNS: tuple[Column, ...] = (
     Column("account", TEXT, "客户名称", "Account", ("客户名称", "客户", "单位名称", "account name", "customer")),
     Column("project_name", TEXT, "项目名称", "Project", ("项目名称", "项目", "opportunity name", "project", "deal name")),
     Column("stage", CODE, "销售阶段", "Sales stage", ("销售阶段", "阶段", "sales stage"), {
-        "potential": ("潜在", "potential", "潜在阶段", "prospect", "prospecting"),
-        "intent": ("意向", "intent", "意向阶段", "interest", "qualification"),
-        "solution": ("方案", "solution", "方案阶段", "proposal"),
-        "negotiation": ("谈判成交", "negotiation", "谈判", "谈判成交阶段", "谈判阶段", "negotiation/review"),
+        "potential": ("潜在", "potential", "潜在阶段", "prospect", "prospecting", "初步接洽", "初步沟通", "线索"),
+        "intent": ("意向", "intent", "意向阶段", "interest", "qualification", "需求确认", "需求确定", "需求分析"),
+        "solution": ("方案", "solution", "方案阶段", "proposal", "方案报价", "方案设计", "报价", "报价阶段"),
+        "negotiation": ("谈判成交", "negotiation", "谈判", "谈判成交阶段", "谈判阶段", "negotiation/review", "商务谈判",
+                        "合同谈判", "谈判审核"),
         "won": ("赢单", "won", "成交", "已成交", "已签约", "closed won", "closed-won", "win"),
         "lost": ("丢单", "lost", "输单", "失败", "closed lost", "closed-lost", "loss")}),
     Column("dev_stage", CODE, "开发阶段", "Development stage", ("开发阶段", "development stage", "dev stage"), {
@@ -77,9 +78,9 @@ OPPORTUNITY_COLUMNS: tuple[Column, ...] = (
         "self_funded": ("企业自筹", "self_funded", "self-funded", "自筹", "self funded"),
         "other": ("其他", "other", "其它")}),
     Column("funding_status", CODE, "资金状况", "Funding status", ("资金状况", "资金状态", "funding status"), {
-        "in_place": ("到位", "in_place", "in place", "已到位", "全部到位", "funded"),
-        "partial": ("一半到位", "partial", "部分到位", "partly", "partially funded"),
-        "not_in_place": ("未到位", "not_in_place", "not in place", "没到位", "unfunded")}),
+        "in_place": ("到位", "in_place", "in place", "已到位", "全部到位", "funded", "资金到位", "资金已到位"),
+        "partial": ("一半到位", "partial", "部分到位", "partly", "partially funded", "资金部分到位"),
+        "not_in_place": ("未到位", "not_in_place", "not in place", "没到位", "unfunded", "资金未到位")}),
     Column("need_clarity", CODE, "客户的应用或项目", "Customer's need / project",
            ("客户的应用或项目", "客户得应用或项目", "需求", "需求清晰度", "need clarity", "need", "needs"), {
         "clear": ("清楚", "clear", "清晰", "明确", *YES),
@@ -98,7 +99,7 @@ OPPORTUNITY_COLUMNS: tuple[Column, ...] = (
         "not_started": ("未立项", "not_started", "not started", "未启动", "none", *NO)}),
     Column("budget_status", CODE, "项目的预算", "Budget",
            ("项目的预算", "项目得预算", "预算", "预算状况", "budget status", "budget"), {
-        "allocated": ("有", "allocated", "有预算", "已落实", "已批", *YES),
+        "allocated": ("有", "allocated", "有预算", "已落实", "已批", "预算已批", "预算已落实", *YES),
         "partial": ("部分", "partial", "部分预算", "部分落实"),
         "none": ("无", "none", "没有", "无预算", *NO)}),
     Column("urgency", CODE, "项目对客户的紧迫性", "Urgency",
