@@ -150,7 +150,8 @@ def render() -> str:
         "`金额【单位：万美元】`, `Deal size (USD)`, `Amount (USD k)`, `Amount [$m]` (units 亿, 千万, 百万, "
         "十万, 万, 千, k/thousand, m/mn/million, bn/billion; the currency words of the amounts below). The "
         "unit applies to plain numbers, the currency to amounts that name none and have no `currency` "
-        "column value; a unit or currency written in the cell wins. A percentage header may end in `(%)`: "
+        "column value; a unit or currency written in the cell wins. `我们的未来销售收入(万元)` (a level or an "
+        "amount) takes the unit for its amounts. A percentage header may end in `(%)`: "
         "`我们的利润(%)`. Another note (`采购时间(预计)`) leaves the header unknown. `kam inspect` shows the "
         "unit and currency read. A header the user maps in `[columns]` that contains 亿 or 万 (`合同额万元`) "
         "means 亿 or 万.",

@@ -215,6 +215,16 @@ def test_an_amount_header_with_a_note_of_its_unit_or_currency_is_read_by_it(head
     assert scored["currency"].to_list() == [currency, currency, "USD"]  # a currency written in the cell wins
 
 
+def test_future_revenue_given_as_an_amount_takes_its_headers_unit():
+    """我们的未来销售收入 holds a level or an amount; under 未来销售收入(万元) a plain number is in 万元."""
+    frame = pl.DataFrame({"编号": ["a", "b", "c", "d", "e"], "我们的未来销售收入(万元)": ["300", "高", "1.5", "500万", "2,000"]})
+    scored = kamcore.score_frame(frame).scored
+    assert scored["future_revenue"].to_list() == [None, "high", None, None, None]
+    assert scored["future_revenue_amount"].to_list() == [3_000_000.0, None, 15_000.0, 5_000_000.0, 20_000_000.0]
+    plain = kamcore.score_frame(frame.rename({"我们的未来销售收入(万元)": "我们的未来销售收入"})).scored
+    assert plain["future_revenue_amount"].to_list() == [300.0, None, 1.5, 5_000_000.0, 2_000.0]
+
+
 def test_a_currency_column_wins_over_the_currency_a_header_names():
     result = kamcore.score_frame(pl.DataFrame({"编号": ["A", "B"], "Amount (USD)": ["100", "200"], "币种": ["EUR", None]}))
     assert result.scored["currency"].to_list() == ["EUR", "USD"]

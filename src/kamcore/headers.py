@@ -64,10 +64,11 @@ def header_unit(header: str) -> tuple[float, str | None] | None:
 
 
 def _noted_column(header: str, table: dict[str, str], kinds: dict[str, str]) -> str | None:
-    """The amount or percentage column a header names before a note of its unit or currency (标的(万元) is
-    deal_size in 万元), else None: another note (采购时间(预计)) does not say what the column holds."""
+    """The amount (or level-or-amount) or percentage column a header names before a note of its unit or
+    currency (标的(万元) is deal_size in 万元), else None: another note (采购时间(预计)) does not say what the
+    column holds."""
     from .normalise import unit_note
-    from .schema import AMOUNT, PERCENT
+    from .schema import AMOUNT, LEVEL_OR_AMOUNT, PERCENT
 
     noted = header_note(header)
     if noted is None:
@@ -76,7 +77,7 @@ def _noted_column(header: str, table: dict[str, str], kinds: dict[str, str]) -> 
     target = table.get(header_key(base))
     if target is None:
         return None
-    if kinds.get(target) == AMOUNT and unit_note(note) is not None:
+    if kinds.get(target) in (AMOUNT, LEVEL_OR_AMOUNT) and unit_note(note) is not None:
         return target
     if kinds.get(target) == PERCENT and note.lower() in PERCENT_NOTES:
         return target

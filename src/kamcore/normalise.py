@@ -587,9 +587,12 @@ class Plan:
                 second.append(pl.lit(codes).gather(index).alias(NORM + name))
                 unknown = raw.is_not_null() & index.is_null()
                 if kind == LEVEL_OR_AMOUNT:  # a plain amount (1200000, 35.5) instead of a level; " 35 " is read
-                    # by the parser (_code_parser) as every other value the Enum does not know
+                    # by the parser (_code_parser) as every other value the Enum does not know; a header's unit
+                    # (未来销售收入(万元)) as a power of ten in the text, as for amounts (no rounding error)
+                    unit = self.units.get(name, 1.0)
+                    digits = raw if unit == 1.0 else raw + f"e{round(math.log10(unit))}"
                     first.append(raw.str.contains(PLAIN_AMOUNT).fill_null(False).alias("__m__" + name))
-                    second += [pl.when(unknown & match).then(raw.cast(pl.Float64, strict=False))
+                    second += [pl.when(unknown & match).then(digits.cast(pl.Float64, strict=False))
                                .alias(NORM + name + "_amount"), (unknown & ~match).alias("__u__" + name)]
                 else:
                     second.append(unknown.alias("__u__" + name))
@@ -701,7 +704,7 @@ class Plan:
             if text.lower() in _MISSING_LOWER:
                 return None, None, None, None
             if kind == LEVEL_OR_AMOUNT:
-                amount, _, problem, flag = read_amount(text)
+                amount, _, problem, flag = read_amount(text, self.units.get(name, 1.0))
                 if amount is not None or problem is None:
                     return None, amount, None, flag
                 return None, None, f"unknown value: expected one of {known}, or an amount", None

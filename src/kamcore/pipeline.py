@@ -37,7 +37,7 @@ from . import repeats
 from .repeats import IdSpill, id_columns
 from .registry import ReadOptions, Source
 from .injection import neutralise_frame
-from .schema import AMOUNT, DERIVED_FROM, OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLDER_COLUMNS, TEXT
+from .schema import AMOUNT, DERIVED_FROM, LEVEL_OR_AMOUNT, OPPORTUNITY, OPPORTUNITY_COLUMNS, PERSONAL_FIELDS, STAKEHOLDER_COLUMNS, TEXT
 from .scoring import ScoringPlan
 
 c = pl.col
@@ -209,12 +209,13 @@ def prepare_frames(sources: list[tuple[pl.LazyFrame, str]], config: Config, kam,
             notes.append(f"{label}: personal column(s) {', '.join(found)} left out of the output "
                          "(--include-pii keeps them)")
         for header, name in mapping.items():
-            declared = header_unit(header) if OPPORTUNITY.get(name) and OPPORTUNITY[name].kind == AMOUNT else None
+            kind = OPPORTUNITY[name].kind if name in OPPORTUNITY else None
+            declared = header_unit(header) if kind in (AMOUNT, LEVEL_OR_AMOUNT) else None
             if declared is not None:
                 unit, currency = declared
                 if unit != 1.0:
                     units[name] = unit
-                if currency is not None:
+                if currency is not None and kind == AMOUNT:  # a level-or-amount's amounts have no currency
                     currencies[name] = currency
         if "opportunity_id" not in mapping.values():
             notes.append(f"{label}: no opportunity_id column; ids were made from the file name and row number")
