@@ -41,6 +41,7 @@ from .schema import AMOUNT, DERIVED_FROM, LEVEL_OR_AMOUNT, OPPORTUNITY, OPPORTUN
 from .scoring import ScoringPlan
 
 c = pl.col
+log = logging.getLogger("kamcore")  # warnings the kam command shows on stderr
 QUARANTINE_COLUMNS = ("__q_column", "__q_reason", "__q_value")  # a quarantined record: where, why, preview
 KEY, MATCHED = "__people_key", "__people_matched"
 FILLED = "__filled"  # scores only: true when a dropped pass-through field of the record is filled
@@ -317,9 +318,9 @@ def stakeholder_frame(text: pl.DataFrame, config: Config, source: str = "<stakeh
 
     mapping = map_headers(text.columns, STAKEHOLDER_COLUMNS, config.section("columns"), source=source)
     if not set(mapping.values()) & DESCRIBING:
-        repeats.log.warning("%s: none of the columns that describe a person is in it (角色 role, 职务 title, 所在处室 "
-                            "department, 性格 style, 立场 stance, 项目影响力 influence …): every role, style and stance is "
-                            "unknown; is this a people file (关键人物信息表 / 角色表)?", source)
+        log.warning("%s: none of the columns that describe a person is in it (角色 role, 职务 title, 所在处室 "
+                    "department, 性格 style, 立场 stance, 项目影响力 influence …): every role, style and stance is "
+                    "unknown; is this a people file (关键人物信息表 / 角色表)?", source)
     frame = text.rename(mapping)
     frame = frame.with_columns(key(c(n).cast(pl.String)).alias(n) for n in frame.columns)
     if frame.width:
@@ -1015,7 +1016,7 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
                     raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
             # once the output is complete (a note about the data, not a reason to stop), before it replaces anything
             if (lacking := missing_inputs_warning(prepared.scoring)) is not None:
-                repeats.log.warning("%s", lacking)  # on the console; the summary's notes name each column
+                log.warning("%s", lacking)  # on the console; the summary's notes name each column
             repeated = repeats.report(ids.repeated(), prepared.labels,
                                       lambda src, rows: sources[src].record_lines(rows))
             if (note := repeats.warning(repeated)) is not None:
