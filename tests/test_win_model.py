@@ -234,6 +234,18 @@ def test_the_summary_names_the_models_features_the_export_lacks_as_the_terminal_
     assert report["notes"] == said and said[0] in summary["notes"]
 
 
+def test_every_run_in_one_process_warns_of_the_features_its_export_lacks(trained, tmp_path, caplog):
+    """The loaded model is kept for the next run (a program, a Dask worker): its warning is not."""
+    for run in range(2):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="kamcore.models"):
+            result = invoke("score", ROOT / "examples" / "opportunities_en.csv", "--model", trained,
+                            "-o", tmp_path / f"scored{run}.csv", "-q")
+        assert result.exit_code == 0, result.output
+        said = [r.getMessage() for r in caplog.records if r.name == "kamcore.models"]
+        assert len(said) == 1 and "uses columns this export lacks" in said[0], (run, said)
+
+
 def test_score_one_gives_the_batch_numbers_with_a_model(trained):
     config = load_config(BOHANEC_TOML, get_kam().config_defaults(), overrides={"model": {"path": str(trained)}})
     frame = bohanec_frame(12).with_columns(pl.format("B-{}", pl.int_range(pl.len())).alias("编号"))

@@ -262,8 +262,9 @@ def prior_rows(config) -> float:
 
 
 def scorer_for(config) -> ModelScorer | None:
-    """The scorer of the model named in ``[model]`` (``kam score --model``), loaded once per run; None when
-    no model is configured."""
+    """The scorer of the model named in ``[model]`` (``kam score --model``), None when no model is configured.
+    Loaded once per process and model file (a program or a Dask worker scores run after run); each run that
+    asks for it hears of the features its export lacks again."""
     from .store import find_model, load
 
     settings = config.section("model")
@@ -286,4 +287,6 @@ def scorer_for(config) -> ModelScorer | None:
         if key not in _scorers:
             _scorers.clear()  # one model at a time is plenty
             _scorers[key] = ModelScorer(load(model, allow_version_mismatch=allow), prior_rows=prior, top=top)
-        return _scorers[key]
+        scorer = _scorers[key]
+        scorer.warned = False  # a run's plan is built (or its report made) from here: the warning is per run
+        return scorer
