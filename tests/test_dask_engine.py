@@ -89,11 +89,14 @@ def score_both(tmp_path: Path, inputs: list[Path], client, piece_bytes: int = 64
 
 
 def sheet_values(path: Path) -> pl.DataFrame:
-    """Every cell of the workbook's first sheet, as openpyxl reads it."""
+    """Every cell of every sheet of the workbook (the scored rows, the column guide), as openpyxl reads it."""
     import openpyxl
 
-    rows = list(openpyxl.load_workbook(path, read_only=True).worksheets[0].values)
-    return pl.DataFrame([[repr(v) for v in row] for row in rows], orient="row")
+    workbook = openpyxl.load_workbook(path, read_only=True)
+    assert workbook.sheetnames == ["scored", "列说明 Columns"]
+    rows = [[sheet.title, *row] for sheet in workbook.worksheets for row in sheet.values]
+    width = max(len(row) for row in rows)
+    return pl.DataFrame([[repr(v) for v in row] + [""] * (width - len(row)) for row in rows], orient="row")
 
 
 # -- identical output -------------------------------------------------------------------------------

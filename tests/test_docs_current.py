@@ -9,7 +9,7 @@ import pytest
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
-@pytest.mark.parametrize("script", ["gen_schema.py", "gen_cli.py"])
+@pytest.mark.parametrize("script", ["gen_schema.py", "gen_cli.py", "gen_columns.py"])
 def test_generated_docs_are_current(script):
     proc = subprocess.run([sys.executable, str(DOCS / script), "--check"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

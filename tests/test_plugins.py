@@ -464,10 +464,11 @@ def test_kam_plugins_hook_filter_with_clirunner():
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert rows == [{"name": "scorecard", "version": kamcore.__version__, "builtin": True,
-                     "hooks": ["register_config_defaults", "register_criteria", "score_columns",
-                               "win_probability"]},
+                     "hooks": ["register_column_labels", "register_config_defaults", "register_criteria",
+                               "score_columns", "win_probability"]},
                     {"name": "win_block", "version": kamcore.__version__, "builtin": True,
-                     "hooks": ["register_config_defaults", "register_criteria", "score_columns"]}]
+                     "hooks": ["register_column_labels", "register_config_defaults", "register_criteria",
+                               "score_columns"]}]
 
 
 def test_kam_plugins_without_all_hides_builtins_with_clirunner():

@@ -23,8 +23,8 @@ import pytest
 
 HERE = Path(__file__).parent
 PACKAGES = [HERE / "plugins" / "kam_example_plugin", HERE / "plugins" / "kam_broken_plugin"]
-EXAMPLE_HOOKS = ["qualify", "qualify_columns", "register_commands", "register_config_defaults", "register_criteria",
-                 "score", "score_columns"]
+EXAMPLE_HOOKS = ["qualify", "qualify_columns", "register_column_labels", "register_commands",
+                 "register_config_defaults", "register_criteria", "score", "score_columns"]
 NEW_COLUMNS = ["p11_references", "example_qualified", "example_referenced", "reference_count", "references_share"]
 
 
@@ -180,6 +180,33 @@ def test_example_plugin_adds_a_criterion_and_score_columns(plugin_venv, work):
     assert "references_share" in summary["columns"]["scores"]
     assert {"name": "example", "version": "0.3.0"} in summary["plugins"]
     assert summary["plugins_failed"] == {}
+
+
+def test_example_plugin_labels_its_columns_in_the_workbook_guide_and_kam_columns(plugin_venv, work):
+    import openpyxl
+
+    scored = plugin_venv.run("score", "export.csv", "-o", "out.xlsx", cwd=work, KAM_DISABLE_PLUGINS="broken")
+    assert scored.returncode == 0, scored.stderr
+    workbook = openpyxl.load_workbook(work / "out.xlsx", read_only=True)
+    assert workbook.sheetnames == ["scored", "列说明 Columns"]
+    header = next(workbook["scored"].iter_rows(values_only=True))
+    guide = list(workbook["列说明 Columns"].iter_rows(values_only=True))[1:]
+    assert [row[0] for row in guide] == list(header)
+    rows = {row[0]: row[1:] for row in guide}
+    assert rows["reference_count"] == ("推荐人数", "References named", "备注中 ref: 的次数 / times notes write ref:")
+    assert rows["references_share"][:2] == ("推荐得分率", "References share")
+    assert rows["example_referenced"][:2] == ("有推荐", "Referenced")
+    assert rows["p11_references"][:2] == ("11. 客户推荐", "11. references")  # the core labels a criterion
+    assert rows["example_qualified"] == (None, None, None)  # not labelled by its plugin: the name alone
+
+    listed = plugin_venv.run("columns", "--format", "csv", cwd=work, KAM_DISABLE_PLUGINS="broken")
+    assert listed.returncode == 0, listed.stderr
+    table = pl.read_csv(listed.stdout.encode("utf-8"))
+    by_name = {row["column"]: row for row in table.iter_rows(named=True)}
+    assert set(NEW_COLUMNS) <= set(by_name)
+    assert by_name["reference_count"]["label_zh"] == "推荐人数"
+    without = plugin_venv.run("columns", "--format", "csv", cwd=work, KAM_DISABLE_PLUGINS="broken,example")
+    assert not set(NEW_COLUMNS) & set(pl.read_csv(without.stdout.encode("utf-8"))["column"].to_list())
 
 
 def test_example_plugin_command_and_config_defaults(plugin_venv, work):

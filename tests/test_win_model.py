@@ -217,6 +217,21 @@ def test_score_with_a_model_blends_it_with_the_scorecard(trained, tmp_path):
     assert unblended["win_probability"].to_list() == scored["scorecard_probability"].to_list()
 
 
+def test_the_workbooks_column_guide_names_the_models_columns(trained, tmp_path):
+    import openpyxl
+
+    out = tmp_path / "scored.xlsx"
+    result = invoke("score", BOHANEC, "--config", BOHANEC_TOML, "--model", trained, "-o", out)
+    assert result.exit_code == 0, result.output
+    workbook = openpyxl.load_workbook(out, read_only=True)
+    header = next(workbook["scored"].iter_rows(values_only=True))
+    guide = {row[0]: row[1:] for row in list(workbook["列说明 Columns"].iter_rows(values_only=True))[1:]}
+    assert list(guide) == list(header)
+    assert guide["model_probability"] == ("模型赢单概率", "Model's win probability", "0–1")
+    assert guide["factors_lowering"][:2] == ("降低概率的因素", "Factors lowering it")
+    assert all(guide[name][0] and guide[name][1] for name in MODEL_COLUMNS)
+
+
 def test_the_summary_names_the_models_features_the_export_lacks_as_the_terminal_does(trained, tmp_path, caplog):
     """The bundled English export lacks Bohanec's own columns: the summary lists them as the warning does,
     and says so in its notes."""

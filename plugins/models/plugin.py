@@ -72,6 +72,20 @@ def score_columns(config, criteria):
 
 
 @hookimpl
+def register_column_labels(register, config):
+    if not _configured(config):
+        return
+    from kamcore.registry import ColumnLabel
+
+    register(ColumnLabel("model_probability", "模型赢单概率", "Model's win probability", "0–1"))
+    register(ColumnLabel("scorecard_probability", "评分表赢单概率", "Scorecard's win probability", "0–1"))
+    register(ColumnLabel("blend_weight", "模型权重", "Model weight",
+                         "win_probability = w × model + (1 − w) × scorecard"))
+    register(ColumnLabel("factors_raising", "提高概率的因素", "Factors raising it", "中文 / English"))
+    register(ColumnLabel("factors_lowering", "降低概率的因素", "Factors lowering it", "中文 / English"))
+
+
+@hookimpl
 def report_run(config, columns):
     if not _configured(config):
         return None

@@ -296,6 +296,23 @@ def qualification_steps(config, columns: frozenset[str]) -> list[dict]:
 
 
 @hookimpl
+def register_column_labels(register):
+    from kamcore.guide import codes
+    from kamcore.registry import ColumnLabel
+
+    register(ColumnLabel("qualification", "资格审查", "Qualification",
+                         "qualified 合格 · needs_info 缺信息 · disqualified 不合格（赢单、丢单为空 / empty for won and "
+                         "lost deals）"))
+    register(ColumnLabel("supported_stage", "证据支持的销售阶段", "Sales stage the evidence supports",
+                         codes(OPPORTUNITY["stage"], ("potential", "intent", "solution", "negotiation"))))
+    register(ColumnLabel("supported_dev_stage", "证据支持的开发阶段", "Development stage the evidence supports",
+                         codes(OPPORTUNITY["dev_stage"])))
+    register(ColumnLabel("missing", "缺少的信息", "Missing information",
+                         "本阶段需要而证据未显示的 / what the deal's stage needs and the evidence does not show"))
+    register(ColumnLabel("next_action", "下一步行动", "Next action", "中文 / English"))
+
+
+@hookimpl
 def register_config_defaults(register):
     register("qualification", DEFAULTS)
 

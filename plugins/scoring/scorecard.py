@@ -18,6 +18,7 @@ from kamcore.schema import OPPORTUNITY
 DEFAULTS = files(__package__).joinpath("scorecard.toml").read_text(encoding="utf-8")
 QUADRANTS = {  # (real high, worth high) -> code; the labels are in docs/scorecard.md
     (True, True): "pursue", (False, True): "develop", (True, False): "qualify_out", (False, False): "drop"}
+QUADRANT_ZH = {"pursue": "全力争取", "develop": "培育机会", "qualify_out": "低成本处理", "drop": "放弃"}
 BLOCK_LABELS = {"real": ("是不是虚的", "is it real"), "worth": ("值得赢吗", "is it worth winning"),
                 "win": ("能赢吗", "can we win")}
 
@@ -207,6 +208,24 @@ def score_columns(config, criteria):
         columns["quadrant"] = expr
     columns["reasons"] = reasons(criteria, settings)
     return columns
+
+
+@hookimpl
+def register_column_labels(register, config):
+    from kamcore.registry import ColumnLabel
+
+    settings = config.section("scorecard")
+    bands = sorted(((v, k) for k, v in settings.get("bands", {}).items()
+                    if isinstance(v, int | float) and not isinstance(v, bool)), reverse=True)
+    register(ColumnLabel("band", "等级", "Band", "按总分 / by total_score: " + " · ".join(
+        [f"{name} ≥ {threshold:g}" for threshold, name in bands] + ["D"])))
+    quadrant = settings.get("quadrant", {})
+    register(ColumnLabel("quadrant", "象限（真实 × 价值）", "Quadrant (real × worth)",
+                         " · ".join(f"{code} {QUADRANT_ZH[code]}" for code in QUADRANTS.values())
+                         + f"（real_score ≥ {quadrant.get('real', 50)}, worth_score ≥ {quadrant.get('worth', 50)} "
+                           "为高 / count as high)"))
+    register(ColumnLabel("reasons", "评分理由", "Reasons", "真实性存疑、未知和偏弱的项 / a doubtful Real block, the "
+                         "unknown and the weak items"))
 
 
 @hookimpl(trylast=True)

@@ -376,6 +376,37 @@ def summarise_stakeholders(stakeholders, config):
 # -- kam classify ---------------------------------------------------------------------------------
 
 
+COVERAGE_LABELS = {  # column: (中文, English, meaning), as docs/stakeholders.md explains them
+    "stakeholder_count": ("关键人物数", "People listed", "0 为未列出 / 0 when none"),
+    "decision_maker_known": ("关键决策者已知", "Decision maker known", "true / false"),
+    "decision_maker_stance": ("关键决策者态度", "Decision maker's stance", "其中最不利的态度 / the least favourable "
+                              "among them: " + " · ".join(f"{code} {words[0]}" for code, words in
+                                                          STAKEHOLDER["stance"].vocab.items())),
+    "coach_present": ("有教练", "Coach present", "true / false"),
+    "coach_candidates": ("可能成为教练的人数", "Possible coaches", "是否有可能成为我们的教练 = 是"),
+    "technical_gatekeeper_known": ("技术把关者已知", "Technical gatekeeper known", "true / false"),
+    "business_gatekeeper_known": ("业务把关者已知", "Business gatekeeper known", "true / false"),
+    "project_lead_known": ("项目牵头人已知", "Project lead known", "true / false"),
+    "role_coverage": ("角色覆盖率", "Role coverage", "0–1：[stakeholders] coverage_roles 中已列出的比例 / share "
+                      "listed"),
+    "supporters": ("支持者人数", "Supporters", ""),
+    "opponents": ("反对者人数", "Opponents", ""),
+    "high_influence_opponents": ("高影响力反对者人数", "High-influence opponents", ""),
+    "relationship_down": ("关系下降人数", "Relationships falling", "亲近度或信任度下降 / closeness or trust falling"),
+    "max_reach": ("最大影响范围", "Widest reach", "一人直接或间接影响的人数 / people one person influences"),
+    "stakeholder_flags": ("关键人物风险", "Stakeholder red flags", "中文 / English"),
+    "stakeholder_flag_count": ("风险数", "Red flags", ""),
+}
+
+
+@hookimpl
+def register_column_labels(register):
+    from kamcore.registry import ColumnLabel
+
+    for name, words in COVERAGE_LABELS.items():
+        register(ColumnLabel(name, *words))
+
+
 @hookimpl
 def register_config_defaults(register):
     register("stakeholders", DEFAULTS)

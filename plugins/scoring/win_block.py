@@ -51,6 +51,17 @@ def block_reason(block: str, criteria, share: float):
 
 
 @hookimpl
+def register_column_labels(register, config):
+    from kamcore.registry import ColumnLabel
+
+    if not _settings(config).get("enabled", False):
+        return
+    register(ColumnLabel("rww_screen", "真实-能赢-值得 筛选", "Real-Win-Worth screen",
+                         " · ".join(f"{code} {zh}" for _, code, zh, _ in SCREENS) + " · go 三项均通过"))
+    register(ColumnLabel("rww_reason", "筛选理由", "Screen reason", "中文 / English"))
+
+
+@hookimpl
 def score_columns(config, criteria):
     import polars as pl
 

@@ -15,10 +15,10 @@ def sink_csv(frame, path, trusted=frozenset()):
     return neutralise_frame(frame, trusted).sink_csv(path, include_bom=True, lazy=True)
 
 
-def sink_xlsx(frame, path):
+def sink_xlsx(frame, path, guide=()):
     from kamcore_plugins.writers.xlsx import sink_xlsx as sink
 
-    return sink(frame, path)
+    return sink(frame, path, guide)
 
 
 def sink_jsonl(frame, path):

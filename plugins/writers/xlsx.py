@@ -30,7 +30,7 @@ import re
 from pathlib import Path
 
 from kamcore.errors import OutputError
-from kamcore.injection import DANGEROUS
+from kamcore.injection import DANGEROUS, is_dangerous
 
 END = "__kam_end_of_rows__"
 MAX_CELL_CHARS = 32_767
@@ -69,12 +69,20 @@ def column_letter(index: int) -> str:
     return letters
 
 
+GUIDE_SHEET = "列说明 Columns"
+GUIDE_HEADER = ("列 / column", "中文", "English", "说明 / meaning")
+GUIDE_WIDTHS = (28, 24, 32, 90)
+
+
 class Shell:
     """The workbook around the rows: openpyxl writes it once, with one row whose cells register the styles
     the rows use (a date, a date and time, a time, a quote-prefixed text); every part but the sheet is
-    copied from it, the sheet's XML around its rows too, and the styles' ids are read off that row."""
+    copied from it, the sheet's XML around its rows too, and the styles' ids are read off that row.
 
-    def __init__(self):
+    With a column guide (:mod:`kamcore.guide`), openpyxl also writes it as a second sheet, 列说明 Columns:
+    a row per column of the first, in order; text cells, quote-prefixed as the rows' are."""
+
+    def __init__(self, guide=()):
         import datetime
         import io
         import zipfile
@@ -87,6 +95,8 @@ class Shell:
         quoted = WriteOnlyCell(sheet, value="=")
         quoted.data_type, quoted.quotePrefix = "s", True
         sheet.append([datetime.date(2000, 1, 1), datetime.datetime(2000, 1, 1, 1), datetime.time(1), quoted])
+        if guide:
+            self.add_guide(workbook, guide)
         buffer = io.BytesIO()
         workbook.save(buffer)
         with zipfile.ZipFile(buffer) as shell:
@@ -99,6 +109,28 @@ class Shell:
         self.head = xml[: xml.index("<sheetData>") + len("<sheetData>")]
         self.tail = xml[xml.index("</sheetData>"):]
 
+    @staticmethod
+    def add_guide(workbook, guide) -> None:
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.styles import Font
+
+        sheet = workbook.create_sheet(GUIDE_SHEET)
+        sheet.freeze_panes = "A2"
+        for index, width in enumerate(GUIDE_WIDTHS):
+            sheet.column_dimensions[column_letter(index)].width = width
+
+        def text(value: str, bold: bool = False):
+            cell = WriteOnlyCell(sheet, value=escape(value))
+            cell.data_type = "s"  # never a formula, whatever the text
+            cell.quotePrefix = is_dangerous(value)
+            if bold:
+                cell.font = Font(bold=True)
+            return cell
+
+        sheet.append([text(value, bold=True) for value in GUIDE_HEADER])
+        for label in guide:
+            sheet.append([text(label.name), text(label.label_zh), text(label.label_en), text(label.meaning)])
+
 
 class XlsxSink:
     """Receives the scored batches in order and streams their rows into the sheet.
@@ -109,9 +141,10 @@ class XlsxSink:
     one by one.
     """
 
-    def __init__(self, path: Path, names: list[str]):
+    def __init__(self, path: Path, names: list[str], guide=()):
         self.path = path
         self.names = names
+        self.guide = guide
         self.letters = [column_letter(i) for i in range(len(names))]
         self.zip = None
         self.sheet = None
@@ -124,7 +157,7 @@ class XlsxSink:
 
         import polars as pl
 
-        self.shell = Shell()
+        self.shell = Shell(self.guide)
         header = self.rows_xml(pl.DataFrame({name: [name] for name in self.names}), 1)  # text cells, like any
         try:
             self.zip = zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1)
@@ -256,11 +289,13 @@ class XlsxSink:
         return at + style + pl.lit('" t="inlineStr"><is><t') + space + pl.lit(">") + escaped + pl.lit("</t></is></c>")
 
 
-def sink_xlsx(frame, path):
-    """A lazy query that writes ``frame`` to ``path`` as XLSX when the core collects it."""
+def sink_xlsx(frame, path, guide=()):
+    """A lazy query that writes ``frame`` to ``path`` as XLSX when the core collects it; with the column guide
+    on a second sheet when the core gives one."""
     import polars as pl
 
     schema = frame.collect_schema()
     end = pl.LazyFrame({name: pl.Series(name, [None], dtype=dtype) for name, dtype in schema.items()})
     rows = pl.concat([frame.with_columns(pl.lit(False).alias(END)), end.with_columns(pl.lit(True).alias(END))])
-    return rows.sink_batches(XlsxSink(Path(path), schema.names()), lazy=True, maintain_order=True, chunk_size=5_000)
+    sink = XlsxSink(Path(path), schema.names(), tuple(guide))
+    return rows.sink_batches(sink, lazy=True, maintain_order=True, chunk_size=5_000)

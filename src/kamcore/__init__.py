@@ -5,6 +5,7 @@ The public API is small and imported lazily, so ``import kamcore`` (and ``kam --
 - :func:`score_frame` scores a polars or pandas data frame of opportunities;
 - :func:`score_one` scores one opportunity given as a dict;
 - :func:`validate_frame` lists every problem in a frame at once;
+- :func:`column_guide` says what each output column is called in Chinese and English, and what it holds;
 - :class:`Opportunity`, :class:`Stakeholder`, :class:`Problem`: frozen records of the schema;
 - :data:`hookimpl` marks plugin hook implementations.
 """
@@ -13,7 +14,8 @@ from pluggy import HookimplMarker
 
 hookimpl = HookimplMarker("kamcore")
 
-_API = ("score_frame", "score_one", "validate_frame", "classify_stakeholders", "stakeholder_coverage", "ScoreResult")
+_API = ("score_frame", "score_one", "validate_frame", "classify_stakeholders", "stakeholder_coverage", "column_guide",
+        "ScoreResult")
 _RECORDS = ("Opportunity", "Stakeholder", "Problem")
 __all__ = ["__version__", "hookimpl", *_API, *_RECORDS]
 

@@ -135,4 +135,28 @@ def stakeholder_coverage(frame, config: Config | str | None = None, *, kam: Kam 
     return summary.to_pandas() if is_pandas and summary is not None else summary
 
 
-__all__ = ["ScoreResult", "score_frame", "score_one", "validate_frame", "classify_stakeholders", "stakeholder_coverage"]
+def column_guide(columns=None, config: Config | str | None = None, *, kam: Kam | None = None,
+                 stakeholders: bool = False) -> list:
+    """What each output column is called in Chinese and English and what it holds, as
+    :class:`kamcore.registry.ColumnLabel` records, in order (the workbook's 列说明 sheet, ``kam columns``).
+
+    ``columns``: the names to label (``result.scored.columns``; a column kam knows nothing of gets empty
+    labels). ``None``: every column ``kam score`` writes for an export with every column of the schema, and
+    with ``stakeholders`` the coverage columns a stakeholder table adds."""
+    from .guide import column_guide as guide
+    from .scoring import ScoringPlan
+    from .schema import OPPORTUNITY_COLUMNS, STAKEHOLDER_COLUMNS
+
+    kam, config = _session(config, kam)
+    if columns is None:
+        every = pl.DataFrame({c.name: pl.Series([], dtype=pl.String) for c in OPPORTUNITY_COLUMNS})
+        people = (pl.DataFrame({c.name: pl.Series([], dtype=pl.String) for c in STAKEHOLDER_COLUMNS})
+                  if stakeholders else None)
+        columns = score_frame(every, config, kam=kam, stakeholders=people).scored.columns
+    elif not isinstance(columns, list | tuple):
+        columns = list(columns.columns) if hasattr(columns, "columns") else list(columns)
+    return list(guide(columns, ScoringPlan(kam, config).criteria, kam.column_labels(config)))
+
+
+__all__ = ["ScoreResult", "score_frame", "score_one", "validate_frame", "classify_stakeholders", "stakeholder_coverage",
+           "column_guide"]

@@ -71,6 +71,7 @@ class Run:
     scores_only: bool = False  # kam score --scores-only: the id and the score columns
     writer: str | None = None  # a joinable writer: the workers write their scored rows with it (bytes)
     trusted: frozenset[str] = frozenset()  # the writer's trusted text columns (Plan.trusted)
+    guide: tuple = ()  # the column guide, for a writer that takes one (Prepared.guide)
     columns: dict[str, Any] | None = None  # the scored rows' schema on the client, which a worker's must match
 
 
@@ -185,7 +186,7 @@ def _score_piece(piece, src: int, first: int, run: Run) -> tuple[pl.DataFrame | 
     writer = kam.writers()[run.writer]
     with tempfile.TemporaryDirectory(prefix="kam-piece-") as folder:
         path = Path(folder) / ("piece" + (writer.extensions[0] if writer.extensions else ""))
-        _, rejected, counts, ids = run_query([writer.write(rows, path, run.trusted), prepared.rejected(),
+        _, rejected, counts, ids = run_query([writer.write(rows, path, run.trusted, run.guide), prepared.rejected(),
                                               prepared.counts(), prepared.scored_ids()], None, scoring.errors)
         return path.read_bytes(), rejected, counts.row(0, named=True), ids
 
@@ -236,13 +237,15 @@ class DaskEngine:
         schema = prepared.scored().collect_schema()  # builds the plans here: clashes fail before the cluster
         kam = prepared.scoring.kam
         trusted = prepared.plan.trusted()
+        guide = prepared.guide(schema.names()) if writer.takes("guide") else ()
         run = Run(token=uuid.uuid4().hex, client=this_process(), config=prepared.config, switches=switches(),
                   plugins={"kamcore": __version__, **kam.versions}, labels=prepared.labels,
                   mappings=prepared.mappings, schema=dict(prepared.schema), units=prepared.header_units,
                   currencies=prepared.header_currencies,
                   made_up=prepared.made_up, people=prepared.people, personal=prepared.personal,
                   quarantined=tuple(s.quarantined for s in sources), scores_only=prepared.scores_only,
-                  writer=writer.name if writer.joinable else None, trusted=trusted, columns=dict(schema))
+                  writer=writer.name if writer.joinable else None, trusted=trusted, guide=guide,
+                  columns=dict(schema))
         work = [(src, piece) for src, source in enumerate(sources) for piece in pieces(source, self.piece_bytes)]
         sums: Counter = Counter()
         rejected: list[pl.DataFrame] = []
@@ -267,9 +270,9 @@ class DaskEngine:
         with self._connect() as client:
             results = self._results(client, run, work)
             if writer.joinable:
-                _join(scored(), writer, schema, tmp_out, trusted, progress if on_progress else None)
+                _join(scored(), writer, schema, tmp_out, trusted, progress if on_progress else None, guide)
             else:
-                _write(scored(), writer, schema, tmp_out, trusted, progress if on_progress else None)
+                _write(scored(), writer, schema, tmp_out, trusted, progress if on_progress else None, guide)
         self.info["partitions"] = len(work)
         return dict(sums), pl.concat(rejected) if rejected else prepared.rejected().head(0).collect()
 
@@ -351,10 +354,10 @@ class DaskEngine:
                          threads=sum(client.nthreads().values()))
 
 
-def _join(parts, writer, schema, path: Path, trusted, on_progress) -> None:
+def _join(parts, writer, schema, path: Path, trusted, on_progress, guide=()) -> None:
     """Write the file of no rows (CSV: the BOM and the header), then append each piece's bytes without it."""
     start = time.perf_counter()
-    run_query([writer.write(pl.LazyFrame(schema=schema), path, trusted)], None, [])
+    run_query([writer.write(pl.LazyFrame(schema=schema), path, trusted, guide)], None, [])
     head = path.read_bytes()
     with open(path, "ab") as out:
         for data in parts:
@@ -367,7 +370,7 @@ def _join(parts, writer, schema, path: Path, trusted, on_progress) -> None:
                 on_progress(time.perf_counter() - start)
 
 
-def _write(frames, writer, schema, path: Path, trusted, on_progress) -> None:
+def _write(frames, writer, schema, path: Path, trusted, on_progress, guide=()) -> None:
     """Write the pieces' rows here, through the writer's own lazy sink, as one stream."""
     from .importing import frame_stream
 
@@ -377,7 +380,7 @@ def _write(frames, writer, schema, path: Path, trusted, on_progress) -> None:
                 raise _other_columns()
             yield frame
 
-    run_query([writer.write(frame_stream(checked, schema), path, trusted)], on_progress, [])
+    run_query([writer.write(frame_stream(checked, schema), path, trusted, guide)], on_progress, [])
 
 
 def _worker_log_level() -> int:

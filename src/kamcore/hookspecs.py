@@ -58,6 +58,18 @@ def register_win_models(register):
 
 
 @hookspec
+def register_column_labels(register, config):
+    """Name the output columns this plugin adds in Chinese and English, for the workbook's column guide
+    (列说明) and ``kam columns``.
+
+    :param register: call ``register(ColumnLabel(name, label_zh, label_en, meaning))`` once per column; a
+        column labelled twice is an error. The core labels the schema's columns, the criteria's points and
+        the scores itself: a label for one of those is not used.
+    :param config: the effective :class:`kamcore.config.Config` (a meaning may quote a setting).
+    """
+
+
+@hookspec
 def register_config_defaults(register):
     """Add a plugin's default settings, shown by ``kam init`` and overridable in kam.toml.
 

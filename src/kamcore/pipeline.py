@@ -99,6 +99,14 @@ class Prepared:
         given = set(self.input_names) | set(self.scoring.missing_inputs) | {FILLED}
         return self.input_names + [n for n in self.scoring.input_columns if n not in given] + self.scoring.missing_inputs
 
+    def guide(self, names: list[str]) -> tuple:
+        """The column guide of the written ``names`` (:mod:`kamcore.guide`): the export's columns kam does not
+        read are labelled as such."""
+        from .guide import column_guide
+
+        kept = [n for n in self.input_names if n not in OPPORTUNITY]
+        return column_guide(names, self.scoring.criteria, self.scoring.kam.column_labels(self.config), kept)
+
     def scored(self) -> pl.LazyFrame:
         rows = self.frame.filter(self.ok).select(self.plan.output(self.personal))
         if self.people is not None and self.people.summary is not None:
@@ -889,7 +897,8 @@ def stream_local(prepared: Prepared, sources: list[Source], writer, tmp_out: Pat
     scored, split = prepared.streamed(ids)
     progress = (lambda elapsed: on_progress(elapsed, split.rows, "scoring")) if on_progress is not None else None
     try:
-        run_query([writer.write(scored, tmp_out, prepared.plan.trusted())], progress, prepared.scoring.errors)
+        guide = prepared.guide(scored.collect_schema().names()) if writer.takes("guide") else ()
+        run_query([writer.write(scored, tmp_out, prepared.plan.trusted(), guide)], progress, prepared.scoring.errors)
     except KamError:
         for source in sources:
             source.verify()

@@ -25,7 +25,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import KamError, PluginError
-from .registry import Criterion, Importer, Profile, Registry, Writer, WinModel
+from .registry import ColumnLabel, Criterion, Importer, Profile, Registry, Writer, WinModel
 
 GROUP = "kamcore"
 log = logging.getLogger("kamcore.plugins")
@@ -166,6 +166,9 @@ class Kam:
 
     def profiles(self) -> Registry:
         return self._collect("register_profiles", Profile)
+
+    def column_labels(self, config) -> Registry:
+        return self._collect("register_column_labels", ColumnLabel, config=config)
 
     def config_defaults(self) -> dict[str, str]:
         sections: dict[str, str] = {}

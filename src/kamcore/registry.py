@@ -137,16 +137,23 @@ class Writer:
     description: str = ""
     joinable: bool = False
 
-    def write(self, frame, path: Path, trusted: frozenset[str] = frozenset()):
-        """The lazy sink of ``frame``; a sink with a ``trusted`` parameter is also told the text columns that
-        hold only kam's own codes (no formula can be in them, so a CSV sink need not check them)."""
+    def takes(self, parameter: str) -> bool:
+        """Whether ``sink`` has a keyword ``parameter`` (``trusted``, ``guide``): sinks written before it was
+        offered take the two arguments every sink takes."""
         import inspect
 
         try:
-            takes = "trusted" in inspect.signature(self.sink).parameters
-        except (TypeError, ValueError):  # a callable without a signature: the two arguments every sink takes
-            takes = False
-        return self.sink(frame, path, trusted=trusted) if takes else self.sink(frame, path)
+            return parameter in inspect.signature(self.sink).parameters
+        except (TypeError, ValueError):  # a callable without a signature
+            return False
+
+    def write(self, frame, path: Path, trusted: frozenset[str] = frozenset(), guide: tuple = ()):
+        """The lazy sink of ``frame``. A sink with a ``trusted`` parameter is also told the text columns that
+        hold only kam's own codes (no formula can be in them, so a CSV sink need not check them); one with a
+        ``guide`` parameter gets the column guide, a :class:`ColumnLabel` per column of ``frame``, in order
+        (the XLSX writer writes it as a second sheet)."""
+        extra = {name: value for name, value in (("trusted", trusted), ("guide", guide)) if self.takes(name)}
+        return self.sink(frame, path, **extra)
 
 
 @frozen
@@ -168,6 +175,20 @@ class Criterion:
     def column(self) -> str:
         """The output column holding this criterion's points, e.g. ``p4_budget``."""
         return f"p{self.number}_{self.name}" if self.number is not None else f"p_{self.name}"
+
+
+@frozen
+class ColumnLabel:
+    """What an output column is called in Chinese and in English, and what it holds, for the people who read
+    the scored file: the workbook's column guide (列说明) and ``kam columns`` show it.
+
+    ``meaning`` is one short line, in both languages where a reader needs both (``高 high · 中 medium``).
+    """
+
+    name: str = field(validator=validators.min_len(1))
+    label_zh: str
+    label_en: str
+    meaning: str = ""
 
 
 @frozen

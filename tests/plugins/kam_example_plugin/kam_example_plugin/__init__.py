@@ -8,13 +8,15 @@
 - ``score`` (Python, per batch): ``reference_count``, the raw number of references;
 - ``score_columns`` (expression): ``references_share``, the criterion's points as a share of its maximum;
 - ``register_config_defaults``: the ``[example]`` section;
+- ``register_column_labels``: 中文 / English names of its columns, for the workbook's 列说明 sheet and ``kam columns``
+  (``example_qualified`` is left unlabelled on purpose: the guide then gives its name alone);
 - ``register_commands``: ``kam example-refs`` prints the reference marker.
 """
 
 import polars as pl
 
 from kamcore import hookimpl
-from kamcore.registry import Criterion
+from kamcore.registry import ColumnLabel, Criterion
 
 __version__ = "0.3.0"
 MAX_REFERENCES = 3
@@ -38,6 +40,14 @@ def _references(config) -> pl.Expr:
 @hookimpl
 def register_config_defaults(register):
     register("example", DEFAULTS)
+
+
+@hookimpl
+def register_column_labels(register, config):
+    register(ColumnLabel("reference_count", "推荐人数", "References named",
+                         f"备注中 {_marker(config)} 的次数 / times notes write {_marker(config)}"))
+    register(ColumnLabel("references_share", "推荐得分率", "References share", "0–1"))
+    register(ColumnLabel("example_referenced", "有推荐", "Referenced", "true / false"))
 
 
 @hookimpl
