@@ -72,6 +72,26 @@ def test_a_zip_output_holds_one_member_named_as_the_plain_output(tmp_path):
         assert archive.read("q3.scored.xlsx")[:2] == b"PK"  # the workbook itself, a zip of its own
 
 
+@pytest.mark.parametrize(("output", "member", "start"), [
+    ("report.zip", "report.csv", b"\xef\xbb\xbfopportunity_id,"),  # the default format, its suffix added
+    ("report.v2.zip", "report.v2.csv", b"\xef\xbb\xbfopportunity_id,"),
+    ("Q3.CSV.zip", "Q3.CSV", b"\xef\xbb\xbfopportunity_id,"),  # a suffix of the format, in capitals: kept
+])
+def test_a_zip_member_always_has_its_formats_suffix(tmp_path, output, member, start):
+    """A member without a suffix would not open with a double click in the zip's folder."""
+    assert run_kam("score", EXAMPLE, "-o", output, "-q", cwd=tmp_path).returncode == 0
+    with zipfile.ZipFile(tmp_path / output) as archive:
+        assert archive.namelist() == [member]
+        assert archive.read(member).startswith(start)
+
+
+def test_a_zip_member_follows_the_format_given(tmp_path):
+    assert run_kam("score", EXAMPLE, "-o", "report.zip", "--format", "jsonl", "-q", cwd=tmp_path).returncode == 0
+    with zipfile.ZipFile(tmp_path / "report.zip") as archive:
+        assert archive.namelist() == ["report.jsonl"]
+        assert archive.read("report.jsonl").startswith(b'{"opportunity_id":')
+
+
 @pytest.mark.parametrize("suffix", list(INFLATE))
 def test_blocks_packed_on_every_core_inflate_to_the_whole_file_in_order(tmp_path, suffix):
     source = tmp_path / "plain.csv"

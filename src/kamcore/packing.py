@@ -41,14 +41,25 @@ def _compressor(name: str):
     return {"bzip2": bz2.compress, "xz": lzma.compress}[name]
 
 
+def zip_member(target: Path, extensions: tuple[str, ...]) -> str:
+    """The name of a zip output's one member: the zip's own name without ``.zip`` (``scored.csv`` for
+    ``scored.csv.zip``), with the format's first extension added when that name lacks one of the format's
+    (``report.csv`` for ``report.zip``), so the member opens with a double click too."""
+    name = unpacked(target).name
+    if extensions and Path(name).suffix.lower() not in extensions:
+        name += extensions[0]
+    return name
+
+
 def pack(source: Path, target: Path, name: str, block: int = BLOCK_BYTES,
-         on_block: Callable[[int, int], None] | None = None) -> None:
+         on_block: Callable[[int, int], None] | None = None, member: str | None = None) -> None:
     """Compress ``source`` into ``target``, ``block`` bytes at a time on every core (the compressors release
-    the interpreter lock), writing the blocks in order; ``on_block(bytes done, bytes in all)`` after each."""
+    the interpreter lock), writing the blocks in order; ``on_block(bytes done, bytes in all)`` after each.
+    ``member``: a zip's member name (default: the zip's own name without ``.zip``)."""
     from concurrent.futures import ThreadPoolExecutor
 
     if name == "zip":
-        return _zip(source, target, block, on_block)
+        return _zip(source, target, block, on_block, member or unpacked(target).name)
     compress = _compressor(name)
     workers = os.cpu_count() or 1
     total, done = source.stat().st_size, 0
@@ -71,16 +82,16 @@ def pack(source: Path, target: Path, name: str, block: int = BLOCK_BYTES,
             dst.write(compress(b""))
 
 
-def _zip(source: Path, target: Path, block: int, on_block: Callable[[int, int], None] | None) -> None:
-    """A zip of one member, the plain output under the name the zip's own name gives (``scored.csv`` for
-    ``scored.csv.zip``), with a fixed date so that a run gives the same bytes every time."""
+def _zip(source: Path, target: Path, block: int, on_block: Callable[[int, int], None] | None, member: str) -> None:
+    """A zip of one member, the plain output under ``member`` (:func:`zip_member`), with a fixed date so that a
+    run gives the same bytes every time."""
     import zipfile
 
     total, done = source.stat().st_size, 0
-    member = zipfile.ZipInfo(unpacked(target).name, date_time=(1980, 1, 1, 0, 0, 0))
-    member.compress_type, member.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
+    entry = zipfile.ZipInfo(member, date_time=(1980, 1, 1, 0, 0, 0))
+    entry.compress_type, entry.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
     with open(source, "rb") as src, zipfile.ZipFile(target, "w", allowZip64=True) as archive, \
-            archive.open(member, "w", force_zip64=total >= zipfile.ZIP64_LIMIT) as dst:
+            archive.open(entry, "w", force_zip64=total >= zipfile.ZIP64_LIMIT) as dst:
         while data := src.read(block):
             dst.write(data)
             done += len(data)

@@ -31,7 +31,7 @@ from .config import Config
 from .errors import ConfigError, DataError, InputError, KamError, OutputError, PluginError, ReadAgain
 from .headers import header_unit, map_headers, personal_headers
 from .normalise import BLANK, PROBLEM, RECORD, ROW, SRC, Plan
-from .packing import pack, packing, unpacked
+from .packing import pack, packing, unpacked, zip_member
 from .profiles import apply_profile
 from . import repeats
 from .repeats import IdSpill, id_columns
@@ -367,7 +367,7 @@ def write_frame(frame: pl.DataFrame, output: Path, kam, fmt: str | None = None, 
         try:
             folder.mkdir(exist_ok=True)
             pl.collect_all([writer.sink(frame.lazy(), plain)])
-            finish_output(plain, tmp, output)
+            finish_output(plain, tmp, output, extensions=writer.extensions)
         except OSError as exc:
             raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
         replace_atomically(tmp, output)
@@ -708,13 +708,13 @@ def stream_path(target: Path) -> Path:
     return output_paths(target)[2]
 
 
-def finish_output(plain: Path, tmp: Path, target: Path,
-                  on_block: Callable[[int, int], None] | None = None) -> None:
+def finish_output(plain: Path, tmp: Path, target: Path, on_block: Callable[[int, int], None] | None = None,
+                  extensions: tuple[str, ...] = ()) -> None:
     """Compress the plain content into ``tmp`` when ``target`` is packed (then delete it); else nothing.
-    ``on_block(bytes done, bytes in all)`` as it goes."""
+    ``on_block(bytes done, bytes in all)`` as it goes; ``extensions``: the writer's, to name a zip's member."""
     name = packing(target)
     if name is not None and plain != tmp:
-        pack(plain, tmp, name, on_block=on_block)
+        pack(plain, tmp, name, on_block=on_block, member=zip_member(target, extensions))
         plain.unlink()
 
 
@@ -1020,7 +1020,8 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
                                 f"compressing {100 * done // max(total, 1)} %")
 
                 try:
-                    finish_output(tmp_plain, tmp_out, output, compressing if on_progress is not None else None)
+                    finish_output(tmp_plain, tmp_out, output, compressing if on_progress is not None else None,
+                                  writer.extensions)
                 except OSError as exc:
                     raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
             # once the output is complete (a note about the data, not a reason to stop), before it replaces anything
