@@ -37,6 +37,9 @@ The same table travels with the output:
 - `kam columns` prints it (`--format text`, `csv` for Excel, `markdown`; `--config`, `--stakeholders`);
 - a program gets it as `kamcore.column_guide(result.scored)`: a `ColumnLabel(name, label_zh, label_en,
   meaning)` per column;
+- `kam classify -o people.xlsx` (and its `--coverage` workbook) carries the same sheet for the people
+  table: the columns of 关键人物信息表 with their codes, what kam inferred (`role_source`: given · inferred),
+  `reach` … ([stakeholders.md](stakeholders.md));
 - a plugin labels the columns it adds with the `register_column_labels` hook ([plugins.md](plugins.md)).
 
 """

@@ -208,3 +208,25 @@ def test_a_writer_gets_the_guide_when_its_sink_asks_for_it(tmp_path):
     written = [json.loads(line) for line in (tmp_path / "out.guided").read_text(encoding="utf-8").splitlines()]
     assert [label.name for label in _GuideWriter.seen[0]] == list(written[0])
     assert (tmp_path / "out.plain").read_bytes() == (tmp_path / "out.guided").read_bytes()
+
+
+def test_kam_classify_workbooks_carry_the_guide_to_the_people_and_the_coverage(tmp_path):
+    people = tmp_path / "people.csv"
+    people.write_text("编号,姓名,职务,角色,性格,立场,项目影响力,关系备注\n"
+                      "KA-1,张三,局长,关键决策者,老虎,支持,高,老同学\n"
+                      "KA-1,李四,信息中心主任,,,,,\n", encoding="utf-8")
+    result = invoke("classify", people, "-o", tmp_path / "people.xlsx", "--coverage", tmp_path / "coverage.xlsx")
+    assert result.exit_code == 0, result.output
+    header, rows, order = read_workbook(tmp_path / "people.xlsx")
+    assert order == header and "name" not in header  # the name is left out, so is its label
+    assert rows["style"] == ("性格", "Style", "tiger 老虎 · peacock 孔雀 · owl 猫头鹰 · koala 无尾熊")
+    assert rows["role_source"] == ("角色（来源）", "Role (source)",
+                                   "given 表中给出 · inferred 推断 / given in the table · inferred by kam")
+    assert rows["person_id"][:2] == ("人员编号", "Person ID")
+    assert rows["关系备注"] == ("原表列", "From the export", "kam 未读取，原样保留 / not read by kam, kept as written")
+    assert all(rows[name][0] and rows[name][1] for name in header)
+
+    header, rows, order = read_workbook(tmp_path / "coverage.xlsx")
+    assert order == header and header[0] == "opportunity_id"
+    assert rows["stakeholder_flags"][:2] == ("关键人物风险", "Stakeholder red flags")
+    assert all(rows[name][0] and rows[name][1] for name in header)

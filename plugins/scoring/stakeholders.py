@@ -376,7 +376,16 @@ def summarise_stakeholders(stakeholders, config):
 # -- kam classify ---------------------------------------------------------------------------------
 
 
-COVERAGE_LABELS = {  # column: (中文, English, meaning), as docs/stakeholders.md explains them
+COLUMN_LABELS = {  # column: (中文, English, meaning), as docs/stakeholders.md explains them
+    # kam classify: per person
+    "person_id": ("人员编号", "Person ID", "<编号>#<n>：不用姓名也能区分 / who is who without a name"),
+    "reach": ("影响范围", "Reach", "直接或间接影响的人数 / people this person influences, directly or through others"),
+    "influenced_by_count": ("受影响人数", "Influenced by (count)", "影响此人的人数 / people who influence this person"),
+    "unresolved_links": ("未匹配的引用", "Unresolved links", "受谁影响 / 能影响谁 中对不上任何人的 / references that "
+                         "matched nobody"),
+    "influences_ids": ("能影响谁（编号）", "Influences (ids)", "person_id"),
+    "influenced_by_ids": ("受谁影响（编号）", "Influenced by (ids)", "person_id"),
+    # kam score --stakeholders, kam classify --coverage: per opportunity
     "stakeholder_count": ("关键人物数", "People listed", "0 为未列出 / 0 when none"),
     "decision_maker_known": ("关键决策者已知", "Decision maker known", "true / false"),
     "decision_maker_stance": ("关键决策者态度", "Decision maker's stance", "其中最不利的态度 / the least favourable "
@@ -403,7 +412,7 @@ COVERAGE_LABELS = {  # column: (中文, English, meaning), as docs/stakeholders.
 def register_column_labels(register):
     from kamcore.registry import ColumnLabel
 
-    for name, words in COVERAGE_LABELS.items():
+    for name, words in COLUMN_LABELS.items():
         register(ColumnLabel(name, *words))
 
 
@@ -443,6 +452,7 @@ def register_commands(cli):
         from attrs import evolve
 
         from kamcore.config import load_config
+        from kamcore.guide import column_guide
         from kamcore.pipeline import (read_stakeholders, refuse_writing_over_inputs, stakeholder_options,
                                       summarise_people, write_frame)
         from kamcore.plugins import get_kam
@@ -460,9 +470,12 @@ def register_commands(cli):
         if not personal:  # 受谁影响 / 能影响谁 name people: influences_ids / influenced_by_ids say the same by id
             named = PERSONAL_FIELDS | {"influenced_by", "influences"}
             classified = classified.drop([n for n in classified.columns if n in named])
-        write_frame(classified, output, kam)
+        labels = kam.column_labels(config)
+        kept = [n for n in table.columns if n not in STAKEHOLDER]  # the people file's columns kam does not read
+        write_frame(classified, output, kam, guide=column_guide(classified.columns, (), labels, kept))
         if coverage is not None and result.summary is not None:
-            write_frame(result.summary.filter(result.summary["opportunity_id"].is_not_null()), coverage, kam)
+            summary = result.summary.filter(result.summary["opportunity_id"].is_not_null())
+            write_frame(summary, coverage, kam, guide=column_guide(summary.columns, (), labels))
         inferred = {n[: -len("_source")]: int((classified[n] == "inferred").sum())
                     for n in classified.columns if n.endswith("_source")}
         said = ", ".join(f"{n} {k}" for n, k in inferred.items() if k)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .registry import ColumnLabel, Criterion
-from .schema import (AMOUNT, CODE, COUNT_OR_NAMES, CURRENCY, DATE, ID, LEVEL_OR_AMOUNT, OPPORTUNITY, PERCENT, TEXT,
-                     Column)
+from .schema import (AMOUNT, CODE, COUNT_OR_NAMES, CURRENCY, DATE, ID, LEVEL_OR_AMOUNT, OPPORTUNITY, PERCENT,
+                     STAKEHOLDER, TEXT, Column)
 
 BLOCK_LABELS = {"real": ("是不是虚的？得分", "Is it real? score"),
                 "worth": ("值得赢吗？得分", "Is it worth winning? score"),
@@ -77,10 +77,24 @@ def criterion_label(criterion: Criterion) -> ColumnLabel:
     return ColumnLabel(criterion.column, number + criterion.label_zh, number + criterion.label_en, meaning)
 
 
+SOURCE_MEANING = "given 表中给出 · inferred 推断 / given in the table · inferred by kam"
+
+
+def people_labels() -> dict[str, ColumnLabel]:
+    """The stakeholder schema's columns (关键人物信息表), and ``<column>_source`` for each coded one that kam may
+    infer (``kam classify``)."""
+    labels = {name: schema_label(column) for name, column in STAKEHOLDER.items()}
+    labels |= {f"{name}_source": ColumnLabel(f"{name}_source", f"{column.label_zh}（来源）", f"{column.label_en} (source)",
+                                             SOURCE_MEANING)
+               for name, column in STAKEHOLDER.items() if column.kind == CODE}
+    return labels
+
+
 def core_labels(criteria: Iterable[Criterion]) -> dict[str, ColumnLabel]:
-    """Every label the core gives: the schema, the derived columns, the criteria and the scores."""
+    """Every label the core gives: the schema (opportunities, then people), the derived columns, the criteria
+    and the scores."""
     criteria = list(criteria)
-    labels = {name: schema_label(column) for name, column in OPPORTUNITY.items()}
+    labels = people_labels() | {name: schema_label(column) for name, column in OPPORTUNITY.items()}
     labels |= {name: ColumnLabel(name, *words) for name, words in DERIVED_LABELS.items()}
     labels |= {k.column: criterion_label(k) for k in criteria}
     for block, (zh, en) in BLOCK_LABELS.items():
@@ -94,16 +108,9 @@ def core_labels(criteria: Iterable[Criterion]) -> dict[str, ColumnLabel]:
 
 def column_guide(names: Iterable[str], criteria: Iterable[Criterion], plugin_labels: Iterable[ColumnLabel],
                  from_export: Iterable[str] = ()) -> tuple[ColumnLabel, ...]:
-    """One label per name, in order: the core's, else a plugin's, else "from the export" for a column of the
-    input kam does not read (``from_export``), else the name alone."""
+    """One label per name, in order: "from the export" for a column of the input kam does not read
+    (``from_export``), else the core's, else a plugin's, else the name alone."""
     labels = {label.name: label for label in plugin_labels} | core_labels(criteria)
     kept = set(from_export)
-    guide = []
-    for name in names:
-        if name in labels:
-            guide.append(labels[name])
-        elif name in kept:
-            guide.append(ColumnLabel(name, *FROM_EXPORT))
-        else:
-            guide.append(ColumnLabel(name, "", ""))
-    return tuple(guide)
+    return tuple(ColumnLabel(name, *FROM_EXPORT) if name in kept else labels.get(name, ColumnLabel(name, "", ""))
+                 for name in names)

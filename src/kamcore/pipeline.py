@@ -349,14 +349,15 @@ def stakeholder_options(config: Config, sheet: str | None = None) -> ReadOptions
     return ReadOptions(sheet=sheet, columns={**known, **config.section("columns")})
 
 
-def write_frame(frame: pl.DataFrame, output: Path, kam, fmt: str | None = None, stdout=None) -> None:
+def write_frame(frame: pl.DataFrame, output: Path, kam, fmt: str | None = None, stdout=None, guide: tuple = ()) -> None:
     """Write a small, collected table with the writer for ``output`` (atomically, like the scored file;
     compressed when its name says so, as ``table.csv.gz``). ``-`` is standard output (``stdout``, by
-    default this process's): CSV unless ``fmt`` names another format."""
+    default this process's): CSV unless ``fmt`` names another format. ``guide``: the column guide, for a
+    writer that takes one (:mod:`kamcore.guide`)."""
     if str(output) == "-":
         with cleanup_on_signal([]), tempfile.TemporaryDirectory(prefix="kam-stdout-") as folder:
             staged = Path(folder) / f"table.{fmt or 'csv'}"
-            write_frame(frame, staged, kam, fmt)
+            write_frame(frame, staged, kam, fmt, guide=guide)
             copy_to_stdout(staged, stdout if stdout is not None else sys.stdout.buffer)
         return
     writer = choose_writer(kam.writers(), fmt, output)
@@ -366,7 +367,7 @@ def write_frame(frame: pl.DataFrame, output: Path, kam, fmt: str | None = None, 
     with cleanup_on_signal([folder]):
         try:
             folder.mkdir(exist_ok=True)
-            pl.collect_all([writer.sink(frame.lazy(), plain)])
+            pl.collect_all([writer.write(frame.lazy(), plain, guide=guide)])
             finish_output(plain, tmp, output, extensions=writer.extensions)
         except OSError as exc:
             raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
