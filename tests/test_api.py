@@ -147,6 +147,21 @@ def test_score_one_raises_data_error_with_the_reasons():
     assert "deal_size" in message and "purchase_date" in message and "not an amount" in message
 
 
+def test_validate_frame_lists_every_problem_with_the_header_the_frame_gives():
+    frame = pl.DataFrame({"编号": ["X", "Y", None], "标的": ["很多", "120万", "5万"],
+                          "采购时间": ["2009-02-30", "2009-05", "2010"], "销售阶段": ["方案", "跟进中", "意向"]})
+    problems = kamcore.validate_frame(frame)
+    found = sorted((p.line, p.column, p.header, p.value, p.opportunity_id) for p in problems)
+    assert found == [(1, "deal_size", "标的", "很多", "X"), (1, "purchase_date", "采购时间", "2009-02-30", "X"),
+                     (2, "stage", "销售阶段", "跟进中", "Y"), (3, "opportunity_id", "编号", "", None)]
+    stage = next(p for p in problems if p.column == "stage")
+    assert stage.reason.startswith("unknown value: expected one of potential 潜在, intent 意向, solution 方案")
+    assert stage.file == "<frame>"
+    assert kamcore.validate_frame(frame.filter(pl.col("编号") == "Z")) == []
+    result = kamcore.score_frame(frame)  # the same problems, as a frame
+    assert sorted(result.rejects["header"].to_list()) == sorted(p.header for p in problems)
+
+
 # -- batch equals single, for random valid opportunities ------------------------------------------
 
 def spellings(column) -> list[str]:

@@ -81,7 +81,11 @@ def test_rejects_name_physical_line_column_and_reason(tmp_path, bad_export):
     out = tmp_path / "scored.csv"
     assert invoke("score", path, "-o", out).exit_code == 0
     rejects = read_rejects(out)
-    assert rejects.columns == ["file", "line", "column", "reason", "value", "opportunity_id"]
+    assert rejects.columns == ["file", "line", "column", "header", "reason", "value", "opportunity_id"]
+    # each column also as the export names it, to find the cell by
+    assert dict(zip(rejects["column"], rejects["header"])) == {
+        "opportunity_id": "编号", "funding_status": "资金状况", "deal_size": "标的", "purchase_date": "采购时间",
+        "risk": "我们的风险"}
     lines = start_lines(rows)
     assert lines[11] - lines[10] == 3  # record 10 spans three physical lines
     got = sorted((r["line"], r["column"], r["value"] or "", r["opportunity_id"])
@@ -96,7 +100,8 @@ def test_rejects_name_physical_line_column_and_reason(tmp_path, bad_export):
     ])
     reasons = dict(zip(rejects["column"], rejects["reason"]))
     assert reasons["opportunity_id"].startswith("missing value")
-    assert reasons["funding_status"].startswith("unknown value") and "in_place" in reasons["funding_status"]
+    assert reasons["funding_status"] == ("unknown value: expected one of in_place 到位, partial 一半到位, not_in_place "
+                                         "未到位 (or map it under [values.funding_status] in kam.toml)")
     assert reasons["deal_size"].startswith("not an amount")
     assert reasons["purchase_date"].startswith("not a date")
     assert set(rejects["file"]) == {str(path)}
@@ -294,6 +299,7 @@ def test_max_rejects_zero_fails_without_creating_output(tmp_path, bad_export):
     assert result.exit_code == 5
     line = helpers.one_error_line(result.stderr)
     assert "data error" in line and "--max-rejects 0" in line
+    assert "column 编号 (opportunity_id): missing value" in line  # the first reject, as the export names the column
     assert not out.exists()
     created = set(os.listdir(tmp_path)) - set(before)
     # no partial or temporary output; at most the rejects and summary that explain the failure

@@ -83,7 +83,7 @@ def score_frame(frame, config: Config | str | None = None, *, kam: Kam | None = 
                                  include_pii=include_pii)
     scored, rejected, ids = pl.collect_all([prepared.scored(), prepared.rejected(), prepared.scored_ids()])
     rejects = explode_rejects(rejected, list(prepared.plan.problems), ["<frame>"],
-                              lambda src, rows: {r: r + 1 for r in rows})
+                              lambda src, rows: {r: r + 1 for r in rows}, prepared.mappings)
     repeated = find_repeated(ids.lazy(), ids.height).select(
         pl.col(ID).alias("opportunity_id"), "rows", (pl.col(ROW) + 1).alias("lines"))
     if is_pandas:
@@ -100,7 +100,7 @@ def validate_frame(frame, config: Config | str | None = None, *, kam: Kam | None
     text, _ = _as_text(frame)
     prepared, _ = prepare_frames([(text.lazy(), "<frame>")], config, kam)
     rejects = explode_rejects(prepared.rejected().collect(), list(prepared.plan.problems), ["<frame>"],
-                              lambda src, rows: {r: r + 1 for r in rows})
+                              lambda src, rows: {r: r + 1 for r in rows}, prepared.mappings)
     return [Problem(**row) for row in rejects.iter_rows(named=True)]  # per-row ok: problems only
 
 

@@ -223,7 +223,7 @@ def score(inputs, output, fmt, config_path, encoding, delimiter, importer, sheet
     """Score opportunity exports (CSV, XLSX, JSON Lines, Parquet …, packed or not; - reads standard input)
     with the scorecard and plugins.
 
-    Every row ends up in the output or in <output>.rejects.csv (file, line, column, reason);
+    Every row ends up in the output or in <output>.rejects.csv (file, line, column, header, reason);
     a JSON run summary is written to <output>.summary.json.
     """
     from .config import load_config

@@ -694,7 +694,7 @@ class Plan:
         """The rule for one value of a coded column that the Enum cast did not know."""
         table = self.tables[name]
         lower = {k.lower(): v for k, v in table.items()}
-        known = ", ".join(sorted(self.schema[name].vocab))
+        known = ", ".join(f"{code} {words[0]}" for code, words in self.schema[name].vocab.items())  # 中文 to write
 
         def parse(value: str):
             text = value.strip()

@@ -45,7 +45,7 @@ log = logging.getLogger("kamcore")  # warnings the kam command shows on stderr
 QUARANTINE_COLUMNS = ("__q_column", "__q_reason", "__q_value")  # a quarantined record: where, why, preview
 KEY, MATCHED = "__people_key", "__people_matched"
 FILLED = "__filled"  # scores only: true when a dropped pass-through field of the record is filled
-REJECT_COLUMNS = ["file", "line", "column", "reason", "value", "opportunity_id"]
+REJECT_COLUMNS = ["file", "line", "column", "header", "reason", "value", "opportunity_id"]
 PREVIEW_CHARS = 60
 
 
@@ -624,12 +624,16 @@ def mask(column: str, value: str | None) -> str:
 
 
 def explode_rejects(frame: pl.DataFrame, columns: list[str], labels: list[str],
-                    lines: Callable[[int, list[int]], dict[int, int]]) -> pl.DataFrame:
-    """One row per problem: file, physical line, column, reason, masked value, opportunity id.
+                    lines: Callable[[int, list[int]], dict[int, int]],
+                    mappings: list[dict[str, str]] | None = None) -> pl.DataFrame:
+    """One row per problem: file, physical line, column (kam's name), header (as the file names it, from
+    ``mappings``: each input's header -> column; empty for a column kam made), reason, masked value,
+    opportunity id.
 
     Runs on the rejected rows only (collected after the pass), so per-record Python is fine here.
     """
     out: dict[str, list] = {k: [] for k in REJECT_COLUMNS}
+    headers = [{name: header for header, name in mapping.items()} for mapping in mappings or []]
     where: dict[int, dict[int, int]] = {}
     for src in frame.get_column(SRC).unique().to_list():
         where[src] = lines(src, frame.filter(c(SRC) == src).get_column(ROW).to_list())
@@ -641,12 +645,15 @@ def explode_rejects(frame: pl.DataFrame, columns: list[str], labels: list[str],
                 continue
             out["file"].append(labels[record[SRC]])
             out["line"].append(where[record[SRC]].get(record[ROW]))
-            out["column"].append(record[QUARANTINE_COLUMNS[0]] if name == RECORD else name)
+            column = record[QUARANTINE_COLUMNS[0]] if name == RECORD else name
+            out["column"].append(column)
+            named = headers[record[SRC]] if record[SRC] < len(headers) else {}
+            out["header"].append(named.get(column, column if name == RECORD else None))
             out["reason"].append(reason)
             out["value"].append(record["__v__" + name] if name == RECORD else mask(name, record["__v__" + name]))
             out["opportunity_id"].append(record["__id"])
-    return pl.DataFrame(out, schema={"file": pl.String, "line": pl.Int64, "column": pl.String, "reason": pl.String,
-                                     "value": pl.String, "opportunity_id": pl.String})
+    return pl.DataFrame(out, schema={"file": pl.String, "line": pl.Int64, "column": pl.String, "header": pl.String,
+                                     "reason": pl.String, "value": pl.String, "opportunity_id": pl.String})
 
 
 def side_paths(output: Path | None) -> tuple[Path, Path]:
@@ -1006,7 +1013,7 @@ def _run_score(inputs: list[Path], output: Path | None, *, kam, config: Config, 
                                          for i in range(len(sources))] for key in ("rows", "ok", "blank")})
             reject_rows = explode_rejects(
                 rejected, list(prepared.plan.problems), prepared.labels,
-                lambda src, rows: sources[src].record_lines(rows))
+                lambda src, rows: sources[src].record_lines(rows), prepared.mappings)
             rows_in = int(counts["rows"].sum() or 0)
             rows_ok = int(counts["ok"].sum() or 0)
             if rows_in != rows_ok + rejected.height:
@@ -1117,4 +1124,6 @@ def _top_reason(rejects: pl.DataFrame) -> str:
     if rejects.height == 0:
         return "see the rejects"
     row = rejects.row(0, named=True)
-    return f"first: {row['file']} line {row['line']} column {row['column']}: {row['reason']}"
+    header = row.get("header")
+    column = f"{header} ({row['column']})" if header and header != row["column"] else row["column"]
+    return f"first: {row['file']} line {row['line']} column {column}: {row['reason']}"

@@ -102,3 +102,4 @@ class Problem:
     reason: str
     value: str = ""
     opportunity_id: str | None = None
+    header: str | None = None  # the column's header as the input names it (标的 for deal_size)
