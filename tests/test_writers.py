@@ -120,6 +120,30 @@ def test_an_empty_result_is_a_workbook_with_its_header(tmp_path):
     assert [c.value for c in openpyxl.load_workbook(out).active[1]] == ["a", "b"]
 
 
+@pytest.mark.parametrize("rows", [0, 1, 23_456])
+def test_the_header_is_frozen_and_filters_every_row(tmp_path, rows):
+    """Excel opens the sheet with the header in view and a filter on every column over every row written (the
+    sheet's range and the workbook's hidden name for it, as Excel keeps them), each column as wide as its
+    header."""
+    import zipfile
+
+    frame = pl.LazyFrame({"opportunity_id": [f"A-{i}" for i in range(rows)], "band": ["A"] * rows,
+                          "我们的未来销售收入": [1.5] * rows}, schema={"opportunity_id": pl.String, "band": pl.String,
+                                                             "我们的未来销售收入": pl.Float64})
+    out = tmp_path / "filtered.xlsx"
+    pl.collect_all([sink_xlsx(frame, out)], engine="streaming")
+    book = openpyxl.load_workbook(out)
+    sheet = book.active
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == f"A1:C{rows + 1}" and sheet.max_row == rows + 1
+    assert sheet.column_dimensions["A"].width == len("opportunity_id") + 4
+    assert sheet.column_dimensions["B"].width == 10  # at least room for the filter button
+    assert sheet.column_dimensions["C"].width == 2 * 9 + 4  # nine wide characters
+    with zipfile.ZipFile(out) as packed:
+        workbook = packed.read("xl/workbook.xml").decode("utf-8")
+    assert f"'scored'!$A$1:$C${rows + 1}<" in workbook and "_xlnm._FilterDatabase" in workbook
+
+
 def test_every_part_of_the_xlsx_is_deflated_and_dated_when_written(tmp_path):
     """The sheet, streamed into its own zip entry, is compressed and dated like openpyxl's parts (not 1980)."""
     import datetime

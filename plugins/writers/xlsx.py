@@ -13,6 +13,9 @@
   them back.
 - A text longer than Excel's 32,767 characters per cell, or more rows than a sheet holds, stops the
   run with an output error (nothing is written) rather than truncating.
+- **Ready to read**: the header row frozen, a filter on every column over every row, each column as wide
+  as its header; a second sheet, 列说明 Columns, names each column in Chinese and English when the core
+  gives the column guide.
 
 Streaming: ``sink`` returns a lazy ``sink_batches`` query, so the core runs it in the same pass as the
 rejects. A one-row sentinel is appended after the scored rows, so the writer knows the last batch has
@@ -69,6 +72,19 @@ def column_letter(index: int) -> str:
     return letters
 
 
+WORKBOOK = "xl/workbook.xml"
+FILTER = "A1:A1"  # the shell's filter range, set to the rows' once they are written
+
+
+def header_width(name: str) -> int:
+    """A column as wide as its header (a Chinese character twice a letter's width), the filter button
+    included, within 10 to 40 characters."""
+    import unicodedata
+
+    wide = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in name)
+    return min(max(wide + 4, 10), 40)
+
+
 GUIDE_SHEET = "列说明 Columns"
 GUIDE_HEADER = ("列 / column", "中文", "English", "说明 / meaning")
 GUIDE_WIDTHS = (28, 24, 32, 90)
@@ -79,10 +95,13 @@ class Shell:
     the rows use (a date, a date and time, a time, a quote-prefixed text); every part but the sheet is
     copied from it, the sheet's XML around its rows too, and the styles' ids are read off that row.
 
-    With a column guide (:mod:`kamcore.guide`), openpyxl also writes it as a second sheet, 列说明 Columns:
-    a row per column of the first, in order; text cells, quote-prefixed as the rows' are."""
+    The sheet's header row is frozen, each column is as wide as its header, and a filter covers the
+    header (its range, in the sheet and in the workbook's hidden name for it, is set to the rows' when they
+    are written: :meth:`tail_for`, :meth:`workbook_for`). With a column guide (:mod:`kamcore.guide`),
+    openpyxl also writes it as a second sheet, 列说明 Columns: a row per column of the first, in order; text
+    cells, quote-prefixed as the rows' are."""
 
-    def __init__(self, guide=()):
+    def __init__(self, guide=(), names=()):
         import datetime
         import io
         import zipfile
@@ -94,6 +113,10 @@ class Shell:
         sheet = workbook.create_sheet("scored")
         quoted = WriteOnlyCell(sheet, value="=")
         quoted.data_type, quoted.quotePrefix = "s", True
+        sheet.freeze_panes = "A2"  # the header stays in view
+        sheet.auto_filter.ref = FILTER
+        for index, name in enumerate(names):
+            sheet.column_dimensions[column_letter(index)].width = header_width(name)
         sheet.append([datetime.date(2000, 1, 1), datetime.datetime(2000, 1, 1, 1), datetime.time(1), quoted])
         if guide:
             self.add_guide(workbook, guide)
@@ -108,6 +131,19 @@ class Shell:
         self.date, self.datetime, self.time, self.quoted = styles
         self.head = xml[: xml.index("<sheetData>") + len("<sheetData>")]
         self.tail = xml[xml.index("</sheetData>"):]
+        self.workbook = self.parts.pop(WORKBOOK).decode("utf-8")
+        if f'<autoFilter ref="{FILTER}"' not in self.tail or "!$A$1:$A$1<" not in self.workbook:
+            raise OutputError("cannot write XLSX: this openpyxl version writes filters kam does not recognise")
+
+    def tail_for(self, ref: str) -> str:
+        """The sheet's XML after its rows, the filter over ``ref`` (``A1:BO24``)."""
+        return self.tail.replace(f'<autoFilter ref="{FILTER}"', f'<autoFilter ref="{ref}"', 1)
+
+    def workbook_for(self, ref: str) -> bytes:
+        """The workbook part, its hidden name for the filter over ``ref``, as Excel keeps it."""
+        first, last = ref.split(":")
+        absolute = "$" + re.sub(r"(\d)", r"$\1", first, count=1) + ":$" + re.sub(r"(\d)", r"$\1", last, count=1)
+        return self.workbook.replace("!$A$1:$A$1<", f"!{absolute}<", 1).encode("utf-8")
 
     @staticmethod
     def add_guide(workbook, guide) -> None:
@@ -157,7 +193,7 @@ class XlsxSink:
 
         import polars as pl
 
-        self.shell = Shell(self.guide)
+        self.shell = Shell(self.guide, self.names)
         header = self.rows_xml(pl.DataFrame({name: [name] for name in self.names}), 1)  # text cells, like any
         try:
             self.zip = zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1)
@@ -211,9 +247,11 @@ class XlsxSink:
             self._write(self.rows_xml(data, self.rows + 1))
             self.rows += data.height
         if last:
-            self._write(self.shell.tail)
+            ref = f"A1:{self.letters[-1]}{self.rows}"  # the filter covers every row written
+            self._write(self.shell.tail_for(ref))
             try:
                 self.sheet.close()
+                self.zip.writestr(WORKBOOK, self.shell.workbook_for(ref))
                 self.zip.close()
             except OSError as exc:
                 raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
