@@ -162,6 +162,19 @@ def test_validate_frame_lists_every_problem_with_the_header_the_frame_gives():
     assert sorted(result.rejects["header"].to_list()) == sorted(p.header for p in problems)
 
 
+def test_a_status_column_of_running_deals_is_scored_not_rejected():
+    """A CRM's status column lists the deals still running: those are what kam scores (outcome `open`); a
+    status that says neither open, won nor lost (Closed: won or lost?) is still rejected, with the codes."""
+    frame = pl.DataFrame({"商机编号": ["A", "B", "C", "D", "E"], "商机状态": ["进行中", "赢单", "Open", "In Progress", "Closed"],
+                          "商机来源": ["官网", "陌生拜访", "400电话", "研讨会", "合作伙伴"]})
+    result = kamcore.score_frame(frame)
+    assert result.scored["outcome"].to_list() == ["open", "won", "open", "open"]
+    assert result.scored["lead_source"].to_list() == ["email", "self_sourced", "phone", "event"]
+    assert result.rejects.select("opportunity_id", "column", "header", "value").rows() == [
+        ("E", "outcome", "商机状态", "Closed")]
+    assert "open 进行中" in result.rejects["reason"][0]
+
+
 # -- batch equals single, for random valid opportunities ------------------------------------------
 
 def spellings(column) -> list[str]:

@@ -118,7 +118,8 @@ def map_headers(headers: list[str], columns: tuple[Column, ...], user_mapping: d
                 or _noted_column(header, known, kinds) or clean_header(header) or "column")
         if name in owner:
             raise InputError(f"{source}: columns {owner[name]!r} and {header!r} both map to {name!r}",
-                             hint="rename one, or map it elsewhere in the [columns] table of kam.toml")
+                             hint=f'to read {owner[name]!r} as {name} and keep {header!r} as it is, put "{header}" = "" '
+                                  "under [columns] in kam.toml (or the other way round)")
         owner[name] = header
         result[header] = name
     return result

@@ -109,6 +109,24 @@ def _():
     return csv_text([headers] + [row + [m] for row, m in zip(rows, ["32", "18.5", "25", "30", "12"])]).encode()
 
 
+@case("chinese_crm_opportunities.csv", "a Chinese CRM's opportunity list (商机): 商机名称, 商机阶段 with the CRM's own "
+      "funnel (初步接洽 … 谈判审核, 赢单), 商机金额（元）, 预计成交日期, 销售负责人, 商机来源, 主要竞争对手, and 商机状态 "
+      "with the deals still running (进行中)", "read; every header mapped, the running deals scored with outcome open",
+      rows=(N, N, 0), columns=("project_name", "stage", "deal_size", "purchase_date", "owner", "lead_source",
+                               "competitors", "outcome"))
+def _():
+    headers = ["商机编号", "商机名称", "客户名称", "商机阶段", "商机金额（元）", "预计成交日期", "销售负责人", "商机来源",
+               "主要竞争对手", "商机状态", "赢率", "备注"]
+    rows = [["SJ-0001", "智慧电厂", "华能集团", "方案报价", "12000000", "2025-09-30", "张伟", "展会", "浪潮、用友", "进行中", "60%", ""],
+            ["SJ-0002", "信号系统", "上海申通", "谈判审核", "150000000", "2025-07-15", "李芳", "转介绍", "西门子", "进行中", "80%",
+             "招标中"],
+            ["SJ-0003", "ERP 升级", "小王商贸", "需求确认", "300000", "2026-03-31", "王强", "电话营销", "", "进行中", "30%", ""],
+            ["SJ-0004", "门店系统", "广州恒通", "初步接洽", "850000", "2026-06-30", "张伟", "市场活动", "金蝶", "进行中", "10%", ""],
+            ["SJ-0005", "视频监控", "江北市财政局", "赢单", "2400000", "2025-01-20", "李芳", "销售自拓", "海康", "赢单", "100%",
+             "已签约"]]
+    return csv_text([headers] + rows).encode("utf-8-sig")
+
+
 @case("pipe_delimited.txt", "pipe-separated text from a database dump", "read; delimiter |", rows=(N, N, 0))
 def _():
     return csv_text(table(), "|", "\n").encode()
