@@ -466,6 +466,24 @@ def test_train_and_evaluate_an_unseen_export_with_options_alone(tmp_path):
         out.filter(pl.col("Region") == "Ost")["model_probability"].mean()
 
 
+def test_without_lost_a_running_deal_is_left_out_not_counted_lost(tmp_path):
+    """A Chinese CRM's 商机状态 holds 赢单, 输单 and 进行中: without --lost, 'every other value' must not make the
+    deals still running into lost ones."""
+    export = unseen_export(tmp_path / "crm.csv")
+    text = export.read_text(encoding="utf-8").replace("Ergebnis", "商机状态")
+    for german, chinese in (("gewonnen", "赢单"), ("verloren", "输单"), ("offen", "进行中")):
+        text = text.replace(f",{german}\n", f",{chinese}\n")
+    export.write_text(text, encoding="utf-8")
+    result = invoke("evaluate", export, "--target", "商机状态", "--won", "赢单", "--classifier", "logistic", "--json",
+                    *QUICK)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["n_rows"] == 400 - 16  # the 16 running deals left out, as with --lost 输单
+    explicit = json.loads(invoke("evaluate", export, "--target", "商机状态", "--won", "赢单", "--lost", "输单",
+                                 "--classifier", "logistic", "--json", *QUICK).stdout)
+    assert (explicit["n_rows"], explicit["roc_auc"]) == (summary["n_rows"], summary["roc_auc"])
+
+
 def test_time_ordered_and_group_aware_validation(tmp_path):
     export = unseen_export(tmp_path / "crm.csv")
     common = ["--target", "Ergebnis", "--won", "gewonnen", "--classifier", "logistic", "--json", *QUICK]

@@ -29,8 +29,9 @@ history_options = _options(
                  help="The outcome column: its header in the export, or its canonical name."),
     click.option("--won", required=True, multiple=True, help="The --target value that means won (repeatable)."),
     click.option("--lost", multiple=True,
-                 help="The values that mean lost (repeatable). Default: every other non-empty value. Rows neither "
-                      "won nor lost are left out as open deals."),
+                 help="The values that mean lost (repeatable). Default: every other non-empty value but those of a "
+                      "running deal (进行中, open, in progress …). Rows neither won nor lost are left out as open "
+                      "deals."),
     click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
                  help="kam.toml mapping the export, as for kam score (default: $KAM_CONFIG, else ./kam.toml)."),
     click.option("--encoding", default=None, help="Input encoding, when detection is not enough."),

@@ -158,7 +158,10 @@ def load_history(paths: list[Path], *, target: str, won: tuple[str, ...], lost: 
     folded = text.str.to_lowercase()
     is_won = folded.is_in([w.strip().lower() for w in won])
     given = text.is_not_null() & (text != "")
-    is_lost = folded.is_in([v.strip().lower() for v in lost]) if lost else given & ~is_won
+    # without --lost, every other value is lost, but a running deal's status (进行中, open) says it is not over
+    running = ["open", *OPPORTUNITY["outcome"].vocab["open"]]
+    is_lost = (folded.is_in([v.strip().lower() for v in lost]) if lost
+               else given & ~is_won & ~folded.is_in([w.lower() for w in running]))
     flags = raw.select(is_won.alias("won"), is_lost.alias("lost"), given.alias("given"))
     if not flags["won"].any():
         raise ConfigError(f"no row has {target} = {' or '.join(map(repr, won))}",
