@@ -17,10 +17,10 @@ from pathlib import Path
 import click
 
 from kamcore import hookimpl
+from kamcore_plugins.scoring.qualification import VERDICT_ZH as VERDICTS
+from kamcore_plugins.scoring.scorecard import QUADRANT_ZH as QUADRANTS
 
 FORMATS = ("text", "markdown", "json")
-QUADRANTS = {"pursue": "全力争取", "develop": "培育机会", "qualify_out": "低成本处理", "drop": "放弃"}
-VERDICTS = {"qualified": "合格", "needs_info": "缺信息", "disqualified": "不合格"}
 NUMBERS = ("deal_size_base", "win_probability", "total_score", "unknown_criteria")
 READ = ("opportunity_id", "account", "project_name", "stage", "outcome", "band", "quadrant", "qualification", *NUMBERS)
 SHORT_OF_FACTS = 3  # unknown items from which a deal is "信息不足 / short of facts"

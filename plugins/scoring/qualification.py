@@ -29,6 +29,7 @@ TRACKS = (("sales", "stage", "sales_stages", "supported_stage"),
 CLOSED = ("won", "lost")
 MET, MISSING, FAILED = 2, 1, 0
 VERDICTS = ["disqualified", "needs_info", "qualified"]  # by FAILED, MISSING, MET
+VERDICT_ZH = {"qualified": "合格", "needs_info": "缺信息", "disqualified": "不合格"}
 FINAL_ACTION = "促成成交：高层沟通、考察、系统支持 / close: executive meetings, site visits, system support"
 UNKNOWN_STAGE = "销售阶段 / the sales stage"
 UNKNOWN_ACTION = "确认机会所处的销售阶段 / confirm which stage the deal is in"
@@ -301,8 +302,8 @@ def register_column_labels(register):
     from kamcore.registry import ColumnLabel
 
     register(ColumnLabel("qualification", "资格审查", "Qualification",
-                         "qualified 合格 · needs_info 缺信息 · disqualified 不合格（赢单、丢单为空 / empty for won and "
-                         "lost deals）"))
+                         " · ".join(f"{code} {zh}" for code, zh in VERDICT_ZH.items())
+                         + "（赢单、丢单为空 / empty for won and lost deals）"))
     register(ColumnLabel("supported_stage", "证据支持的销售阶段", "Sales stage the evidence supports",
                          codes(OPPORTUNITY["stage"], ("potential", "intent", "solution", "negotiation"))))
     register(ColumnLabel("supported_dev_stage", "证据支持的开发阶段", "Development stage the evidence supports",
