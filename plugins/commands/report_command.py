@@ -64,7 +64,7 @@ def _group(frame, column: str, order: list[str], labels: dict[str, str], value: 
         aggs.append(c("win_probability").mean().alias("mean_win_probability"))
     grouped = frame.group_by(column).agg(aggs)
     rank = {code: i for i, code in enumerate(order)}
-    rows = sorted(grouped.iter_rows(named=True),  # a few groups: the rows of the summary table
+    rows = sorted(grouped.iter_rows(named=True),  # per-row ok: one row per group (a few)
                   key=lambda r: (rank.get(r[column], len(rank)), -r["deals"], str(r[column])))
     out = []
     for row in rows:
@@ -119,7 +119,7 @@ def portfolio(frame, top: int = 10, base: str = "CNY") -> dict:
             running = running.filter(~c(column).is_in(["won", "lost"]).fill_null(False))
     best = running.sort(rank, descending=True, nulls_last=True).head(top).select(shown) if rank else frame.head(0)
     report["top"] = [{("expected" if k == "__expected" else k): v for k, v in row.items()}
-                     for row in best.iter_rows(named=True)]  # at most --top rows
+                     for row in best.iter_rows(named=True)]  # per-row ok: at most --top rows
     report["notes"] = notes
     return report
 
