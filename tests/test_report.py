@@ -100,3 +100,19 @@ def test_an_export_that_kam_did_not_score_is_refused():
     result = invoke("report", EXAMPLES / "opportunities_en.csv")
     assert result.exit_code == 4
     assert "not a file kam score wrote" in one_error_line(result.stderr)
+
+
+def test_by_any_column_of_the_file(scored):
+    rows = pl.read_csv(scored)
+    report = report_of(scored, "--by", "owner", "--by", "lead_source", "--by", "owner")
+    owners = report["by_owner"]
+    assert {g["code"]: g["deals"] for g in owners} == dict(rows["owner"].value_counts().iter_rows())
+    assert [g["deals"] for g in owners] == sorted((g["deals"] for g in owners), reverse=True)  # largest first
+    channels = [g["code"] for g in report["by_lead_source"]]
+    assert channels == [c for c in ("walk_in", "phone", "email", "referral", "self_sourced", "event", "other")
+                        if c in set(rows["lead_source"])]  # a coded column: in the seed's order, with its 中文
+    assert report["by_lead_source"][0]["label_zh"] == "门市"
+    text = invoke("report", scored, "--by", "owner").output
+    assert "按销售经理 / by owner" in text
+    missing = invoke("report", scored, "--by", "region")
+    assert missing.exit_code == 4 and "no column 'region' to report by" in one_error_line(missing.stderr)

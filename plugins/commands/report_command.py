@@ -26,9 +26,9 @@ READ = ("opportunity_id", "account", "project_name", "stage", "outcome", "band",
 SHORT_OF_FACTS = 3  # unknown items from which a deal is "信息不足 / short of facts"
 
 
-def read_scored(paths: list[Path], kam):
+def read_scored(paths: list[Path], kam, extra: tuple[str, ...] = ()):
     """The scored rows of every file (through kam's importers: any format kam writes, packed or not), with the
-    numbers as numbers."""
+    numbers as numbers: the columns the report reads, and ``extra`` (``--by``), which must be there."""
     import polars as pl
     from attrs import evolve
 
@@ -41,7 +41,12 @@ def read_scored(paths: list[Path], kam):
         frames = []
         for source, _ in opened:  # only the columns the report reads: a scan reads no more of the file
             names = source.frame.collect_schema().names()
-            frames.append(collect_source(evolve(source, frame=source.frame.select(n for n in READ if n in names))))
+            lacking = [n for n in extra if n not in names]
+            if lacking:
+                raise InputError(f"{source.path}: no column {lacking[0]!r} to report by",
+                                 hint="columns: " + ", ".join(names))
+            wanted = [n for n in READ if n in names] + [n for n in extra if n not in READ]
+            frames.append(collect_source(evolve(source, frame=source.frame.select(wanted))))
     finally:
         for source, _ in opened:
             source.cleanup()
@@ -75,8 +80,9 @@ def _group(frame, column: str, order: list[str], labels: dict[str, str], value: 
     return out
 
 
-def portfolio(frame, top: int = 10, base: str = "CNY") -> dict:
-    """Every figure ``kam report`` shows, as a dict."""
+def portfolio(frame, top: int = 10, base: str = "CNY", by: tuple[str, ...] = ()) -> dict:
+    """Every figure ``kam report`` shows, as a dict; ``by``: more columns to group by (owner, lead_source …),
+    largest groups first."""
     import polars as pl
 
     from kamcore.schema import OPPORTUNITY
@@ -97,6 +103,10 @@ def portfolio(frame, top: int = 10, base: str = "CNY") -> dict:
     groups = [("quadrant", list(QUADRANTS), QUADRANTS), ("band", ["A", "B", "C", "D"], {}),
               ("stage", list(OPPORTUNITY["stage"].vocab), {k: v[0] for k, v in OPPORTUNITY["stage"].vocab.items()}),
               ("qualification", list(VERDICTS), VERDICTS)]
+    for column in by:
+        spec = OPPORTUNITY.get(column)
+        vocab = spec.vocab if spec is not None and spec.vocab else {}
+        groups = [g for g in groups if g[0] != column] + [(column, list(vocab), {k: v[0] for k, v in vocab.items()})]
     for column, order, labels in groups:
         if column in frame.columns:
             report[f"by_{column}"] = _group(frame, column, order, labels, value)
@@ -148,6 +158,8 @@ def _money(value) -> str:
 
 def render(report: dict, fmt: str) -> str:
     """The report as text (aligned tables) or Markdown."""
+    from kamcore.schema import OPPORTUNITY
+
     if fmt == "json":
         return json.dumps(report, ensure_ascii=False, indent=2) + "\n"
     markdown = fmt == "markdown"
@@ -158,8 +170,11 @@ def render(report: dict, fmt: str) -> str:
                 if base else "")]
     names = {"quadrant": "按象限 / by quadrant", "band": "按等级 / by band", "stage": "按销售阶段 / by sales stage",
              "qualification": "按资格审查 / by qualification"}
-    for column, name in names.items():
-        groups = report.get(f"by_{column}")
+    for key in (k for k in report if k.startswith("by_")):
+        column = key[len("by_"):]
+        spec = OPPORTUNITY.get(column)
+        name = names.get(column) or (f"按{spec.label_zh} / by {column}" if spec is not None else f"by {column}")
+        groups = report[key]
         if not groups:
             continue
         header = [name, "商机 / deals", "占比 / share"]
@@ -199,10 +214,12 @@ def register_commands(cli):
     @click.argument("scored", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False))
     @click.option("--top", type=click.IntRange(min=0), default=10, show_default=True,
                   help="How many deals to list as the ones to win first.")
+    @click.option("--by", "by", multiple=True, metavar="COLUMN",
+                  help="Also sum up by this column of the scored file (owner, lead_source, account …; repeatable).")
     @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
     @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
                   help="kam.toml, for the base currency of deal_size_base (default: ./kam.toml if present).")
-    def report(scored, top, fmt, config_path):
+    def report(scored, top, by, fmt, config_path):
         """The portfolio at a glance, from kam score's output: deals, worth and expected worth by quadrant,
         band, sales stage and qualification, and the deals to win first."""
         from kamcore.config import load_config
@@ -211,4 +228,5 @@ def register_commands(cli):
         kam = get_kam()
         config = load_config(config_path, kam.config_defaults())
         base = str(config.section("currency").get("base", "CNY"))
-        click.echo(render(portfolio(read_scored(list(scored), kam), top, base), fmt), nl=False)
+        by = tuple(dict.fromkeys(by))
+        click.echo(render(portfolio(read_scored(list(scored), kam, by), top, base, by), fmt), nl=False)
