@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import invoke, kam_env, one_error_line  # noqa: E402,F401
+from helpers import invoke, kam_env, one_error_line, run_kam  # noqa: E402,F401
 
 pytestmark = pytest.mark.usefixtures("kam_env")
 
@@ -116,3 +116,14 @@ def test_by_any_column_of_the_file(scored):
     assert "按销售经理 / by owner" in text
     missing = invoke("report", scored, "--by", "region")
     assert missing.exit_code == 4 and "no column 'region' to report by" in one_error_line(missing.stderr)
+
+
+def test_a_pipe_from_kam_score(scored, tmp_path):
+    """`kam score … -o - | kam report -`: the report of standard input is the file's."""
+    piped = run_kam("score", str(EXAMPLES / "opportunities_zh.csv"), "--stakeholders",
+                    str(EXAMPLES / "stakeholders_zh.csv"), "-o", "-", "-q", cwd=tmp_path)
+    assert piped.returncode == 0, piped.stderr
+    result = run_kam("report", "-", "--format", "json", cwd=tmp_path, stdin=piped.stdout)
+    assert result.returncode == 0, result.stderr
+    got, want = json.loads(result.stdout), report_of(scored)
+    assert got["by_quadrant"] == want["by_quadrant"] and got["top"] == want["top"]

@@ -211,7 +211,8 @@ def render(report: dict, fmt: str) -> str:
 @hookimpl
 def register_commands(cli):
     @cli.command()
-    @click.argument("scored", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False))
+    @click.argument("scored", nargs=-1, required=True,
+                    type=click.Path(path_type=Path, exists=True, dir_okay=False, allow_dash=True))
     @click.option("--top", type=click.IntRange(min=0), default=10, show_default=True,
                   help="How many deals to list as the ones to win first.")
     @click.option("--by", "by", multiple=True, metavar="COLUMN",
