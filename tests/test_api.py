@@ -155,7 +155,8 @@ def test_validate_frame_lists_every_problem_with_the_header_the_frame_gives():
     assert found == [(1, "deal_size", "标的", "很多", "X"), (1, "purchase_date", "采购时间", "2009-02-30", "X"),
                      (2, "stage", "销售阶段", "跟进中", "Y"), (3, "opportunity_id", "编号", "", None)]
     stage = next(p for p in problems if p.column == "stage")
-    assert stage.reason.startswith("unknown value: expected one of potential 潜在, intent 意向, solution 方案")
+    assert stage.reason.startswith("不在词表中 / unknown value: expected one of potential 潜在, intent 意向, "
+                                   "solution 方案")
     assert stage.file == "<frame>"
     assert kamcore.validate_frame(frame.filter(pl.col("编号") == "Z")) == []
     result = kamcore.score_frame(frame)  # the same problems, as a frame
@@ -172,7 +173,8 @@ def test_a_status_column_of_running_deals_is_scored_not_rejected():
     assert result.scored["lead_source"].to_list() == ["email", "self_sourced", "phone", "event"]
     assert result.rejects.select("opportunity_id", "column", "header", "value").rows() == [
         ("E", "outcome", "商机状态", "Closed")]
-    assert "open 进行中" in result.rejects["reason"][0]
+    assert result.rejects["reason"][0].startswith("不在词表中 / unknown value: expected one of won 赢单, lost 丢单, "
+                                                  "open 进行中")
 
 
 # -- batch equals single, for random valid opportunities ------------------------------------------

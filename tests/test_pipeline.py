@@ -99,11 +99,11 @@ def test_rejects_name_physical_line_column_and_reason(tmp_path, bad_export):
         (lines[11], "risk", "很高", rows[11][0]),
     ])
     reasons = dict(zip(rejects["column"], rejects["reason"]))
-    assert reasons["opportunity_id"].startswith("missing value")
-    assert reasons["funding_status"] == ("unknown value: expected one of in_place 到位, partial 一半到位, not_in_place "
-                                         "未到位 (or map it under [values.funding_status] in kam.toml)")
-    assert reasons["deal_size"].startswith("not an amount")
-    assert reasons["purchase_date"].startswith("not a date")
+    assert reasons["opportunity_id"].startswith("缺少取值 / missing value")
+    assert reasons["funding_status"] == ("不在词表中 / unknown value: expected one of in_place 到位, partial 一半到位, "
+                                         "not_in_place 未到位 (or map it under [values.funding_status] in kam.toml)")
+    assert reasons["deal_size"].startswith("不是金额 / not an amount")
+    assert reasons["purchase_date"].startswith("不是日期 / not a date")
     assert set(rejects["file"]) == {str(path)}
     summary = read_summary(out)
     assert summary["rejects_by_column"] == {"deal_size": 2, "opportunity_id": 1, "funding_status": 1,
@@ -299,7 +299,7 @@ def test_max_rejects_zero_fails_without_creating_output(tmp_path, bad_export):
     assert result.exit_code == 5
     line = helpers.one_error_line(result.stderr)
     assert "data error" in line and "--max-rejects 0" in line
-    assert "column 编号 (opportunity_id): missing value" in line  # the first reject, as the export names the column
+    assert "column 编号 (opportunity_id): 缺少取值 / missing value" in line  # the first reject, as the export names the column
     assert not out.exists()
     created = set(os.listdir(tmp_path)) - set(before)
     # no partial or temporary output; at most the rejects and summary that explain the failure
@@ -452,3 +452,28 @@ def test_csv_is_read_in_small_chunks_during_the_query_only(monkeypatch):
     with csv_chunks():
         assert os.environ["POLARS_CSV_CHUNK_SIZE"] == "123456"
     assert os.environ["POLARS_CSV_CHUNK_SIZE"] == "123456"
+
+
+def test_every_kind_of_reject_reason_reads_in_chinese_first(tmp_path):
+    """Each kind of reason the normaliser and the CSV importer give is named in Chinese before the English
+    (中文 / English), so a change to the English wording cannot leave a kind untranslated unnoticed."""
+    from kamcore.normalise import REASON_ZH
+
+    export = tmp_path / "reasons.csv"
+    export.write_text("编号,标的,币种,采购时间,我们的利润,销售阶段,备注\n"
+                      "A,很多,CNY,2024-01-01,10%,方案,x\n"        # not an amount
+                      "B,12万美元,CNY,2024-01-01,10%,方案,x\n"    # the amount's currency contradicts the column
+                      "C,10万,12,2024-01-01,10%,方案,x\n"         # not a currency
+                      "D,10万,CNY,05/06/2024,10%,方案,x\n"        # ambiguous date
+                      "E,10万,CNY,2024-13-45,10%,方案,x\n"        # not a date
+                      "F,10万,CNY,2024-01-01,很高,方案,x\n"       # not a percentage
+                      "G,10万,CNY,2024-01-01,10%,跟进,x\n"        # unknown value
+                      ",10万,CNY,2024-01-01,10%,方案,x\n"         # missing id
+                      "I,10万,CNY\n", encoding="utf-8")          # too few fields
+    out = tmp_path / "scored.csv"
+    assert invoke("score", export, "-o", out, "-q").exit_code == 0
+    reasons = read_rejects(out)["reason"].to_list()
+    kinds = sorted(reason.split(" / ", 1)[0] for reason in reasons)
+    assert kinds == sorted(zh for _, zh in REASON_ZH)  # each kind once, each in Chinese first
+    assert all(pattern.match(reason.split(" / ", 1)[1]) for (pattern, zh), reason in
+               zip(REASON_ZH, sorted(reasons, key=lambda r: [z for _, z in REASON_ZH].index(r.split(" / ", 1)[0]))))

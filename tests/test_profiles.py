@@ -83,7 +83,7 @@ def test_the_users_kam_toml_wins_over_the_profile(tmp_path):
     rejects = read_rejects(out)
     # 6/30/2025 is no day/month date: the user's order is used, and the row is rejected, not re-guessed
     assert rejects.select("line", "column").rows() == [(3, "purchase_date")]
-    assert rejects["reason"][0] == "not a date: 6/30/2025 is not a valid dmy date"
+    assert rejects["reason"][0] == "不是日期 / not a date: 6/30/2025 is not a valid dmy date"
     scored = read_csv(out)
     assert scored["stage"].to_list() == ["potential", "negotiation", "won"]  # A2 (Qualification) was rejected
     assert read_summary(out)["config"]["profile"] == "salesforce"

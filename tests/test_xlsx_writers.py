@@ -121,7 +121,7 @@ def test_a_typed_workbook_scores(tmp_path):
     scored, rejects = pl.read_csv(out, infer_schema=False), read_rejects(out)
     assert scored.height == 40 and rejects.height == 1
     assert rejects.row(0, named=True) == {"file": str(path), "line": 44, "column": "margin", "header": "利润",
-                                          "reason": "not a percentage: expected e.g. 35%, 35.5", "value": "yes",
+                                          "reason": "不是百分比 / not a percentage: expected e.g. 35%, 35.5", "value": "yes",
                                           "opportunity_id": "P-url"}
     assert scored["stage"].to_list()[:4] == ["potential", "intent", "solution", "negotiation"]
     assert scored["purchase_date"][:2].to_list() == ["2024-03-01", "2024-02-02"]

@@ -74,6 +74,30 @@ _EXCEL_EPOCH = dt.date(1899, 12, 30)
 DATE_ORDERS = ("", "ymd", "dmy", "mdy")
 
 
+# each kind of reason for a reject in Chinese, put before the English one (中文 / English) where a person reads it:
+# the rejects file, the summary's counts, kamcore.validate_frame's problems; matched on the reason's start
+REASON_ZH = (
+    (re.compile(r"^not an amount\b"), "不是金额"),
+    (re.compile(r"^not a date\b"), "不是日期"),
+    (re.compile(r"^ambiguous date\b"), "日期有歧义"),
+    (re.compile(r"^not a percentage\b"), "不是百分比"),
+    (re.compile(r"^not a currency\b"), "不是币种"),
+    (re.compile(r"^unknown value\b"), "不在词表中"),
+    (re.compile(r"^missing value\b"), "缺少取值"),
+    (re.compile(r"^the amount names a currency that contradicts"), "金额与币种列矛盾"),
+    (re.compile(r"^expected \d+ fields as in the header"), "字段数与表头不符"),
+)
+
+
+def bilingual(reason: str) -> str:
+    """``不是金额 / not an amount: …``: a reason with its kind in Chinese first (a reason kam does not know is
+    left as it is)."""
+    for pattern, zh in REASON_ZH:
+        if pattern.match(reason):
+            return f"{zh} / {reason}"
+    return reason
+
+
 def variants(word: str) -> set[str]:
     """Common spellings of a vocabulary word (as written, lower, UPPER, Title)."""
     return {word, word.lower(), word.upper(), word.title(), word.capitalize()}

@@ -30,7 +30,7 @@ from . import __version__
 from .config import Config
 from .errors import ConfigError, DataError, InputError, KamError, OutputError, PluginError, ReadAgain
 from .headers import header_unit, map_headers, personal_headers
-from .normalise import BLANK, PROBLEM, RECORD, ROW, SRC, Plan
+from .normalise import BLANK, PROBLEM, RECORD, ROW, SRC, Plan, bilingual
 from .packing import pack, packing, unpacked, zip_member
 from .profiles import apply_profile
 from . import repeats
@@ -649,7 +649,7 @@ def explode_rejects(frame: pl.DataFrame, columns: list[str], labels: list[str],
             out["column"].append(column)
             named = headers[record[SRC]] if record[SRC] < len(headers) else {}
             out["header"].append(named.get(column, column if name == RECORD else None))
-            out["reason"].append(reason)
+            out["reason"].append(bilingual(reason))
             out["value"].append(record["__v__" + name] if name == RECORD else mask(name, record["__v__" + name]))
             out["opportunity_id"].append(record["__id"])
     return pl.DataFrame(out, schema={"file": pl.String, "line": pl.Int64, "column": pl.String, "header": pl.String,
