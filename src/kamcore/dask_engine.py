@@ -244,7 +244,8 @@ class DaskEngine:
                   currencies=prepared.header_currencies,
                   made_up=prepared.made_up, people=prepared.people, personal=prepared.personal,
                   quarantined=tuple(s.quarantined for s in sources), scores_only=prepared.scores_only,
-                  writer=writer.name if writer.joinable else None, trusted=trusted, guide=guide,
+                  writer=writer.name if writer.joinable else None, trusted=trusted,
+                  guide=guide if writer.joinable else (),  # the workers write only a joinable writer's pieces
                   columns=dict(schema))
         work = [(src, piece) for src, source in enumerate(sources) for piece in pieces(source, self.piece_bytes)]
         sums: Counter = Counter()
