@@ -127,3 +127,21 @@ def test_a_pipe_from_kam_score(scored, tmp_path):
     assert result.returncode == 0, result.stderr
     got, want = json.loads(result.stdout), report_of(scored)
     assert got["by_quadrant"] == want["by_quadrant"] and got["top"] == want["top"]
+
+
+def test_the_stakeholder_red_flags_are_counted_as_the_scored_rows_list_them(scored, tmp_path):
+    rows = pl.read_csv(scored)
+    report = report_of(scored)
+    assert report["red_flags"] and [f["deals"] for f in report["red_flags"]] == \
+        sorted((f["deals"] for f in report["red_flags"]), reverse=True)
+    for flag in report["red_flags"]:
+        chinese = flag["words"].split(" / ")[0]
+        assert flag["deals"] == rows["stakeholder_flags"].str.contains(chinese, literal=True).sum(), flag
+    assert "关键人物风险 / stakeholder red flags" in invoke("report", scored).output
+    workbook = tmp_path / "scored.xlsx"  # booleans come back as the workbook keeps them
+    assert invoke("score", EXAMPLES / "opportunities_zh.csv", "--stakeholders", EXAMPLES / "stakeholders_zh.csv",
+                  "-o", workbook, "-q").exit_code == 0
+    assert report_of(workbook)["red_flags"] == report["red_flags"]
+    plain = tmp_path / "plain.csv"  # no people given: no flags to count
+    assert invoke("score", EXAMPLES / "opportunities_zh.csv", "-o", plain, "-q").exit_code == 0
+    assert "red_flags" not in report_of(plain)

@@ -3,7 +3,9 @@
 What a key-account manager asks of a scored pipeline: how many deals are in each quadrant (全力争取 pursue,
 培育机会 develop, 低成本处理 qualify out, 放弃 drop), each band and each sales stage, what they are worth
 (``deal_size_base``, in the base currency) and what they are expected to bring (worth × ``win_probability``),
-how many are qualified, and which deals to put the team on first: the largest expected values. Every
+how many are qualified, which stakeholder red flags recur (no coach, decision maker unknown …: the
+stakeholders plugin's own conditions), and which deals to put the team on first: the largest expected
+values. Every
 figure is a polars aggregation over the file; a column the file lacks (a ``--scores-only`` output has no
 amounts) leaves its figures out, with a note. ``--format json`` gives the same for a program.
 """
@@ -22,7 +24,13 @@ from kamcore_plugins.scoring.scorecard import QUADRANT_ZH as QUADRANTS
 
 FORMATS = ("text", "markdown", "json")
 NUMBERS = ("deal_size_base", "win_probability", "total_score", "unknown_criteria")
-READ = ("opportunity_id", "account", "project_name", "stage", "outcome", "band", "quadrant", "qualification", *NUMBERS)
+# the coverage columns the stakeholder red flags are conditions on (kam score --stakeholders)
+COVERAGE = ("stakeholder_count", "decision_maker_known", "decision_maker_stance", "coach_present",
+            "technical_gatekeeper_known", "business_gatekeeper_known", "high_influence_opponents", "relationship_down")
+COUNTS = ("stakeholder_count", "high_influence_opponents", "relationship_down")
+FLAGGED = ("decision_maker_known", "coach_present", "technical_gatekeeper_known", "business_gatekeeper_known")
+READ = ("opportunity_id", "account", "project_name", "stage", "outcome", "band", "quadrant", "qualification", *NUMBERS,
+        *COVERAGE)
 SHORT_OF_FACTS = 3  # unknown items from which a deal is "信息不足 / short of facts"
 
 
@@ -54,7 +62,25 @@ def read_scored(paths: list[Path], kam, extra: tuple[str, ...] = ()):
     if "opportunity_id" not in frame.columns or not {"total_score", "quadrant", "band"} & set(frame.columns):
         raise InputError(f"{paths[0]}: not a file kam score wrote (no opportunity_id and scores)",
                          hint="run kam report on kam score's output")
-    return frame.with_columns(pl.col(n).cast(pl.Float64, strict=False) for n in NUMBERS if n in frame.columns)
+    frame = frame.with_columns(pl.col(n).cast(pl.Float64, strict=False) for n in (*NUMBERS, *COUNTS)
+                               if n in frame.columns)
+    return frame.with_columns(pl.col(n).cast(pl.String).str.to_lowercase().replace_strict(
+        {"true": True, "false": False}, default=None, return_dtype=pl.Boolean) for n in FLAGGED if n in frame.columns)
+
+
+def red_flags(frame) -> list[dict]:
+    """How many running and closed deals carry each stakeholder red flag, most frequent first: the stakeholders
+    plugin's own conditions on the coverage columns, and its words (without the per-deal count)."""
+    import polars as pl
+
+    from kamcore_plugins.scoring.stakeholders import FLAGS, flag_columns
+
+    if not set(COVERAGE) <= set(frame.columns):
+        return []
+    counts = frame.select(cond.fill_null(False).sum().alias(flag) for flag, cond in flag_columns().items())
+    flags = [{"flag": flag, "words": FLAGS[flag].replace(" {n} 人", "").replace(" ({n})", ""),
+              "deals": int(counts[flag][0])} for flag in counts.columns]
+    return sorted((f for f in flags if f["deals"]), key=lambda f: -f["deals"])
 
 
 def _group(frame, column: str, order: list[str], labels: dict[str, str], value: bool) -> list[dict]:
@@ -112,6 +138,9 @@ def portfolio(frame, top: int = 10, base: str = "CNY", by: tuple[str, ...] = ())
             report[f"by_{column}"] = _group(frame, column, order, labels, value)
     if "unknown_criteria" in frame.columns:
         report["short_of_facts"] = frame.filter(c("unknown_criteria") >= SHORT_OF_FACTS).height
+    flags = red_flags(frame)
+    if flags:
+        report["red_flags"] = flags
     rank = [c("__expected")] if value else []
     rank += [c(n) for n in ("win_probability", "total_score") if n in frame.columns]
     shown = [n for n in ("opportunity_id", "account", "project_name", "stage", "band", "quadrant", "total_score",
@@ -200,6 +229,9 @@ def render(report: dict, fmt: str) -> str:
         numbers = {i for i, k in enumerate(keys) if k in ("win_probability", "expected")}
         lines += ["", *_table([k if k != "expected" else f"expected ({base})" for k in keys], rows, markdown,
                               numbers)]
+    if report.get("red_flags"):
+        lines += ["", *_table(["关键人物风险 / stakeholder red flags", "商机 / deals"],
+                              [[f["words"], f"{f['deals']:,}"] for f in report["red_flags"]], markdown, {1})]
     if "short_of_facts" in report:
         n = report["short_of_facts"]
         lines += ["", f"信息不足 / short of facts: {n:,} deal{'s' if n != 1 else ''} with {SHORT_OF_FACTS} or more "
