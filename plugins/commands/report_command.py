@@ -69,10 +69,8 @@ def read_scored(paths: list[Path], kam, extra: tuple[str, ...] = ()):
 
 
 def red_flags(frame) -> list[dict]:
-    """How many running and closed deals carry each stakeholder red flag, most frequent first: the stakeholders
-    plugin's own conditions on the coverage columns, and its words (without the per-deal count)."""
-    import polars as pl
-
+    """How many deals carry each stakeholder red flag, most frequent first: the stakeholders plugin's own
+    conditions on the coverage columns, and its words (without the per-deal count)."""
     from kamcore_plugins.scoring.stakeholders import FLAGS, flag_columns
 
     if not set(COVERAGE) <= set(frame.columns):
