@@ -89,7 +89,8 @@ def test_excel_serial_dates_are_flagged(tmp_path):
     import kamcore
     row = kamcore.score_frame(frame).scored.row(0, named=True)  # the normaliser reads it, and says so per row
     assert row["purchase_date"] == dt.date(2024, 1, 1)
-    assert row["value_flags"].startswith("purchase_date: 45292 looks like an Excel serial date")
+    assert row["value_flags"].startswith("purchase_date: 45292: Excel 日期序号，读作 2024-01-01 / looks like an Excel "
+                                         "serial date")
 
 
 def test_a_formula_without_a_cached_value_is_reported(tmp_path):

@@ -330,9 +330,10 @@ def test_an_ambiguous_day_month_date_is_refused_without_a_configured_order():
     problem = out["problem:purchase_date"][0]
     assert problem.startswith("ambiguous date 05/06/2024") and "[dates]" in problem
     # a date only one order can read is accepted, and the row says which order was used
-    assert out["value_flags"].to_list()[1:] == ["purchase_date: 25/12/2024: only dmy reads as a date (2024-12-25)",
-                                                "purchase_date: 12/25/2024: only mdy reads as a date (2024-12-25)",
-                                                None]
+    assert out["value_flags"].to_list()[1:] == [
+        "purchase_date: 25/12/2024: 只有日/月顺序读得通，读作 2024-12-25 / only dmy reads as a date (2024-12-25)",
+        "purchase_date: 12/25/2024: 只有月/日顺序读得通，读作 2024-12-25 / only mdy reads as a date (2024-12-25)",
+        None]
 
 
 @pytest.mark.parametrize("order, expected", [("dmy", dt.date(2024, 6, 5)), ("mdy", dt.date(2024, 5, 6))])
@@ -360,8 +361,8 @@ def test_excel_serial_dates_are_read_and_flagged():
     assert out["purchase_date"].to_list() == [dt.date(2009, 5, 1), dt.date(2024, 1, 1), dt.date(2009, 5, 1)]
     assert out["problem:purchase_date"].to_list() == [None] * 3
     flags = out["value_flags"].to_list()
-    assert flags[0] == ("purchase_date: 39934 looks like an Excel serial date and was read as 2009-05-01 "
-                        "(format the column as dates in Excel to avoid this)")
+    assert flags[0] == ("purchase_date: 39934: Excel 日期序号，读作 2009-05-01 / looks like an Excel serial date and was "
+                        "read as 2009-05-01 (format the column as dates in Excel to avoid this)")
     assert "2024-01-01" in flags[1] and flags[2] is None  # 20090501 is a plain compact date
 
 
@@ -381,7 +382,7 @@ def test_to_be_negotiated_is_missing_with_a_flag_not_a_problem(text):
     row = one("deal_size", [text]).row(0, named=True)
     assert row["deal_size"] is None and row["deal_size_base"] is None and row["currency"] is None
     assert row["problem:deal_size"] is None
-    assert row["value_flags"] == f"deal_size: {text}: to be negotiated (面议), no amount yet; scored as unknown"
+    assert row["value_flags"] == f"deal_size: {text}: 面议，暂无金额，按未知计 / to be negotiated, no amount yet; scored as unknown"
 
 
 def test_negotiable_deal_scores_its_size_criterion_unknown():
@@ -406,7 +407,8 @@ def test_a_range_gives_its_midpoint_with_a_flag(text, middle, currency):
     assert row["problem:deal_size"] is None
     assert row["deal_size"] == pytest.approx(middle)
     assert row["currency"] == currency
-    assert row["value_flags"].startswith("deal_size: a range (") and "midpoint" in row["value_flags"]
+    assert row["value_flags"].startswith("deal_size: ")
+    assert row["value_flags"].endswith(f": 区间，取中点 {middle:,.0f} / a range: its midpoint {middle:,.0f} is used")
 
 
 @pytest.mark.parametrize("text", ["100万-200", "200-100万", "$1m-€2m", "1-2-3万", "-5万"])
@@ -419,7 +421,7 @@ def test_what_is_not_a_clear_range_is_a_problem(text):
 def test_flags_of_several_columns_share_one_cell():
     out = normalise({"deal_size": ["面议", "120万"], "purchase_date": ["39934", "2009-05"]})
     assert out["value_flags"][0].startswith("deal_size: 面议")
-    assert "; purchase_date: 39934 looks like an Excel serial date" in out["value_flags"][0]
+    assert "; purchase_date: 39934: Excel 日期序号" in out["value_flags"][0]
     assert out["value_flags"][1] is None
 
 

@@ -254,15 +254,16 @@ def read_amount(value: str, default_unit: float = 1.0) -> tuple[float | None, st
     if lower in _MISSING_LOWER:
         return None, None, None, None
     if lower in _NEGOTIABLE_LOWER:
-        return None, None, None, f"{text}: to be negotiated (面议), no amount yet; scored as unknown"
+        return None, None, None, f"{text}: 面议，暂无金额，按未知计 / to be negotiated, no amount yet; scored as unknown"
     amount, currency = parse_amount_text(text, default_unit)
     if amount is not None:
         return amount, currency, None, None
     span = parse_amount_range(text, default_unit)
     if span is not None:
         low, high, currency = span
-        middle = round((low + high) / 2, 2)
-        return middle, currency, None, f"a range ({text}): its midpoint {middle:,.2f} is used".replace(".00 is", " is")
+        middle = f"{round((low + high) / 2, 2):,.2f}".removesuffix(".00")
+        return (round((low + high) / 2, 2), currency, None,
+                f"{text}: 区间，取中点 {middle} / a range: its midpoint {middle} is used")
     return None, None, f"not an amount: expected e.g. {AMOUNT_EXAMPLES}", None
 
 
@@ -286,8 +287,8 @@ def read_date(value: str, order: str = "") -> tuple[dt.date | None, str | None, 
             pass
     if _SERIAL_RE.match(bare) and SERIAL_MIN <= float(bare) <= SERIAL_MAX:
         day = _EXCEL_EPOCH + dt.timedelta(days=int(float(bare)))
-        return day, "day", None, (f"{text} looks like an Excel serial date and was read as {day.isoformat()} "
-                                  "(format the column as dates in Excel to avoid this)")
+        return day, "day", None, (f"{text}: Excel 日期序号，读作 {day.isoformat()} / looks like an Excel serial date and "
+                                  f"was read as {day.isoformat()} (format the column as dates in Excel to avoid this)")
     match = _DAY_MONTH_RE.match(bare)
     if match:
         first, second, year = int(match.group(1)), int(match.group(3)), int(match.group(4))
@@ -301,7 +302,9 @@ def read_date(value: str, order: str = "") -> tuple[dt.date | None, str | None, 
             if chosen is None:
                 return None, None, f"not a date: expected year first, e.g. {DATE_EXAMPLES}", None
             which = "dmy" if valid["dmy"] is not None else "mdy"
-            flag = None if first == second else f"{text}: only {which} reads as a date ({chosen.isoformat()})"
+            words = "日/月" if which == "dmy" else "月/日"
+            flag = None if first == second else (f"{text}: 只有{words}顺序读得通，读作 {chosen.isoformat()} / only {which} "
+                                                 f"reads as a date ({chosen.isoformat()})")
             return chosen, "day", None, flag
         return None, None, (f"ambiguous date {text}: day/month or month/day? set order = \"dmy\" or \"mdy\" "
                             "under [dates] in kam.toml (or use --profile)"), None
