@@ -20,19 +20,14 @@ HEADER = ("column", "label_zh", "label_en", "meaning")
 
 def render(guide, fmt: str) -> str:
     """The guide as ``text`` (a block per column), ``csv`` (safe to open in Excel) or a ``markdown`` table."""
-    if fmt == "csv":
-        import csv
-        import io
+    if fmt == "csv":  # as kam's CSV writer writes text: what a spreadsheet would run, prefixed with '
+        import polars as pl
 
-        from kamcore.injection import is_dangerous
+        from kamcore.injection import neutralise_frame
 
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(HEADER)
-        for label in guide:
-            row = (label.name, label.label_zh, label.label_en, label.meaning)
-            writer.writerow(["'" + v if is_dangerous(v) else v for v in row])
-        return out.getvalue()
+        table = pl.DataFrame([(label.name, label.label_zh, label.label_en, label.meaning) for label in guide],
+                             schema=list(HEADER), orient="row")
+        return neutralise_frame(table).write_csv()
     if fmt == "markdown":
         def cell(text: str) -> str:
             return text.replace("|", "\\|").replace("\n", " ")

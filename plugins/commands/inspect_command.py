@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-import unicodedata
 from pathlib import Path
 
 import click
 
 from kamcore import hookimpl
 from kamcore.cli import DELIMITER, DELIMITER_HELP
+from kamcore.headers import display_width
 
 SAMPLE_CHARS = 60
 MASK = "***"
@@ -131,11 +131,6 @@ def _inspect_standard_input(**options) -> dict:
 NO_HEADER_LINE = {"parquet": "the file's column names"}  # what names the columns of a file without a header line
 
 
-def _width(text: str) -> int:
-    """Columns the text takes in a terminal (a Chinese character takes two)."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def render(report: dict) -> str:
     """The report as text for a terminal."""
     delimiter = report["delimiter"]
@@ -156,14 +151,14 @@ def render(report: dict) -> str:
         lines.append("notes")
         lines += [f"  - {note}" for note in report["notes"]]
     lines.append("columns     header -> canonical column")
-    width = max((_width(c["header"]) for c in report["columns"]), default=0)
+    width = max((display_width(c["header"]) for c in report["columns"]), default=0)
     for column in report["columns"]:
         target = column["column"] or "(not mapped: kept as it is)"
         flag = "  [personal: masked]" if column["personal"] else ""
         if "unit" in column:
             flag += f"  (amounts in {column.get('currency', 'the currency given')}" + (
                 f" × {column['unit']:,.0f})" if column["unit"] != 1 else ")")
-        pad = " " * (width - _width(column["header"]))
+        pad = " " * (width - display_width(column["header"]))
         lines.append(f"  {column['header']}{pad}  -> {target}{flag}")
     if report["unmapped"]:
         lines.append(f"unmapped    {', '.join(report['unmapped'])}")

@@ -13,12 +13,12 @@ amounts) leaves its figures out, with a note. ``--format json`` gives the same f
 from __future__ import annotations
 
 import json
-import unicodedata
 from pathlib import Path
 
 import click
 
 from kamcore import hookimpl
+from kamcore.headers import display_width
 from kamcore_plugins.scoring.qualification import VERDICT_ZH as VERDICTS
 from kamcore_plugins.scoring.scorecard import QUADRANT_ZH as QUADRANTS
 
@@ -161,21 +161,20 @@ def portfolio(frame, top: int = 10, base: str = "CNY", by: tuple[str, ...] = ())
     return report
 
 
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def _table(header: list[str], rows: list[list[str]], markdown: bool, numbers: set[int]) -> list[str]:
     """An aligned table (the ``numbers`` columns to the right), or a Markdown one."""
     if markdown:
         return ["| " + " | ".join(header) + " |",
                 "|" + "".join("---:|" if i in numbers else "---|" for i in range(len(header)))] + \
                ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    widths = [max(_width(cell) for cell in column) for column in zip(header, *rows)]
+    widths = [max(display_width(cell) for cell in column) for column in zip(header, *rows)]
 
     def line(cells):
-        return "  ".join(" " * (w - _width(cell)) + cell if i in numbers else cell + " " * (w - _width(cell))
-                         for i, (cell, w) in enumerate(zip(cells, widths))).rstrip()
+        padded = []
+        for i, (cell, w) in enumerate(zip(cells, widths)):
+            pad = " " * (w - display_width(cell))
+            padded.append(pad + cell if i in numbers else cell + pad)
+        return "  ".join(padded).rstrip()
     return [line(header)] + [line(row) for row in rows]
 
 

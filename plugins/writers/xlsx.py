@@ -79,10 +79,9 @@ FILTER = "A1:A1"  # the shell's filter range, set to the rows' once they are wri
 def header_width(name: str) -> int:
     """A column as wide as its header (a Chinese character twice a letter's width), the filter button
     included, within 10 to 40 characters."""
-    import unicodedata
+    from kamcore.headers import display_width
 
-    wide = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in name)
-    return min(max(wide + 4, 10), 40)
+    return min(max(display_width(name) + 4, 10), 40)
 
 
 GUIDE_SHEET = "列说明 Columns"

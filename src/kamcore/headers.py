@@ -29,6 +29,11 @@ def header_key(header: str) -> str:
     return _SEPARATORS.sub("", clean_header(header)).lower()
 
 
+def display_width(text: str) -> int:
+    """Columns a text takes in a terminal or a spreadsheet cell: a Chinese (wide) character takes two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def alias_table(columns: tuple[Column, ...]) -> dict[str, str]:
     """header key -> canonical name, from each column's name, labels and aliases."""
     table: dict[str, str] = {}
